@@ -1,0 +1,131 @@
+//! Backends: where Clay's data lives. One async trait, implemented by the embedded SQLite
+//! workspace (`local`) and, later, Clay's v3 HTTP API.
+
+pub mod local;
+pub mod model;
+
+use async_trait::async_trait;
+use model::*;
+
+/// Errors every backend speaks; they map one-to-one onto the WIT `clay-error` variant.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClayError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("denied: {0}")]
+    Denied(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("rate limited: retry after {0} ms")]
+    RateLimited(u64),
+    #[error("credit budget exhausted: {0}")]
+    BudgetExhausted(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("Clay error: {0}")]
+    Upstream(String),
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type ClayResult<T> = Result<T, ClayError>;
+
+/// Everything the WIT contract exposes, plus the few host-only operations kiln needs to
+/// apply transformer effects. Implementations are shared across concurrent invocations.
+///
+/// The backend acts as one member (the session's user for HTTP, a chosen member for the
+/// local workspace); credit spending is attributed to them.
+#[async_trait]
+pub trait Clay: Send + Sync + 'static {
+    // workspaces
+    async fn list_workspaces(&self) -> ClayResult<Vec<Workspace>>;
+
+    // folders
+    async fn create_folder(
+        &self,
+        workspace_id: u64,
+        name: &str,
+        parent_folder_id: Option<&str>,
+    ) -> ClayResult<Folder>;
+    /// Soft delete unless `permanent`.
+    async fn delete_folders(
+        &self,
+        workspace_id: u64,
+        folder_ids: &[String],
+        permanent: bool,
+    ) -> ClayResult<()>;
+
+    // resources
+    async fn list_resources(
+        &self,
+        workspace_id: u64,
+        parent: Option<&ResourceRef>,
+        kinds: &[ResourceKind],
+    ) -> ClayResult<Vec<Resource>>;
+    async fn search_resources(&self, workspace_id: u64, query: &str) -> ClayResult<Vec<Resource>>;
+
+    // workbooks
+    async fn create_workbook(
+        &self,
+        workspace_id: u64,
+        name: &str,
+        auto_run: bool,
+        parent_folder_id: Option<&str>,
+    ) -> ClayResult<Workbook>;
+    async fn delete_workbook(&self, workbook_id: &str) -> ClayResult<()>;
+
+    // tables
+    async fn get_table(&self, table_id: &str) -> ClayResult<TableInfo>;
+    async fn record_ids(&self, table_id: &str, view_id: &str) -> ClayResult<Vec<String>>;
+    async fn read_records(&self, table_id: &str, record_ids: &[String]) -> ClayResult<Vec<Row>>;
+    async fn add_rows(&self, table_id: &str, rows: &[NewRow]) -> ClayResult<Vec<Row>>;
+    async fn delete_rows(&self, table_id: &str, record_ids: &[String]) -> ClayResult<()>;
+    async fn delete_all_rows(&self, table_id: &str, view_id: Option<&str>) -> ClayResult<()>;
+    async fn run_column(
+        &self,
+        table_id: &str,
+        field_ids: &[String],
+        target: &RunTarget,
+        force: bool,
+    ) -> ClayResult<RunResult>;
+    async fn count_rows(&self, table_id: &str) -> ClayResult<u64>;
+    async fn list_sources(&self, table_id: &str) -> ClayResult<Vec<Source>>;
+    async fn add_webhook_source(&self, table_id: &str, name: &str) -> ClayResult<Source>;
+    async fn delete_source(&self, source_id: &str, delete_records: bool) -> ClayResult<()>;
+
+    // credits
+    async fn permissions(&self, workspace_id: u64) -> ClayResult<Vec<Member>>;
+    async fn workspace_report(&self, workspace_id: u64, range: TimeRange)
+    -> ClayResult<CreditReport>;
+    async fn user_report(
+        &self,
+        workspace_id: u64,
+        range: TimeRange,
+        owner_ids: &[String],
+    ) -> ClayResult<CreditReport>;
+    async fn integration_report(
+        &self,
+        workspace_id: u64,
+        range: TimeRange,
+    ) -> ClayResult<CreditReport>;
+    async fn integration_specific_report(
+        &self,
+        workspace_id: u64,
+        range: TimeRange,
+        integration_ids: &[String],
+    ) -> ClayResult<CreditReport>;
+    async fn user_resources(
+        &self,
+        workspace_id: u64,
+        owner_ids: &[String],
+    ) -> ClayResult<Vec<Resource>>;
+    async fn integrations(&self, workspace_id: u64) -> ClayResult<Vec<Integration>>;
+    async fn integration_type(&self, type_id: &str) -> ClayResult<IntegrationType>;
+    async fn integration_types(&self) -> ClayResult<Vec<IntegrationType>>;
+
+    // host-only: applying transformer effects
+    /// Sets cells on existing rows; cells not named keep their values.
+    async fn update_rows(&self, table_id: &str, updates: &[RowUpdate]) -> ClayResult<()>;
+    /// Finds a table by id (`t_…`) or, failing that, by exact name.
+    async fn resolve_table(&self, id_or_name: &str) -> ClayResult<TableInfo>;
+}

@@ -1,0 +1,157 @@
+//! Building a plugin crate into a component: `cargo build --target wasm32-wasip2` in a
+//! target directory of its own, after making sure the target is installed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub const WASM_TARGET: &str = "wasm32-wasip2";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{} is not a plugin crate: there is no Cargo.toml in it", .0.display())]
+    NotACrate(PathBuf),
+    #[error("could not run `{command}`: {source}. Is the Rust toolchain (rustup, cargo) installed and on PATH?")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "the {WASM_TARGET} target is not installed and `rustup target add {WASM_TARGET}` failed:\n{0}\nInstall it by hand with `rustup target add {WASM_TARGET}` (or `rustup toolchain install` in the repository root)."
+    )]
+    Target(String),
+    #[error("could not read the crate's metadata (`cargo metadata`): {0}")]
+    Metadata(String),
+    #[error("building {crate_name} for {WASM_TARGET} failed (cargo output above){}", hint.as_deref().map(|h| format!(": {h}")).unwrap_or_default())]
+    Cargo {
+        crate_name: String,
+        hint: Option<String>,
+    },
+    #[error("cargo finished but {} was not produced; is the crate a `cdylib`?", .0.display())]
+    Missing(PathBuf),
+}
+
+/// What was built.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub crate_name: String,
+    pub wasm: PathBuf,
+}
+
+/// Builds the plugin crate at `dir` in release mode and returns the component's path.
+/// Cargo's own output goes to this process's stderr, so the user sees progress and errors.
+pub fn build_plugin(dir: &Path) -> Result<Built, BuildError> {
+    let manifest = dir.join("Cargo.toml");
+    if !manifest.is_file() {
+        return Err(BuildError::NotACrate(dir.to_path_buf()));
+    }
+    ensure_wasm_target(dir)?;
+    let (crate_name, target_dir) = metadata(&manifest)?;
+    // A target directory of its own, so wasm builds never wait on (or invalidate) the
+    // native build's lock and artifacts.
+    let wasm_target_dir = target_dir.join("kiln-plugins");
+    let status = Command::new("cargo")
+        .current_dir(dir)
+        .args(["build", "--release", "--target", WASM_TARGET, "--manifest-path"])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", &wasm_target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|source| BuildError::Spawn {
+            command: "cargo build".into(),
+            source,
+        })?;
+    if !status.success() {
+        return Err(BuildError::Cargo {
+            crate_name,
+            hint: None,
+        });
+    }
+    let wasm = wasm_target_dir
+        .join(WASM_TARGET)
+        .join("release")
+        .join(format!("{}.wasm", crate_name.replace('-', "_")));
+    if !wasm.is_file() {
+        return Err(BuildError::Missing(wasm));
+    }
+    Ok(Built { crate_name, wasm })
+}
+
+/// Adds the wasm32-wasip2 target when the active toolchain lacks it. rustup does not add
+/// targets listed in `rust-toolchain.toml` to an already-installed toolchain, so a fresh
+/// checkout on a machine with Rust would otherwise fail with E0463.
+pub fn ensure_wasm_target(dir: &Path) -> Result<(), BuildError> {
+    let listed = Command::new("rustup")
+        .current_dir(dir)
+        .args(["target", "list", "--installed"])
+        .output();
+    let installed = match listed {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.trim() == WASM_TARGET),
+        // No rustup: the toolchain is managed some other way; let cargo report problems.
+        _ => return Ok(()),
+    };
+    if installed {
+        return Ok(());
+    }
+    eprintln!("kiln: the {WASM_TARGET} target is missing; installing it with `rustup target add {WASM_TARGET}`…");
+    let out = Command::new("rustup")
+        .current_dir(dir)
+        .args(["target", "add", WASM_TARGET])
+        .output()
+        .map_err(|source| BuildError::Spawn {
+            command: format!("rustup target add {WASM_TARGET}"),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(BuildError::Target(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// The package name of the crate at `manifest` and the target directory cargo would use.
+fn metadata(manifest: &Path) -> Result<(String, PathBuf), BuildError> {
+    let out = Command::new("cargo")
+        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .arg(manifest)
+        .output()
+        .map_err(|source| BuildError::Spawn {
+            command: "cargo metadata".into(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(BuildError::Metadata(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| BuildError::Metadata(e.to_string()))?;
+    let manifest_canon = manifest
+        .canonicalize()
+        .unwrap_or_else(|_| manifest.to_path_buf());
+    let package = meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| {
+            p["manifest_path"]
+                .as_str()
+                .map(|m| Path::new(m) == manifest_canon)
+                .unwrap_or(false)
+        })
+        .ok_or_else(|| BuildError::Metadata(format!("no package for {}", manifest.display())))?;
+    let name = package["name"]
+        .as_str()
+        .ok_or_else(|| BuildError::Metadata("package has no name".into()))?
+        .to_string();
+    let target_dir = meta["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| BuildError::Metadata("no target_directory".into()))?;
+    Ok((name, target_dir))
+}

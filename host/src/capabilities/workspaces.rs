@@ -1,0 +1,15 @@
+use super::bindings::{types as w, workspaces};
+use super::convert::workspace_to_wit;
+use super::{Access, Capabilities, HostError, Interface};
+
+impl workspaces::Host for Capabilities {
+    async fn list(&mut self) -> Result<Vec<w::Workspace>, HostError> {
+        let clay = self.enter(Interface::Workspaces, Access::Read, "list")?;
+        Ok(clay
+            .list_workspaces()
+            .await?
+            .into_iter()
+            .map(workspace_to_wit)
+            .collect())
+    }
+}

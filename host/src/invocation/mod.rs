@@ -1,0 +1,447 @@
+//! One invocation: a fresh [`Store`] with its limits, an instance of a plugin in it, and
+//! calls into that instance that end in a typed error whatever the guest does.
+
+mod audit;
+mod output;
+mod transform;
+mod types;
+
+pub use audit::{AuditError, AuditOptions, now_ms, run_audit};
+pub use transform::{
+    BatchFailure, CellChange, RowChange, RowError, TransformError, TransformOptions, TransformReport,
+    run_transform,
+};
+pub use types::*;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::backend::Clay;
+use crate::capabilities::bindings::{auditor::Auditor, transformer::Transformer};
+use crate::capabilities::{Capabilities, CapabilitiesView, Grants, HostTrap};
+use crate::plugin::{Plugin, Pre, World};
+use crate::runtime::ticker;
+use output::{GuestOutput, Stream};
+
+/// Per-invocation limits. Each ends the call with a typed [`InvocationError`] naming it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Linear memory the guest may grow to.
+    pub memory_bytes: u64,
+    /// Wall-clock budget of one call (a batch, an audit), host waits included.
+    pub deadline: Duration,
+    /// Fuel per call, when the runtime counts fuel (deterministic runs).
+    pub fuel: Option<u64>,
+    /// Host calls per invocation.
+    pub max_host_calls: Option<u64>,
+    /// Bytes of guest stdout/stderr forwarded to the log per invocation.
+    pub log_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 256 << 20,
+            deadline: Duration::from_secs(30),
+            fuel: None,
+            max_host_calls: Some(100_000),
+            log_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Which limit an invocation ran into.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitKind {
+    #[error("ran past its deadline of {} ms", .0.as_millis())]
+    Deadline(Duration),
+    #[error("tried to grow its memory to {requested} bytes, over its limit of {limit} bytes")]
+    Memory { limit: u64, requested: u64 },
+    #[error("ran out of fuel ({0} units)")]
+    Fuel(u64),
+    #[error("made more than {0} host calls")]
+    HostCalls(u64),
+    #[error("overflowed its stack (unbounded recursion?)")]
+    Stack,
+}
+
+impl LimitKind {
+    /// A short stable name, e.g. for JSON output and the audit trail.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LimitKind::Deadline(_) => "deadline",
+            LimitKind::Memory { .. } => "memory",
+            LimitKind::Fuel(_) => "fuel",
+            LimitKind::HostCalls(_) => "host-calls",
+            LimitKind::Stack => "stack",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvocationErrorKind {
+    #[error("{0}")]
+    Limit(LimitKind),
+    #[error("trapped: {message}{}", stderr.as_ref().map(|s| format!("\n  guest stderr: {s}")).unwrap_or_default())]
+    Trap {
+        message: String,
+        stderr: Option<String>,
+    },
+    #[error("could not be instantiated: {0}")]
+    Instantiate(String),
+    #[error("is a {actual} plugin, not a {expected} plugin")]
+    WrongWorld { expected: World, actual: World },
+    #[error("returned an error: {0}")]
+    Guest(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("plugin `{plugin}` {kind}")]
+pub struct InvocationError {
+    pub plugin: String,
+    pub kind: InvocationErrorKind,
+}
+
+impl InvocationError {
+    pub fn limit(&self) -> Option<&LimitKind> {
+        match &self.kind {
+            InvocationErrorKind::Limit(l) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+/// What the caller decides per invocation.
+#[derive(Clone, Default)]
+pub struct InvocationOptions {
+    /// The plugin's settings (manifest defaults merged with the command line).
+    pub config: BTreeMap<String, String>,
+    /// Overrides the runtime's default limits.
+    pub limits: Option<Limits>,
+    /// Overrides the world's default grants.
+    pub grants: Option<Grants>,
+}
+
+/// Store data: WASI (sandboxed to nothing), the capabilities and the memory limiter.
+pub struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    caps: Capabilities,
+    limiter: MemoryLimiter,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl CapabilitiesView for State {
+    fn capabilities(&mut self) -> &mut Capabilities {
+        &mut self.caps
+    }
+}
+
+/// Caps linear memory per store and remembers a refusal, so the trap that follows (Rust
+/// aborts on allocation failure) is reported as the memory limit it really is.
+struct MemoryLimiter {
+    limit: usize,
+    refused: Option<usize>,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.refused = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables hold function references; a legitimate plugin needs few.
+        Ok(desired <= 100_000)
+    }
+}
+
+/// A live instance of a plugin in its own store.
+struct Instance {
+    plugin: Plugin,
+    store: Store<State>,
+    stderr: GuestOutput,
+    limits: Limits,
+    fuel: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Instance {
+    async fn new(
+        plugin: &Plugin,
+        backend: Arc<dyn Clay>,
+        options: InvocationOptions,
+    ) -> Result<Self, InvocationError> {
+        let fail = |kind| InvocationError {
+            plugin: plugin.name().to_string(),
+            kind,
+        };
+        // Back-pressure: wait for a pool slot rather than fail when the pool is full.
+        let permit = plugin
+            .inner
+            .invoke
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| fail(InvocationErrorKind::Instantiate(e.to_string())))?;
+        let limits = options
+            .limits
+            .unwrap_or_else(|| plugin.inner.invoke.limits.clone());
+        let name: Arc<str> = Arc::from(plugin.name());
+        let stdout = GuestOutput::new(name.clone(), Stream::Stdout, limits.log_bytes / 2);
+        let stderr = GuestOutput::new(name.clone(), Stream::Stderr, limits.log_bytes / 2);
+        // No preopened directories, no environment, no arguments, no network.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout)
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let grants = options
+            .grants
+            .unwrap_or_else(|| plugin.world().default_grants());
+        let caps = Capabilities::new(
+            backend,
+            name,
+            Arc::new(options.config),
+            grants,
+            limits.max_host_calls,
+        );
+        let engine = match &plugin.inner.pre {
+            Pre::Transformer(p) => p.engine().clone(),
+            Pre::Auditor(p) => p.engine().clone(),
+        };
+        let fuel = plugin.inner.invoke.fuel;
+        let mut store = Store::new(
+            &engine,
+            State {
+                wasi,
+                table: ResourceTable::new(),
+                caps,
+                limiter: MemoryLimiter {
+                    limit: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
+                    refused: None,
+                },
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        Ok(Self {
+            plugin: plugin.clone(),
+            store,
+            stderr,
+            limits,
+            fuel,
+            _permit: permit,
+        })
+    }
+
+    /// Arms the deadline (and fuel) for the next call into the guest.
+    fn arm(&mut self) -> Result<(), InvocationError> {
+        self.store
+            .set_epoch_deadline(ticker::ticks_for(self.limits.deadline));
+        if self.fuel {
+            let fuel = self.limits.fuel.unwrap_or(u64::MAX);
+            self.store.set_fuel(fuel).map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    fn timed_out(&self) -> InvocationError {
+        InvocationError {
+            plugin: self.plugin.name().to_string(),
+            kind: InvocationErrorKind::Limit(LimitKind::Deadline(self.limits.deadline)),
+        }
+    }
+
+    /// Turns whatever the guest's failure was into the limit or trap it really is.
+    fn error(&self, err: wasmtime::Error) -> InvocationError {
+        let plugin = self.plugin.name().to_string();
+        let limit = |l| InvocationError {
+            plugin: plugin.clone(),
+            kind: InvocationErrorKind::Limit(l),
+        };
+        if let Some(HostTrap::HostCallLimit { limit: n }) = err.downcast_ref::<HostTrap>() {
+            return limit(LimitKind::HostCalls(*n));
+        }
+        if let Some(requested) = self.store.data().limiter.refused {
+            return limit(LimitKind::Memory {
+                limit: self.limits.memory_bytes,
+                requested: requested as u64,
+            });
+        }
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => return limit(LimitKind::Deadline(self.limits.deadline)),
+            Some(Trap::OutOfFuel) => {
+                return limit(LimitKind::Fuel(self.limits.fuel.unwrap_or(u64::MAX)));
+            }
+            Some(Trap::StackOverflow) => return limit(LimitKind::Stack),
+            _ => {}
+        }
+        let stderr = self.stderr.tail();
+        InvocationError {
+            plugin,
+            kind: InvocationErrorKind::Trap {
+                message: format!("{err:#}"),
+                stderr: (!stderr.is_empty()).then_some(stderr),
+            },
+        }
+    }
+
+    fn host_calls(&self) -> u64 {
+        self.store.data().caps.host_calls()
+    }
+}
+
+/// A transformer instance: call [`TransformerInstance::transform`] once per batch.
+pub struct TransformerInstance {
+    instance: Instance,
+    bindings: Transformer,
+}
+
+impl TransformerInstance {
+    pub async fn new(
+        plugin: &Plugin,
+        backend: Arc<dyn Clay>,
+        options: InvocationOptions,
+    ) -> Result<Self, InvocationError> {
+        let Pre::Transformer(pre) = &plugin.inner.pre else {
+            return Err(InvocationError {
+                plugin: plugin.name().to_string(),
+                kind: InvocationErrorKind::WrongWorld {
+                    expected: World::Transformer,
+                    actual: plugin.world(),
+                },
+            });
+        };
+        let mut instance = Instance::new(plugin, backend, options).await?;
+        instance.arm()?;
+        let deadline = instance.limits.deadline;
+        let bindings = match tokio::time::timeout(deadline, pre.instantiate_async(&mut instance.store)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                let err = instance.error(e);
+                return Err(match err.kind {
+                    InvocationErrorKind::Trap { message, .. } => InvocationError {
+                        plugin: err.plugin,
+                        kind: InvocationErrorKind::Instantiate(message),
+                    },
+                    _ => err,
+                });
+            }
+            Err(_) => return Err(instance.timed_out()),
+        };
+        Ok(Self { instance, bindings })
+    }
+
+    /// Runs one batch. A failed call leaves the instance unusable; make a new one.
+    pub async fn transform(
+        &mut self,
+        rows: Vec<crate::backend::model::Row>,
+        ctx: &TransformContext,
+    ) -> Result<Vec<RowOutcome>, InvocationError> {
+        let batch: Vec<_> = rows
+            .into_iter()
+            .map(crate::capabilities::convert::row_to_wit)
+            .collect();
+        let wctx = types::context_to_wit(ctx);
+        self.instance.arm()?;
+        let deadline = self.instance.limits.deadline;
+        let call = self
+            .bindings
+            .call_transform(&mut self.instance.store, &batch, &wctx);
+        match tokio::time::timeout(deadline, call).await {
+            Ok(Ok(outcomes)) => Ok(outcomes.into_iter().map(types::outcome_from_wit).collect()),
+            Ok(Err(e)) => Err(self.instance.error(e)),
+            Err(_) => Err(self.instance.timed_out()),
+        }
+    }
+
+    pub fn host_calls(&self) -> u64 {
+        self.instance.host_calls()
+    }
+}
+
+/// An auditor instance.
+pub struct AuditorInstance {
+    instance: Instance,
+    bindings: Auditor,
+}
+
+impl AuditorInstance {
+    pub async fn new(
+        plugin: &Plugin,
+        backend: Arc<dyn Clay>,
+        options: InvocationOptions,
+    ) -> Result<Self, InvocationError> {
+        let Pre::Auditor(pre) = &plugin.inner.pre else {
+            return Err(InvocationError {
+                plugin: plugin.name().to_string(),
+                kind: InvocationErrorKind::WrongWorld {
+                    expected: World::Auditor,
+                    actual: plugin.world(),
+                },
+            });
+        };
+        let mut instance = Instance::new(plugin, backend, options).await?;
+        instance.arm()?;
+        let deadline = instance.limits.deadline;
+        let bindings = match tokio::time::timeout(deadline, pre.instantiate_async(&mut instance.store)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => return Err(instance.error(e)),
+            Err(_) => return Err(instance.timed_out()),
+        };
+        Ok(Self { instance, bindings })
+    }
+
+    pub async fn audit(&mut self, scope: &AuditScope) -> Result<AuditReport, InvocationError> {
+        let wscope = types::scope_to_wit(scope);
+        self.instance.arm()?;
+        let deadline = self.instance.limits.deadline;
+        let call = self.bindings.call_audit(&mut self.instance.store, wscope);
+        match tokio::time::timeout(deadline, call).await {
+            Ok(Ok(Ok(report))) => Ok(types::report_from_wit(report)),
+            Ok(Ok(Err(e))) => Err(InvocationError {
+                plugin: self.instance.plugin.name().to_string(),
+                kind: InvocationErrorKind::Guest(
+                    crate::capabilities::convert::error_from_wit(e).to_string(),
+                ),
+            }),
+            Ok(Err(e)) => Err(self.instance.error(e)),
+            Err(_) => Err(self.instance.timed_out()),
+        }
+    }
+
+    pub fn host_calls(&self) -> u64 {
+        self.instance.host_calls()
+    }
+}

@@ -1,0 +1,296 @@
+//! A transformer run over a whole table: read rows in batches, hand each batch to one
+//! instance, validate the declared effects, and apply them a batch at a time.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::backend::model::{CellInput, CellValue, FieldKind, Row, RowUpdate, TableInfo};
+use crate::backend::{Clay, ClayError};
+use crate::plugin::Plugin;
+
+use super::{Effect, InvocationError, InvocationOptions, TransformContext, TransformerInstance};
+
+/// Clay's bulk-fetch limit per request.
+const READ_CHUNK: usize = 200;
+
+pub struct TransformOptions {
+    pub rows_per_batch: usize,
+    /// Validate and report effects but change nothing.
+    pub dry_run: bool,
+    pub invocation: InvocationOptions,
+    /// Called after each batch with (rows done, rows total).
+    pub progress: Option<Box<dyn Fn(u64, u64) + Send + Sync>>,
+}
+
+impl Default for TransformOptions {
+    fn default() -> Self {
+        Self {
+            rows_per_batch: 1024,
+            dry_run: false,
+            invocation: InvocationOptions::default(),
+            progress: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CellChange {
+    pub field_id: String,
+    pub field: String,
+    pub before: CellValue,
+    pub after: CellValue,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RowChange {
+    pub row_id: String,
+    pub cells: Vec<CellChange>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RowError {
+    pub row_id: String,
+    pub message: String,
+}
+
+/// A batch whose effects were not applied because the invocation failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchFailure {
+    pub batch_index: u32,
+    pub rows: usize,
+    pub error: String,
+    /// The limit it hit, if it was one (`deadline`, `memory`…).
+    pub limit: Option<&'static str>,
+}
+
+/// What a run did (or, with `dry_run`, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct TransformReport {
+    pub plugin: String,
+    pub table_id: String,
+    pub table_name: String,
+    pub dry_run: bool,
+    pub rows_seen: u64,
+    pub rows_changed: u64,
+    pub rows_deleted: u64,
+    pub rows_unchanged: u64,
+    pub rows_failed: u64,
+    pub batches: u32,
+    pub host_calls: u64,
+    pub elapsed_ms: u64,
+    pub changes: Vec<RowChange>,
+    pub deleted: Vec<String>,
+    pub errors: Vec<RowError>,
+    /// Set when the run stopped early: the batch that failed; later batches did not run.
+    pub failure: Option<BatchFailure>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    #[error("{0}")]
+    Backend(#[from] ClayError),
+    #[error("{0}")]
+    Invocation(#[from] InvocationError),
+}
+
+/// Runs `plugin` over every row of `table` (an id or a name).
+pub async fn run_transform(
+    plugin: &Plugin,
+    backend: Arc<dyn Clay>,
+    table: &str,
+    options: TransformOptions,
+) -> Result<TransformReport, TransformError> {
+    let started = Instant::now();
+    let table = backend.resolve_table(table).await?;
+    let view = table
+        .first_view_id
+        .clone()
+        .or_else(|| table.views.first().map(|v| v.id.clone()))
+        .ok_or_else(|| ClayError::Invalid(format!("table {} has no view", table.id)))?;
+    let ids = backend.record_ids(&table.id, &view).await?;
+    let total = ids.len() as u64;
+
+    let mut report = TransformReport {
+        plugin: plugin.name().to_string(),
+        table_id: table.id.clone(),
+        table_name: table.name.clone(),
+        dry_run: options.dry_run,
+        rows_seen: 0,
+        rows_changed: 0,
+        rows_deleted: 0,
+        rows_unchanged: 0,
+        rows_failed: 0,
+        batches: 0,
+        host_calls: 0,
+        elapsed_ms: 0,
+        changes: Vec::new(),
+        deleted: Vec::new(),
+        errors: Vec::new(),
+        failure: None,
+    };
+
+    let mut instance =
+        TransformerInstance::new(plugin, backend.clone(), options.invocation.clone()).await?;
+    let batch_size = options.rows_per_batch.max(1);
+    for (index, chunk) in ids.chunks(batch_size).enumerate() {
+        let batch_index = index as u32;
+        let mut rows = Vec::with_capacity(chunk.len());
+        for part in chunk.chunks(READ_CHUNK) {
+            rows.extend(backend.read_records(&table.id, part).await?);
+        }
+        let ctx = TransformContext {
+            workspace_id: table.workspace_id,
+            table: table.clone(),
+            batch_index,
+            total_rows: total,
+            dry_run: options.dry_run,
+        };
+        report.batches += 1;
+        report.rows_seen += rows.len() as u64;
+        let outcomes = match instance.transform(rows.clone(), &ctx).await {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                // Nothing of this batch is applied: no row is half-changed.
+                report.rows_failed += rows.len() as u64;
+                report.failure = Some(BatchFailure {
+                    batch_index,
+                    rows: rows.len(),
+                    limit: e.limit().map(|l| l.name()),
+                    error: e.to_string(),
+                });
+                break;
+            }
+        };
+        let plan = plan_batch(&table, &rows, outcomes);
+        if !options.dry_run {
+            if !plan.updates.is_empty() {
+                backend.update_rows(&table.id, &plan.updates).await?;
+            }
+            if !plan.deletes.is_empty() {
+                backend.delete_rows(&table.id, &plan.deletes).await?;
+            }
+        }
+        report.rows_changed += plan.changes.len() as u64;
+        report.rows_deleted += plan.deletes.len() as u64;
+        report.rows_failed += plan.errors.len() as u64;
+        report.rows_unchanged += plan.unchanged;
+        report.changes.extend(plan.changes);
+        report.deleted.extend(plan.deletes);
+        report.errors.extend(plan.errors);
+        if let Some(progress) = &options.progress {
+            progress(report.rows_seen, total);
+        }
+    }
+    report.host_calls = instance.host_calls();
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// The validated effects of one batch.
+struct BatchPlan {
+    updates: Vec<RowUpdate>,
+    deletes: Vec<String>,
+    changes: Vec<RowChange>,
+    errors: Vec<RowError>,
+    unchanged: u64,
+}
+
+/// Checks the plugin's outcomes against the batch: one per row, only known writable fields.
+/// Anything wrong with one row becomes that row's error; the rest of the batch goes on.
+fn plan_batch(table: &TableInfo, rows: &[Row], outcomes: Vec<super::RowOutcome>) -> BatchPlan {
+    let mut plan = BatchPlan {
+        updates: Vec::new(),
+        deletes: Vec::new(),
+        changes: Vec::new(),
+        errors: Vec::new(),
+        unchanged: 0,
+    };
+    let by_id: HashMap<&str, &Row> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut effects: HashMap<String, Effect> = HashMap::with_capacity(rows.len());
+    let mut duplicated: HashSet<String> = HashSet::new();
+    for outcome in outcomes {
+        if !by_id.contains_key(outcome.row_id.as_str()) {
+            tracing::warn!(row = %outcome.row_id, "plugin returned an outcome for a row not in its batch; ignored");
+            continue;
+        }
+        if effects.insert(outcome.row_id.clone(), outcome.effect).is_some() {
+            duplicated.insert(outcome.row_id);
+        }
+    }
+    for row in rows {
+        let error = |message: String| RowError {
+            row_id: row.id.clone(),
+            message,
+        };
+        if duplicated.contains(&row.id) {
+            plan.errors
+                .push(error("the plugin returned more than one outcome for this row".into()));
+            continue;
+        }
+        match effects.remove(&row.id) {
+            None => plan
+                .errors
+                .push(error("the plugin returned no outcome for this row".into())),
+            Some(Effect::Unchanged) => plan.unchanged += 1,
+            Some(Effect::Delete) => plan.deletes.push(row.id.clone()),
+            Some(Effect::Error(message)) => plan.errors.push(error(message)),
+            Some(Effect::SetCells(cells)) => match diff_cells(table, row, cells) {
+                Ok(changed) if changed.is_empty() => plan.unchanged += 1,
+                Ok(changed) => {
+                    plan.updates.push(RowUpdate {
+                        id: row.id.clone(),
+                        cells: changed
+                            .iter()
+                            .map(|c| CellInput {
+                                field_id: c.field_id.clone(),
+                                value: c.after.clone(),
+                            })
+                            .collect(),
+                    });
+                    plan.changes.push(RowChange {
+                        row_id: row.id.clone(),
+                        cells: changed,
+                    });
+                }
+                Err(message) => plan.errors.push(error(message)),
+            },
+        }
+    }
+    plan
+}
+
+/// The cells that really change; an unknown or non-writable field fails the row.
+fn diff_cells(table: &TableInfo, row: &Row, cells: Vec<CellInput>) -> Result<Vec<CellChange>, String> {
+    let mut changes = Vec::with_capacity(cells.len());
+    for cell in cells {
+        let field = table.field(&cell.field_id).ok_or_else(|| {
+            format!(
+                "the plugin set field {}, which table `{}` does not have",
+                cell.field_id, table.name
+            )
+        })?;
+        if matches!(field.kind, FieldKind::Action | FieldKind::Formula | FieldKind::Date) {
+            return Err(format!(
+                "the plugin set column `{}`, which is a computed column and cannot be written",
+                field.name
+            ));
+        }
+        let before = row
+            .cell(&cell.field_id)
+            .map(|c| c.value.clone())
+            .unwrap_or(CellValue::Null);
+        if before != cell.value {
+            changes.push(CellChange {
+                field_id: field.id.clone(),
+                field: field.name.clone(),
+                before,
+                after: cell.value,
+            });
+        }
+    }
+    Ok(changes)
+}
+

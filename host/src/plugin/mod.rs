@@ -1,0 +1,253 @@
+//! A loaded plugin: a validated component of a known world, pre-linked against the host so
+//! each invocation only instantiates.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+use crate::capabilities::bindings::{auditor::AuditorPre, transformer::TransformerPre};
+use crate::capabilities::{Access, Grants, Interface};
+use crate::invocation::{Limits, State};
+use crate::runtime::CodeSource;
+
+/// The world a plugin component was built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum World {
+    Transformer,
+    Auditor,
+}
+
+impl World {
+    pub fn wit_name(self) -> &'static str {
+        match self {
+            World::Transformer => "clay:api/transformer",
+            World::Auditor => "clay:api/auditor",
+        }
+    }
+
+    fn export(self) -> &'static str {
+        match self {
+            World::Transformer => "transform",
+            World::Auditor => "audit",
+        }
+    }
+
+    /// What the world lets a plugin use. A transformer reads tables; an auditor reads
+    /// everything. Writes come only from effects the host applies.
+    pub fn default_grants(self) -> Grants {
+        let base = Grants::new()
+            .with(Interface::Log, Access::Read)
+            .with(Interface::Config, Access::Read);
+        match self {
+            World::Transformer => base.with(Interface::Tables, Access::Read),
+            World::Auditor => Interface::ALL
+                .into_iter()
+                .fold(base, |g, i| g.with(i, Access::Read)),
+        }
+    }
+}
+
+impl fmt::Display for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.wit_name())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("could not read plugin {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the plugin file is empty: expected a WebAssembly component (a `.wasm` built for wasm32-wasip2)")]
+    Empty,
+    #[error(
+        "this is not WebAssembly (it starts with {found}): expected a WebAssembly component built for wasm32-wasip2, e.g. with `kiln build <plugin dir>`"
+    )]
+    NotWasm { found: String },
+    #[error(
+        "this is a core WebAssembly module, not a component: kiln runs components of world clay:api/transformer or clay:api/auditor. Build the plugin for --target wasm32-wasip2 (`kiln build <plugin dir>` does) or wrap the module with `wasm-tools component new`"
+    )]
+    CoreModule,
+    #[error("this WebAssembly binary has an unknown version/layer ({0}); expected a component")]
+    UnknownEncoding(String),
+    #[error("the component could not be compiled: {0}")]
+    Compile(String),
+    #[error(
+        "this component is not a kiln plugin: it exports {exports}, but a plugin exports `transform` (world clay:api/transformer) or `audit` (world clay:api/auditor)"
+    )]
+    NotAPlugin { exports: String },
+    #[error("this component does not match world {world}: {detail}")]
+    WorldMismatch { world: World, detail: String },
+    #[error(
+        "the component imports `{import}`, which kiln does not provide (it provides clay:api/* and WASI 0.2)"
+    )]
+    UnknownImport { import: String },
+}
+
+/// A plugin ready to be invoked. Cheap to clone; share it across tasks.
+#[derive(Clone)]
+pub struct Plugin {
+    pub(crate) inner: Arc<PluginInner>,
+}
+
+pub(crate) struct PluginInner {
+    pub(crate) info: PluginInfo,
+    pub(crate) pre: Pre,
+    pub(crate) invoke: InvokeDefaults,
+}
+
+/// What the runtime hands every invocation of a plugin.
+#[derive(Clone)]
+pub(crate) struct InvokeDefaults {
+    /// Admission to the instance pool.
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) limits: Limits,
+    /// Whether the engine counts fuel.
+    pub(crate) fuel: bool,
+}
+
+pub(crate) enum Pre {
+    Transformer(TransformerPre<State>),
+    Auditor(AuditorPre<State>),
+}
+
+/// What `kiln inspect` shows about a plugin.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub world: World,
+    /// SHA-256 of the component bytes, hex.
+    pub sha256: String,
+    pub size_bytes: usize,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+    #[serde(skip)]
+    pub code_source: CodeSource,
+}
+
+/// Refuses, with a precise reason, anything that is not a component before compiling it.
+pub fn check_is_component(bytes: &[u8]) -> Result<(), LoadError> {
+    if bytes.is_empty() {
+        return Err(LoadError::Empty);
+    }
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        let shown: String = bytes
+            .iter()
+            .take(8)
+            .map(|b| {
+                if b.is_ascii_graphic() {
+                    (*b as char).to_string()
+                } else {
+                    format!("\\x{b:02x}")
+                }
+            })
+            .collect();
+        return Err(LoadError::NotWasm {
+            found: format!("\"{shown}\""),
+        });
+    }
+    // After the magic: a u16 version and a u16 layer; layer 0 is a core module, 1 a component.
+    match (&bytes[4..6], &bytes[6..8]) {
+        (_, [0, 0]) => Err(LoadError::CoreModule),
+        (_, [1, 0]) => Ok(()),
+        (version, layer) => Err(LoadError::UnknownEncoding(format!(
+            "version {:?}, layer {:?}",
+            version, layer
+        ))),
+    }
+}
+
+impl Plugin {
+    pub(crate) fn link(
+        name: &str,
+        sha256: String,
+        size_bytes: usize,
+        code_source: CodeSource,
+        engine: &Engine,
+        linker: &Linker<State>,
+        component: &Component,
+        invoke: InvokeDefaults,
+    ) -> Result<Self, LoadError> {
+        let ty = component.component_type();
+        let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
+        let export_names: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+
+        let world = [World::Transformer, World::Auditor]
+            .into_iter()
+            .find(|w| export_names.iter().any(|e| e == w.export()))
+            .ok_or_else(|| LoadError::NotAPlugin {
+                exports: if export_names.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    export_names
+                        .iter()
+                        .map(|e| format!("`{e}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            })?;
+
+        for import in &imports {
+            let known = import.starts_with("clay:api/") || import.starts_with("wasi:");
+            if !known {
+                return Err(LoadError::UnknownImport {
+                    import: import.clone(),
+                });
+            }
+        }
+
+        let instance_pre = linker.instantiate_pre(component).map_err(|e| {
+            LoadError::WorldMismatch {
+                world,
+                detail: format!("{e:#}"),
+            }
+        })?;
+        let mismatch = |e: wasmtime::Error| LoadError::WorldMismatch {
+            world,
+            detail: format!("{e:#}"),
+        };
+        let pre = match world {
+            World::Transformer => Pre::Transformer(TransformerPre::new(instance_pre).map_err(mismatch)?),
+            World::Auditor => Pre::Auditor(AuditorPre::new(instance_pre).map_err(mismatch)?),
+        };
+        Ok(Self {
+            inner: Arc::new(PluginInner {
+                info: PluginInfo {
+                    name: name.to_string(),
+                    world,
+                    sha256,
+                    size_bytes,
+                    imports,
+                    exports: export_names,
+                    code_source,
+                },
+                pre,
+                invoke,
+            }),
+        })
+    }
+
+    pub fn info(&self) -> &PluginInfo {
+        &self.inner.info
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.info.name
+    }
+
+    pub fn world(&self) -> World {
+        self.inner.info.world
+    }
+
+    /// Whether this load compiled the code or took it from the on-disk cache.
+    pub fn code_source(&self) -> CodeSource {
+        self.inner.info.code_source
+    }
+}

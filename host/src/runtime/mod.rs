@@ -1,0 +1,211 @@
+//! The runtime: one wasmtime [`Engine`] per process, the shared linker, the compiled-code
+//! cache and the admission control in front of the instance pool.
+
+mod cache;
+pub(crate) mod ticker;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::invocation::{Limits, State};
+use crate::plugin::{InvokeDefaults, LoadError, Plugin};
+
+use cache::CompileCache;
+
+/// How a [`Runtime`] is set up. The defaults suit a CLI run and the tests.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// Instances alive at once. Further invocations wait for a slot (back-pressure).
+    pub max_concurrency: u32,
+    /// The most linear memory any plugin may be given; per-invocation caps sit below it.
+    pub max_memory_bytes: u64,
+    /// Count fuel, so [`Limits::fuel`] can bound deterministic runs. Costs some speed.
+    pub fuel: bool,
+    /// Limits applied when an invocation does not set its own.
+    pub default_limits: Limits,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: default_cache_dir(),
+            max_concurrency: 16,
+            max_memory_bytes: 1 << 30,
+            fuel: false,
+            default_limits: Limits::default(),
+        }
+    }
+}
+
+/// `$KILN_CACHE_DIR`, else the user's cache directory.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("KILN_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    dirs::cache_dir().map(|d| d.join("kiln").join("compiled"))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("could not configure the WebAssembly engine: {0}")]
+    Engine(String),
+    #[error("could not start the epoch ticker thread: {0}")]
+    Ticker(#[from] std::io::Error),
+}
+
+/// Shared across clones: cheap to clone, safe to use from many tasks.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<State>,
+    cache: Option<CompileCache>,
+    permits: Arc<Semaphore>,
+    config: RuntimeConfig,
+}
+
+/// How a plugin's code was obtained by [`Runtime::load_bytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeSource {
+    /// Compiled now (and written to the cache if there is one).
+    Compiled,
+    /// Loaded from the on-disk cache: no compilation happened.
+    Cache,
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let engine = build_engine(&config)?;
+        ticker::start(&engine)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        crate::capabilities::add_to_linker(&mut linker)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let cache = config
+            .cache_dir
+            .clone()
+            .map(|dir| CompileCache::new(dir, &engine));
+        let permits = Arc::new(Semaphore::new(config.max_concurrency.max(1) as usize));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                cache,
+                permits,
+                config,
+            }),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// The compiled-code cache directory, if caching is on.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.inner.cache.as_ref().map(|c| c.dir())
+    }
+
+    /// Loads a plugin from a `.wasm` file; its name is the file stem.
+    pub async fn load_file(&self, path: &Path) -> Result<Plugin, LoadError> {
+        let bytes = tokio::fs::read(path).await.map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().replace('_', "-"))
+            .unwrap_or_else(|| "plugin".to_string());
+        self.load_bytes(&name, bytes).await
+    }
+
+    /// Validates, compiles (or fetches from the cache) and pre-links a plugin component.
+    pub async fn load_bytes(&self, name: &str, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
+        crate::plugin::check_is_component(&bytes)?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let started = Instant::now();
+        let (component, source) = self.compile(bytes.clone(), &sha256).await?;
+        tracing::debug!(
+            plugin = name,
+            ?source,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "plugin code ready"
+        );
+        Plugin::link(
+            name,
+            sha256,
+            bytes.len(),
+            source,
+            &self.inner.engine,
+            &self.inner.linker,
+            &component,
+            InvokeDefaults {
+                permits: self.inner.permits.clone(),
+                limits: self.inner.config.default_limits.clone(),
+                fuel: self.inner.config.fuel,
+            },
+        )
+    }
+
+    async fn compile(
+        &self,
+        bytes: Vec<u8>,
+        sha256: &str,
+    ) -> Result<(Component, CodeSource), LoadError> {
+        if let Some(cache) = &self.inner.cache
+            && let Some(component) = cache.load(&self.inner.engine, sha256)
+        {
+            return Ok((component, CodeSource::Cache));
+        }
+        // Cranelift is CPU-bound for a while: keep it off the async workers.
+        let engine = self.inner.engine.clone();
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
+            .await
+            .map_err(|e| LoadError::Compile(e.to_string()))?
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        if let Some(cache) = &self.inner.cache {
+            cache.store(sha256, &component);
+        }
+        Ok((component, CodeSource::Compiled))
+    }
+}
+
+fn build_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
+    let concurrency = config.max_concurrency.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    // A Rust wasip2 component has a handful of core instances, one memory and a few
+    // tables; size the pool for `concurrency` of them alive at once, with headroom.
+    pool.total_component_instances(concurrency)
+        .total_core_instances(concurrency * 16)
+        .total_memories(concurrency * 2)
+        .total_tables(concurrency * 8)
+        .total_stacks(concurrency)
+        .max_memories_per_component(2)
+        .max_tables_per_component(8)
+        .max_core_instances_per_component(16)
+        .max_memory_size(config.max_memory_bytes as usize);
+
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        .epoch_interruption(true)
+        .consume_fuel(config.fuel)
+        .memory_init_cow(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&wasm).map_err(|e| RuntimeError::Engine(format!("{e:#}")))
+}
