@@ -54,6 +54,9 @@ pub fn build_plugin(dir: &Path) -> Result<Built, BuildError> {
         .args(["build", "--release", "--target", WASM_TARGET, "--manifest-path"])
         .arg(&manifest)
         .env("CARGO_TARGET_DIR", &wasm_target_dir)
+        // Plugins ship: no debug info (the name section stays, so traps still name functions).
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")

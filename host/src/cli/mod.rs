@@ -1,0 +1,131 @@
+//! `kiln`: argument parsing and dispatch. Everything here is presentation; the work is done
+//! by the `kiln_host` library.
+
+mod demo;
+mod inspect;
+mod output;
+mod plugins;
+mod run;
+mod workspace;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "kiln", version, about = "Run sandboxed WebAssembly plugins against Clay")]
+struct Cli {
+    /// The embedded workspace (SQLite file) to use.
+    #[arg(long, global = true, env = "KILN_WORKSPACE", value_name = "FILE")]
+    workspace: Option<PathBuf>,
+
+    /// Where compiled plugins are cached.
+    #[arg(long, global = true, env = "KILN_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+
+    /// Log filter, e.g. `info` or `kiln=debug` (also KILN_LOG).
+    #[arg(long, global = true, env = "KILN_LOG", default_value = "warn,kiln::guest=info")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Seed a demo workspace, build the bundled plugins, run both and show the results.
+    Demo(demo::DemoArgs),
+    /// Build a plugin crate into a WebAssembly component.
+    Build {
+        /// The plugin crate's directory.
+        dir: PathBuf,
+    },
+    /// Run a transformer plugin over a table.
+    Run(run::RunArgs),
+    /// Run an auditor plugin over the workspace.
+    Audit(run::AuditArgs),
+    /// Show a plugin's world, imports, exports, size and hash.
+    Inspect(inspect::InspectArgs),
+    /// Create, seed, import into, export from and show the embedded workspace.
+    #[command(subcommand)]
+    Workspace(workspace::WorkspaceCommand),
+}
+
+/// Options shared by commands that load plugins.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct Common {
+    /// Emit JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub(crate) struct Context {
+    workspace: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Context {
+    /// The workspace file: `--workspace`, else one under the user's data directory.
+    pub(crate) fn workspace_path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(p) = &self.workspace {
+            return Ok(p.clone());
+        }
+        let base = dirs::data_dir().context(
+            "cannot find a data directory for the default workspace; pass --workspace <file>",
+        )?;
+        Ok(base.join("kiln").join("workspace.sqlite"))
+    }
+
+    pub(crate) fn runtime(&self) -> anyhow::Result<kiln_host::Runtime> {
+        let mut config = kiln_host::RuntimeConfig::default();
+        if let Some(dir) = &self.cache_dir {
+            config.cache_dir = Some(dir.clone());
+        }
+        Ok(kiln_host::Runtime::new(config)?)
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let ctx = Context {
+        workspace: cli.workspace,
+        cache_dir: cli.cache_dir,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Demo(args) => demo::demo(&ctx, args).await,
+            Command::Build { dir } => plugins::build_command(&dir),
+            Command::Run(args) => run::run(&ctx, args).await,
+            Command::Audit(args) => run::audit(&ctx, args).await,
+            Command::Inspect(args) => inspect::inspect(&ctx, args).await,
+            Command::Workspace(cmd) => workspace::workspace(&ctx, cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

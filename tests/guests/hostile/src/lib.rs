@@ -1,0 +1,96 @@
+//! A transformer that misbehaves on request. Written against the raw WIT bindings (not the
+//! SDK) so the sandbox tests depend on nothing but the contract.
+//!
+//! `mode` (config): `ok` (every row unchanged), `mark` (sets `Email Status` to "seen"),
+//! `loop`, `alloc`, `panic`, `recurse`, `host-calls`, `ping` (`n` config reads, then `ok`).
+
+wit_bindgen::generate!({
+    world: "clay:api/transformer",
+    path: "../../../wit",
+});
+
+use clay::api::config;
+use clay::api::types::{CellInput, CellValue, Effect};
+
+struct Hostile;
+
+fn unchanged(batch: &[Row]) -> Vec<RowOutcome> {
+    batch
+        .iter()
+        .map(|r| RowOutcome {
+            row_id: r.id.clone(),
+            effect: Effect::Unchanged,
+        })
+        .collect()
+}
+
+/// Recurses until `stop` is reached, which it never is in practice.
+#[inline(never)]
+fn recurse(depth: u64, stop: u64, pad: [u64; 16]) -> u64 {
+    let next = std::hint::black_box(pad);
+    if depth == stop {
+        return next[0];
+    }
+    recurse(depth + 1, stop, next) + next[(depth % 16) as usize]
+}
+
+impl Guest for Hostile {
+    fn transform(batch: Vec<Row>, ctx: TransformContext) -> Vec<RowOutcome> {
+        let mode = config::get("mode").unwrap_or_default();
+        match mode.as_str() {
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "alloc" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(std::hint::black_box(vec![7u8; 1 << 20]));
+                }
+            }
+            "panic" => panic!("hostile plugin panicked on purpose"),
+            "recurse" => {
+                let r = recurse(0, u64::MAX, [1; 16]);
+                std::hint::black_box(r);
+                unchanged(&batch)
+            }
+            "host-calls" => loop {
+                std::hint::black_box(config::get("mode"));
+            },
+            "ping" => {
+                let n: u64 = config::get("n").and_then(|s| s.parse().ok()).unwrap_or(0);
+                for _ in 0..n {
+                    std::hint::black_box(config::get("mode"));
+                }
+                unchanged(&batch)
+            }
+            "mark" => {
+                let Some(field) = ctx.table.fields.iter().find(|f| f.name == "Email Status")
+                else {
+                    return batch
+                        .iter()
+                        .map(|r| RowOutcome {
+                            row_id: r.id.clone(),
+                            effect: Effect::Error("no Email Status column".into()),
+                        })
+                        .collect();
+                };
+                batch
+                    .iter()
+                    .map(|r| RowOutcome {
+                        row_id: r.id.clone(),
+                        effect: Effect::SetCells(vec![CellInput {
+                            field_id: field.id.clone(),
+                            value: CellValue::Text("seen".into()),
+                        }]),
+                    })
+                    .collect()
+            }
+            _ => unchanged(&batch),
+        }
+    }
+}
+
+export!(Hostile);

@@ -1,0 +1,112 @@
+//! Shared fixtures for kiln's end-to-end tests: real components built from source, real
+//! SQLite workspaces in temporary directories, and the real `kiln` binary.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use kiln_host::backend::local::LocalBackend;
+use kiln_host::build::build_plugin;
+use kiln_host::{Clay, Runtime, RuntimeConfig};
+
+/// A fixed "now" for seeded data, so findings and dates are reproducible.
+pub const NOW: i64 = 1_795_000_000_000;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits inside the repository")
+        .to_path_buf()
+}
+
+/// Builds a plugin crate (relative to the repository root) once per test binary and
+/// returns the component's path.
+pub fn component(crate_dir: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
+    // Hold the lock while building: cargo would serialize concurrent builds anyway.
+    let mut built = built.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(path) = built.get(crate_dir) {
+        return path.clone();
+    }
+    let dir = repo_root().join(crate_dir);
+    let out = build_plugin(&dir)
+        .unwrap_or_else(|e| panic!("building {}: {e}", dir.display()))
+        .wasm;
+    built.insert(crate_dir.to_string(), out.clone());
+    out
+}
+
+pub fn normalize_contacts() -> PathBuf {
+    component("plugins/normalize-contacts")
+}
+
+pub fn seat_audit() -> PathBuf {
+    component("plugins/seat-audit")
+}
+
+pub fn hostile() -> PathBuf {
+    component("tests/guests/hostile")
+}
+
+/// A runtime with its compiled-code cache in `cache_dir`.
+pub fn runtime_with_cache(cache_dir: &Path) -> Runtime {
+    Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache_dir.to_path_buf()),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime starts")
+}
+
+/// A runtime that compiles without touching the disk cache.
+pub fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        cache_dir: None,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime starts")
+}
+
+/// A seeded demo workspace in a temporary directory.
+pub struct DemoWorkspace {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub local: LocalBackend,
+}
+
+impl DemoWorkspace {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("workspace.sqlite");
+        let local = LocalBackend::create(&path).expect("workspace created");
+        local.seed_demo(NOW).expect("demo seeded");
+        Self { dir, path, local }
+    }
+
+    pub fn backend(&self) -> Arc<dyn Clay> {
+        Arc::new(self.local.clone())
+    }
+}
+
+impl Default for DemoWorkspace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The `kiln` binary cargo built next to this test (it is built for kiln-host's own
+/// integration tests, which `cargo test --workspace` always compiles first).
+pub fn kiln_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let bin = dir.join(format!("kiln{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the suite with `cargo test --workspace`, which builds it",
+        bin.display()
+    );
+    bin
+}
