@@ -9,6 +9,10 @@ pub(crate) fn table(header: &[&str]) -> Table {
     t.load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header.to_vec());
+    // Off a terminal (pipes, CI logs) there is no width to fit; keep lines readable anyway.
+    if t.width().is_none() {
+        t.set_width(140);
+    }
     t
 }
 
