@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime::{ResourceLimiter, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::backend::Clay;
@@ -28,6 +28,9 @@ use crate::capabilities::{Capabilities, CapabilitiesView, Grants, HostTrap};
 use crate::plugin::{Plugin, Pre, World};
 use crate::runtime::ticker;
 use output::{GuestOutput, Stream};
+
+/// A memory fault under this many frames of one or two functions is reported as stack overflow.
+const RECURSION_FRAMES: usize = 16;
 
 /// Per-invocation limits. Each ends the call with a typed [`InvocationError`] naming it.
 #[derive(Debug, Clone, PartialEq)]
@@ -299,19 +302,49 @@ impl Instance {
                 requested: requested as u64,
             });
         }
-        match err.downcast_ref::<Trap>() {
+        let trap = err.downcast_ref::<Trap>();
+        let backtrace = err.downcast_ref::<WasmBacktrace>();
+        let runaway_recursion = backtrace.is_some_and(|b| {
+            // Backtraces are capped (20 frames); a cap full of one or two functions is recursion.
+            let frames = b.frames();
+            let distinct: std::collections::HashSet<_> =
+                frames.iter().map(|f| (f.module().name().map(str::to_string), f.func_index())).collect();
+            frames.len() >= RECURSION_FRAMES && distinct.len() <= 2
+        });
+        match trap {
             Some(Trap::Interrupt) => return limit(LimitKind::Deadline(self.limits.deadline)),
             Some(Trap::OutOfFuel) => {
                 return limit(LimitKind::Fuel(self.limits.fuel.unwrap_or(u64::MAX)));
             }
             Some(Trap::StackOverflow) => return limit(LimitKind::Stack),
+            // Rust keeps its stack in linear memory: running off its end is an out-of-bounds
+            // access, and one under a wall of the same frames is runaway recursion.
+            Some(Trap::MemoryOutOfBounds) if runaway_recursion => {
+                return limit(LimitKind::Stack);
+            }
             _ => {}
+        }
+        // The trap itself and the innermost frames; a full backtrace can be thousands of lines.
+        let mut message = match trap {
+            Some(t) => t.to_string(),
+            None => err.root_cause().to_string(),
+        };
+        if let Some(bt) = backtrace {
+            let frames: Vec<String> = bt
+                .frames()
+                .iter()
+                .take(3)
+                .map(|f| f.func_name().unwrap_or("<unnamed>").to_string())
+                .collect();
+            if !frames.is_empty() {
+                message.push_str(&format!(" (in {})", frames.join(" ← ")));
+            }
         }
         let stderr = self.stderr.tail();
         InvocationError {
             plugin,
             kind: InvocationErrorKind::Trap {
-                message: format!("{err:#}"),
+                message,
                 stderr: (!stderr.is_empty()).then_some(stderr),
             },
         }

@@ -38,10 +38,13 @@ impl CompileCache {
         if !path.is_file() {
             return None;
         }
-        // SAFETY: the file is one kiln itself wrote into its own cache directory, keyed by
-        // the engine's compatibility hash; deserialize also verifies the header and rejects
-        // artifacts from another engine configuration.
-        match unsafe { Component::deserialize_file(engine, &path) } {
+        // Read, not mmap: a file truncated under a live mapping would kill the process
+        // with SIGBUS, and the host must survive whatever happens to its cache directory.
+        let bytes = std::fs::read(&path).ok()?;
+        // SAFETY: the bytes come from kiln's own cache directory, written by `store` from
+        // `Component::serialize`; deserialize also checks the header and the engine's
+        // compatibility, and rejects artifacts from another configuration.
+        match unsafe { Component::deserialize(engine, &bytes) } {
             Ok(component) => Some(component),
             Err(e) => {
                 tracing::warn!(path = %path.display(), "ignoring unusable compiled-code cache entry: {e}");

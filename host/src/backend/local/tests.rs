@@ -1,1 +1,208 @@
+//! The embedded workspace's Clay semantics.
 
+use super::store::DAY_MS;
+use super::*;
+
+const NOW: i64 = 1_795_000_000_000;
+const ALL_TIME: TimeRange = TimeRange { start: 0, end: i64::MAX };
+
+fn demo() -> (tempfile::TempDir, LocalBackend) {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = LocalBackend::create(&dir.path().join("ws.sqlite")).unwrap();
+    backend.seed_demo(NOW).unwrap();
+    (dir, backend)
+}
+
+fn range(days_ago_start: i64, days_ago_end: i64) -> TimeRange {
+    TimeRange {
+        start: NOW - days_ago_start * DAY_MS,
+        end: NOW - days_ago_end * DAY_MS,
+    }
+}
+
+fn user<'a>(report: &'a CreditReport, id: &str) -> Option<&'a CreditEntity> {
+    report.entities.iter().find(|e| e.id == id)
+}
+
+#[tokio::test]
+async fn credit_reports_aggregate_by_range_user_and_integration() {
+    let (_dir, b) = demo();
+    let all = b.workspace_report(1, range(90, -1)).await.unwrap();
+    let total: f64 = all.entities.iter().map(|e| e.credits).sum::<f64>() + all.unattributed_credits;
+    assert!((total - 7655.0).abs() < 0.01, "{total}");
+    // Jonas: 10×2 hunter + 10×1 openai + 3×10 lusha a day for 90 days.
+    let jonas = user(&all, "1001").unwrap();
+    assert_eq!(jonas.credits, 5400.0);
+    let hunter = jonas.subentities.iter().find(|s| s.id == "hunter").unwrap();
+    assert_eq!(hunter.credits, 1800.0);
+    assert_eq!(hunter.action_executions, 900);
+    assert!(all.unattributed_credits > 0.0);
+
+    // The range is half-open and excludes what lies outside it: Ines spent only 70+ days ago.
+    let recent = b.workspace_report(1, range(60, 0)).await.unwrap();
+    assert!(user(&recent, "1005").is_none());
+    assert!(user(&b.workspace_report(1, range(90, 0)).await.unwrap(), "1005").is_some());
+    let empty = b.workspace_report(1, range(1000, 900)).await.unwrap();
+    assert!(empty.entities.is_empty());
+
+    let only_jonas = b.user_report(1, range(90, -1), &["1001".into()]).await.unwrap();
+    assert_eq!(only_jonas.entities.len(), 1);
+    assert_eq!(only_jonas.unattributed_credits, 0.0);
+
+    let by_integration = b.integration_report(1, range(90, -1)).await.unwrap();
+    let lusha = by_integration.entities.iter().find(|e| e.id == "lusha").unwrap();
+    assert_eq!(lusha.kind, "integration");
+    assert!(lusha.subentities.iter().any(|s| s.id == "1004" && s.is_deleted));
+
+    let specific = b
+        .integration_specific_report(1, range(90, -1), &["lusha".into()])
+        .await
+        .unwrap();
+    assert!(specific.entities.iter().all(|e| e.subentities.iter().all(|s| s.id == "lusha")));
+    assert_eq!(specific.entities.iter().map(|e| e.credits).sum::<f64>(), lusha.credits);
+}
+
+#[tokio::test]
+async fn folders_soft_delete_unless_permanent() {
+    let b = LocalBackend::in_memory().unwrap();
+    let folder = b.create_folder(1, "Archive", None).await.unwrap();
+    let wb = b.create_workbook(1, "Inside", false, Some(&folder.id)).await.unwrap();
+    b.delete_folders(1, std::slice::from_ref(&folder.id), false).await.unwrap();
+    assert!(b.list_resources(1, None, &[]).await.unwrap().is_empty());
+    assert!(b.search_resources(1, "Inside").await.unwrap().is_empty(), "contents go to the trash too");
+    // Still there, only in the trash: a permanent delete can find it.
+    b.delete_folders(1, std::slice::from_ref(&folder.id), true).await.unwrap();
+    let gone = b.delete_folders(1, std::slice::from_ref(&folder.id), true).await;
+    assert!(matches!(gone, Err(ClayError::NotFound(_))));
+    assert!(b.delete_workbook(&wb.id).await.is_err(), "permanent delete removed its workbook");
+}
+
+#[tokio::test]
+async fn rows_keep_insertion_order_and_delete_all_empties_the_table() {
+    let (_dir, b) = demo();
+    let t = b.resolve_table("Accounts").await.unwrap();
+    let view = t.first_view_id.clone().unwrap();
+    let company = t.field_by_name("Company").unwrap().id.clone();
+    let added = b
+        .add_rows(
+            &t.id,
+            &[NewRow {
+                id: Some("r_client1".into()),
+                cells: vec![CellInput { field_id: company.clone(), value: CellValue::Text("Zeta".into()) }],
+            }],
+        )
+        .await
+        .unwrap();
+    let ids = b.record_ids(&t.id, &view).await.unwrap();
+    assert_eq!(ids.last(), Some(&added[0].id), "newest last");
+    assert_eq!(ids.len(), 13);
+    // A retry with the same client id is detected, not duplicated.
+    let again = b
+        .add_rows(&t.id, &[NewRow { id: Some("r_client1".into()), cells: vec![] }])
+        .await;
+    assert!(matches!(again, Err(ClayError::Conflict(_))));
+    b.delete_rows(&t.id, &ids[..2]).await.unwrap();
+    assert_eq!(b.count_rows(&t.id).await.unwrap(), 11);
+    b.delete_all_rows(&t.id, Some(&view)).await.unwrap();
+    assert_eq!(b.count_rows(&t.id).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn the_row_limit_is_enforced_with_a_clear_error() {
+    let (_dir, b) = demo();
+    let b = b.with_row_limit(13);
+    let t = b.resolve_table("Accounts").await.unwrap();
+    b.add_rows(&t.id, &[NewRow { id: None, cells: vec![] }]).await.unwrap();
+    let err = b
+        .add_rows(&t.id, &[NewRow { id: None, cells: vec![] }])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has 13 rows") && err.contains("limit of 13 rows per table"), "{err}");
+    let too_many = vec![NewRow { id: None, cells: vec![] }; 51];
+    assert!(b.add_rows(&t.id, &too_many).await.unwrap_err().to_string().contains("at most 50"));
+}
+
+#[tokio::test]
+async fn running_an_enrichment_column_fills_cells_and_charges_the_acting_member() {
+    let (_dir, b) = demo();
+    let b = b.acting_as("priya@northwind.io").unwrap();
+    let t = b.resolve_table("Leads").await.unwrap();
+    let size = t.field_by_name("Company Size").unwrap().clone();
+    let ids = b.record_ids(&t.id, t.first_view_id.as_deref().unwrap()).await.unwrap();
+    let target = RunTarget::Records(ids[..5].to_vec());
+    let before = b.workspace_report(1, ALL_TIME).await.unwrap();
+    let result = b.run_column(&t.id, std::slice::from_ref(&size.id), &target, false).await.unwrap();
+    assert_eq!(result.mode, RunMode::Individual);
+    assert_eq!(result.record_count, 5);
+    assert_eq!(result.credits_spent, 5.0);
+    let rows = b.read_records(&t.id, &ids[..5]).await.unwrap();
+    let first = rows[0].cell(&size.id).unwrap().clone();
+    assert!(matches!(first.value, CellValue::Number(_)));
+    assert_eq!(first.status, Some(CellStatus::Success));
+
+    // Attributed to Priya and Clearbit in the ledger.
+    let after = b.workspace_report(1, ALL_TIME).await.unwrap();
+    let spent = |r: &CreditReport| user(r, "1002").map(|e| e.credits).unwrap_or(0.0);
+    assert_eq!(spent(&after) - spent(&before), 5.0);
+    assert!(user(&after, "1002").unwrap().subentities.iter().any(|s| s.id == "clearbit"));
+
+    // Everything is filled now: nothing qualifies, nothing runs, nothing is charged.
+    let none = b.run_column(&t.id, std::slice::from_ref(&size.id), &target, false).await.unwrap();
+    assert_eq!(none.mode, RunMode::None);
+    assert_eq!(none.credits_spent, 0.0);
+    assert_eq!(spent(&b.workspace_report(1, ALL_TIME).await.unwrap()), spent(&after));
+
+    // Deterministic: forcing again writes the same values.
+    b.run_column(&t.id, std::slice::from_ref(&size.id), &target, true).await.unwrap();
+    let again = b.read_records(&t.id, &ids[..1]).await.unwrap();
+    assert_eq!(again[0].cell(&size.id).unwrap().value, first.value);
+}
+
+#[tokio::test]
+async fn an_integration_of_a_removed_member_refuses_to_run() {
+    let (_dir, b) = demo();
+    let t = b.resolve_table("Leads").await.unwrap();
+    let mobile = t.field_by_name("Mobile").unwrap().id.clone();
+    let err = b
+        .run_column(&t.id, &[mobile], &RunTarget::ViewTop { view_id: t.first_view_id.clone().unwrap(), num_records: Some(3) }, false)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, ClayError::Upstream(m) if m.contains("removed member")), "{err}");
+}
+
+#[tokio::test]
+async fn the_demo_seed_has_what_audits_need() {
+    let (_dir, b) = demo();
+    let members = b.permissions(1).await.unwrap();
+    assert_eq!(members.len(), 8);
+    let admins: Vec<_> = members
+        .iter()
+        .filter(|m| m.role == Role::Admin && m.status == MemberStatus::Active)
+        .collect();
+    assert_eq!(admins.len(), 1);
+    let removed: Vec<_> = members.iter().filter(|m| m.status == MemberStatus::Removed).collect();
+    assert_eq!(removed.len(), 1);
+    let owned: Vec<_> = b
+        .integrations(1)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.owner_id.as_deref() == Some(removed[0].user_id.as_str()))
+        .collect();
+    assert_eq!(owned.len(), 2);
+    let leads = b.resolve_table("leads").await.unwrap();
+    for i in &owned {
+        assert!(
+            leads
+                .fields
+                .iter()
+                .any(|f| f.action.as_ref().and_then(|a| a.auth_account_id.as_deref()) == Some(i.id.as_str())),
+            "{} powers a Leads column",
+            i.name
+        );
+    }
+    assert_eq!(b.count_rows(&leads.id).await.unwrap(), 2000);
+    let not_found = b.resolve_table("Nope").await.unwrap_err().to_string();
+    assert!(not_found.contains("`Leads`"), "lists the tables: {not_found}");
+}

@@ -2,7 +2,8 @@
 //! SDK) so the sandbox tests depend on nothing but the contract.
 //!
 //! `mode` (config): `ok` (every row unchanged), `mark` (sets `Email Status` to "seen"),
-//! `loop`, `alloc`, `panic`, `recurse`, `host-calls`, `ping` (`n` config reads, then `ok`).
+//! `mark-then-panic` (marks the first batch, panics on the next),
+//! `write` (tries to delete every row through the API), `loop`, `alloc`, `panic`, `recurse`, `host-calls`, `ping` (`n` config reads, then `ok`).
 
 wit_bindgen::generate!({
     world: "clay:api/transformer",
@@ -66,7 +67,22 @@ impl Guest for Hostile {
                 }
                 unchanged(&batch)
             }
-            "mark" => {
+            "write" => {
+                // Try to write behind the host's back; report what the host said.
+                let said = match clay::api::tables::delete_all_rows(&ctx.table.id, None) {
+                    Ok(()) => "delete-all-rows succeeded".to_string(),
+                    Err(e) => format!("{e:?}"),
+                };
+                batch
+                    .iter()
+                    .map(|r| RowOutcome {
+                        row_id: r.id.clone(),
+                        effect: Effect::Error(said.clone()),
+                    })
+                    .collect()
+            }
+            "mark-then-panic" if ctx.batch_index > 0 => panic!("hostile plugin gave up at batch {}", ctx.batch_index),
+            "mark" | "mark-then-panic" => {
                 let Some(field) = ctx.table.fields.iter().find(|f| f.name == "Email Status")
                 else {
                     return batch
