@@ -11,7 +11,9 @@ pub struct Config {
 
 impl Config {
     /// Settings from key/value pairs (native tests and benches).
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         Self {
             values: pairs
                 .into_iter()

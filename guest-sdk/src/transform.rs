@@ -208,7 +208,9 @@ impl Batch {
 fn same_value(a: &CellValue, b: &CellValue) -> bool {
     match (a, b) {
         (CellValue::Null, CellValue::Null) => true,
-        (CellValue::Text(x), CellValue::Text(y)) | (CellValue::Json(x), CellValue::Json(y)) => x == y,
+        (CellValue::Text(x), CellValue::Text(y)) | (CellValue::Json(x), CellValue::Json(y)) => {
+            x == y
+        }
         (CellValue::Number(x), CellValue::Number(y)) => x == y,
         (CellValue::Boolean(x), CellValue::Boolean(y)) => x == y,
         _ => false,
@@ -366,7 +368,8 @@ pub fn run_transformer<T: Transformer>(rows: Vec<Row>, ctx: TransformContext) ->
                 Ok(plugin) => *slot = Some(Box::new(plugin)),
                 Err(e) => {
                     let message = format!("the plugin could not start: {e}");
-                    return batch.rows().map(|r| r.error(message.clone())).map(|o| batch.resolve(vec![o])).flatten().collect();
+                    let outcomes = batch.rows().map(|r| r.error(message.clone())).collect();
+                    return batch.resolve(outcomes);
                 }
             }
         }

@@ -10,7 +10,9 @@ pub const WASM_TARGET: &str = "wasm32-wasip2";
 pub enum BuildError {
     #[error("{} is not a plugin crate: there is no Cargo.toml in it", .0.display())]
     NotACrate(PathBuf),
-    #[error("could not run `{command}`: {source}. Is the Rust toolchain (rustup, cargo) installed and on PATH?")]
+    #[error(
+        "could not run `{command}`: {source}. Is the Rust toolchain (rustup, cargo) installed and on PATH?"
+    )]
     Spawn {
         command: String,
         source: std::io::Error,
@@ -51,7 +53,13 @@ pub fn build_plugin(dir: &Path) -> Result<Built, BuildError> {
     let wasm_target_dir = target_dir.join("kiln-plugins");
     let status = Command::new("cargo")
         .current_dir(dir)
-        .args(["build", "--release", "--target", WASM_TARGET, "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            WASM_TARGET,
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .env("CARGO_TARGET_DIR", &wasm_target_dir)
         // Plugins ship: no debug info (the name section stays, so traps still name functions).
@@ -100,7 +108,9 @@ pub fn ensure_wasm_target(dir: &Path) -> Result<(), BuildError> {
     if installed {
         return Ok(());
     }
-    eprintln!("kiln: the {WASM_TARGET} target is missing; installing it with `rustup target add {WASM_TARGET}`…");
+    eprintln!(
+        "kiln: the {WASM_TARGET} target is missing; installing it with `rustup target add {WASM_TARGET}`…"
+    );
     let out = Command::new("rustup")
         .current_dir(dir)
         .args(["target", "add", WASM_TARGET])
@@ -120,7 +130,13 @@ pub fn ensure_wasm_target(dir: &Path) -> Result<(), BuildError> {
 /// The package name of the crate at `manifest` and the target directory cargo would use.
 fn metadata(manifest: &Path) -> Result<(String, PathBuf), BuildError> {
     let out = Command::new("cargo")
-        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
         .arg(manifest)
         .output()
         .map_err(|source| BuildError::Spawn {
@@ -132,8 +148,8 @@ fn metadata(manifest: &Path) -> Result<(String, PathBuf), BuildError> {
             String::from_utf8_lossy(&out.stderr).trim().to_string(),
         ));
     }
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| BuildError::Metadata(e.to_string()))?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| BuildError::Metadata(e.to_string()))?;
     let manifest_canon = manifest
         .canonicalize()
         .unwrap_or_else(|_| manifest.to_path_buf());

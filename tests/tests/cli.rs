@@ -26,7 +26,12 @@ fn ok(out: Output) -> String {
 #[test]
 fn demo_shows_transformed_rows_and_audit_findings() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ok(kiln(dir.path()).arg("demo").arg("--dir").arg(dir.path()).output().unwrap());
+    let out = ok(kiln(dir.path())
+        .arg("demo")
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .unwrap());
     assert!(out.contains("normalize-contacts on table Leads"), "{out}");
     assert!(out.contains("Changes (first 8 of"), "{out}");
     assert!(out.contains("\"valid\""), "{out}");
@@ -50,18 +55,46 @@ fn workspace_run_audit_and_inspect() {
     assert!(shown.contains("Leads"), "{shown}");
 
     // Dry run as JSON: a full report, nothing written.
-    let before = ok(with_ws(&["workspace", "export", "--table", "Leads", "--csv"]));
-    let json = ok(with_ws(&["run", "normalize-contacts", "--table", "Leads", "--dry-run", "--json"]));
+    let before = ok(with_ws(&[
+        "workspace",
+        "export",
+        "--table",
+        "Leads",
+        "--csv",
+    ]));
+    let json = ok(with_ws(&[
+        "run",
+        "normalize-contacts",
+        "--table",
+        "Leads",
+        "--dry-run",
+        "--json",
+    ]));
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(report["rows_seen"], 2000);
     assert_eq!(report["dry_run"], true);
     assert!(report["rows_changed"].as_u64().unwrap() > 1900);
-    assert_eq!(before, ok(with_ws(&["workspace", "export", "--table", "Leads", "--csv"])));
+    assert_eq!(
+        before,
+        ok(with_ws(&[
+            "workspace",
+            "export",
+            "--table",
+            "Leads",
+            "--csv"
+        ]))
+    );
 
     // For real, with the summary a person reads.
     let run = ok(with_ws(&["run", "normalize-contacts", "--table", "Leads"]));
     assert!(run.contains("rows seen"), "{run}");
-    let after = ok(with_ws(&["workspace", "export", "--table", "Leads", "--csv"]));
+    let after = ok(with_ws(&[
+        "workspace",
+        "export",
+        "--table",
+        "Leads",
+        "--csv",
+    ]));
     assert_ne!(before, after);
 
     let audit = ok(with_ws(&["audit", "seat-audit", "--json"]));
@@ -85,9 +118,18 @@ fn workspace_run_audit_and_inspect() {
 fn a_ragged_csv_is_refused_and_imports_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("ws.sqlite");
-    ok(kiln(dir.path()).arg("--workspace").arg(&ws).args(["workspace", "init"]).output().unwrap());
+    ok(kiln(dir.path())
+        .arg("--workspace")
+        .arg(&ws)
+        .args(["workspace", "init"])
+        .output()
+        .unwrap());
     let csv = dir.path().join("people.csv");
-    std::fs::write(&csv, "name,email\nAda,ada@example.com\nGrace\nAlan,alan@example.com\n").unwrap();
+    std::fs::write(
+        &csv,
+        "name,email\nAda,ada@example.com\nGrace\nAlan,alan@example.com\n",
+    )
+    .unwrap();
     let out = kiln(dir.path())
         .arg("--workspace")
         .arg(&ws)
@@ -98,11 +140,23 @@ fn a_ragged_csv_is_refused_and_imports_nothing() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 3 has 1 fields but the header has 2"), "{err}");
-    let shown = ok(kiln(dir.path()).arg("--workspace").arg(&ws).args(["workspace", "show"]).output().unwrap());
+    assert!(
+        err.contains("line 3 has 1 fields but the header has 2"),
+        "{err}"
+    );
+    let shown = ok(kiln(dir.path())
+        .arg("--workspace")
+        .arg(&ws)
+        .args(["workspace", "show"])
+        .output()
+        .unwrap());
     assert!(!shown.contains("People"), "nothing imported: {shown}");
 
-    std::fs::write(&csv, "name,email\nAda,ada@example.com\nAlan,alan@example.com\n").unwrap();
+    std::fs::write(
+        &csv,
+        "name,email\nAda,ada@example.com\nAlan,alan@example.com\n",
+    )
+    .unwrap();
     let imported = ok(kiln(dir.path())
         .arg("--workspace")
         .arg(&ws)

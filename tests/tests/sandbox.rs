@@ -36,7 +36,12 @@ async fn run(plugin: &Plugin, ws: &DemoWorkspace, mode: &str, limits: Limits) ->
 }
 
 /// After a failure: the table is as it was, and a normal invocation in the same runtime works.
-async fn still_serving(rt: &Runtime, plugin: &Plugin, ws: &DemoWorkspace, before: &[kiln_host::backend::model::Row]) {
+async fn still_serving(
+    rt: &Runtime,
+    plugin: &Plugin,
+    ws: &DemoWorkspace,
+    before: &[kiln_host::backend::model::Row],
+) {
     let (_, after) = ws.local.export_rows("Leads").unwrap();
     assert_eq!(before, after.as_slice(), "a failed batch changes nothing");
     let again = rt.load_file(&hostile()).await.unwrap();
@@ -83,7 +88,10 @@ async fn deep_recursion_overflows_the_stack_cleanly() {
 async fn a_panic_is_a_trap_that_quotes_the_message() {
     let (error, limit) = fails_with("panic", tight()).await;
     assert_eq!(limit, None);
-    assert!(error.contains("hostile plugin panicked on purpose"), "{error}");
+    assert!(
+        error.contains("hostile plugin panicked on purpose"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -103,7 +111,9 @@ async fn batches_before_a_failure_are_applied_and_the_failing_one_is_not() {
     let plugin = runtime().load_file(&hostile()).await.unwrap();
     let mut opts = options("mark-then-panic", tight());
     opts.rows_per_batch = 500;
-    let report = run_transform(&plugin, ws.backend(), "Leads", opts).await.unwrap();
+    let report = run_transform(&plugin, ws.backend(), "Leads", opts)
+        .await
+        .unwrap();
     let failure = report.failure.expect("batch 1 panics");
     assert_eq!(failure.batch_index, 1);
     assert_eq!(report.rows_changed, 500);
@@ -120,11 +130,19 @@ async fn batches_before_a_failure_are_applied_and_the_failing_one_is_not() {
 #[tokio::test]
 async fn a_core_module_garbage_and_a_non_plugin_component_are_refused() {
     let rt = runtime();
-    let core = rt.load_bytes("core", b"\0asm\x01\0\0\0".to_vec()).await.err().unwrap();
+    let core = rt
+        .load_bytes("core", b"\0asm\x01\0\0\0".to_vec())
+        .await
+        .err()
+        .unwrap();
     assert!(matches!(core, LoadError::CoreModule), "{core}");
     assert!(core.to_string().contains("not a component"));
 
-    let garbage = rt.load_bytes("junk", b"MZ\x90\0garbage".to_vec()).await.err().unwrap();
+    let garbage = rt
+        .load_bytes("junk", b"MZ\x90\0garbage".to_vec())
+        .await
+        .err()
+        .unwrap();
     assert!(matches!(garbage, LoadError::NotWasm { .. }), "{garbage}");
 
     let empty = rt.load_bytes("empty", Vec::new()).await.err().unwrap();
@@ -148,7 +166,11 @@ async fn an_auditor_cannot_be_run_as_a_transformer() {
         .await
         .err()
         .unwrap();
-    assert!(err.to_string().contains("is a clay:api/auditor plugin, not a clay:api/transformer"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("is a clay:api/auditor plugin, not a clay:api/transformer"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -160,6 +182,13 @@ async fn a_transformer_cannot_write_through_the_api() {
     assert_eq!(report.rows_failed, 2000);
     let said = &report.errors[0].message;
     assert!(said.contains("Denied"), "{said}");
-    assert!(said.contains("tables.delete-all-rows"), "names the call: {said}");
-    assert_eq!(ws.local.export_rows("Leads").unwrap().1.len(), 2000, "nothing was deleted");
+    assert!(
+        said.contains("tables.delete-all-rows"),
+        "names the call: {said}"
+    );
+    assert_eq!(
+        ws.local.export_rows("Leads").unwrap().1.len(),
+        2000,
+        "nothing was deleted"
+    );
 }

@@ -49,7 +49,10 @@ async fn normalizes_messy_emails_and_flags_invalid_ones_without_touching_them() 
             invalid += 1;
         }
     }
-    assert!(padded > 500, "the seed has plenty of messy emails ({padded})");
+    assert!(
+        padded > 500,
+        "the seed has plenty of messy emails ({padded})"
+    );
     assert!(invalid > 50, "the seed has invalid emails ({invalid})");
 
     // Names and phones too, for a known-shape row.
@@ -103,6 +106,10 @@ async fn a_missing_column_fails_each_row_and_the_run_goes_on() {
         .await
         .unwrap();
     assert_eq!(report.rows_failed, report.rows_seen);
-    assert!(report.errors[0].message.contains("phone_column"), "{}", report.errors[0].message);
+    assert!(
+        report.errors[0].message.contains("phone_column"),
+        "{}",
+        report.errors[0].message
+    );
     assert!(report.failure.is_none(), "row errors do not fail the batch");
 }

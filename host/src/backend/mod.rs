@@ -95,8 +95,11 @@ pub trait Clay: Send + Sync + 'static {
 
     // credits
     async fn permissions(&self, workspace_id: u64) -> ClayResult<Vec<Member>>;
-    async fn workspace_report(&self, workspace_id: u64, range: TimeRange)
-    -> ClayResult<CreditReport>;
+    async fn workspace_report(
+        &self,
+        workspace_id: u64,
+        range: TimeRange,
+    ) -> ClayResult<CreditReport>;
     async fn user_report(
         &self,
         workspace_id: u64,

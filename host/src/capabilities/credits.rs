@@ -18,7 +18,9 @@ impl credits::Host for Capabilities {
         range: w::TimeRange,
     ) -> Result<w::CreditReport, HostError> {
         let clay = self.enter(Interface::Credits, Access::Read, "workspace-report")?;
-        let report = clay.workspace_report(workspace_id, time_range(range)).await?;
+        let report = clay
+            .workspace_report(workspace_id, time_range(range))
+            .await?;
         Ok(report_to_wit(report))
     }
 
@@ -80,9 +82,14 @@ impl credits::Host for Capabilities {
         Ok(found.into_iter().map(integration_to_wit).collect())
     }
 
-    async fn get_integration_type(&mut self, type_id: String) -> Result<w::IntegrationType, HostError> {
+    async fn get_integration_type(
+        &mut self,
+        type_id: String,
+    ) -> Result<w::IntegrationType, HostError> {
         let clay = self.enter(Interface::Credits, Access::Read, "get-integration-type")?;
-        Ok(integration_type_to_wit(clay.integration_type(&type_id).await?))
+        Ok(integration_type_to_wit(
+            clay.integration_type(&type_id).await?,
+        ))
     }
 
     async fn list_integration_types(&mut self) -> Result<Vec<w::IntegrationType>, HostError> {

@@ -1,5 +1,7 @@
 use super::bindings::{tables, types as w};
-use super::convert::{new_row, row_to_wit, run_result_to_wit, run_target, source_to_wit, table_to_wit};
+use super::convert::{
+    new_row, row_to_wit, run_result_to_wit, run_target, source_to_wit, table_to_wit,
+};
 use super::{Access, Capabilities, HostError, Interface};
 
 impl tables::Host for Capabilities {
@@ -87,7 +89,9 @@ impl tables::Host for Capabilities {
         name: String,
     ) -> Result<w::Source, HostError> {
         let clay = self.enter(Interface::Tables, Access::Write, "add-webhook-source")?;
-        Ok(source_to_wit(clay.add_webhook_source(&table_id, &name).await?))
+        Ok(source_to_wit(
+            clay.add_webhook_source(&table_id, &name).await?,
+        ))
     }
 
     async fn delete_source(

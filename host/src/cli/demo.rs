@@ -8,9 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 use kiln_host::Clay;
 use kiln_host::backend::local::LocalBackend;
-use kiln_host::invocation::{
-    AuditOptions, TransformOptions, now_ms, run_audit, run_transform,
-};
+use kiln_host::invocation::{AuditOptions, TransformOptions, now_ms, run_audit, run_transform};
 
 use super::workspace::{create_parent, remove_workspace};
 use super::{Context, output, plugins, run::progress_bar};
@@ -81,7 +79,13 @@ pub(crate) async fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<ExitCo
 
     println!("\nNext: explore the workspace with");
     println!("  kiln --workspace {} workspace show", path.display());
-    println!("  kiln --workspace {} workspace export --table Leads", path.display());
-    println!("  kiln --workspace {} audit seat-audit --json", path.display());
+    println!(
+        "  kiln --workspace {} workspace export --table Leads",
+        path.display()
+    );
+    println!(
+        "  kiln --workspace {} audit seat-audit --json",
+        path.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

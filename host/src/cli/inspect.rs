@@ -27,7 +27,11 @@ pub(crate) async fn inspect(ctx: &Context, args: InspectArgs) -> anyhow::Result<
     t.add_row(vec!["world".to_string(), info.world.to_string()]);
     t.add_row(vec![
         "size".to_string(),
-        format!("{} ({} bytes)", output::bytes(info.size_bytes as u64), info.size_bytes),
+        format!(
+            "{} ({} bytes)",
+            output::bytes(info.size_bytes as u64),
+            info.size_bytes
+        ),
     ]);
     t.add_row(vec!["sha256".to_string(), info.sha256.clone()]);
     t.add_row(vec!["exports".to_string(), info.exports.join("\n")]);

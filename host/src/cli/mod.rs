@@ -15,7 +15,11 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "kiln", version, about = "Run sandboxed WebAssembly plugins against Clay")]
+#[command(
+    name = "kiln",
+    version,
+    about = "Run sandboxed WebAssembly plugins against Clay"
+)]
 struct Cli {
     /// The embedded workspace (SQLite file) to use.
     #[arg(long, global = true, env = "KILN_WORKSPACE", value_name = "FILE")]
@@ -26,7 +30,12 @@ struct Cli {
     cache_dir: Option<PathBuf>,
 
     /// Log filter, e.g. `info` or `kiln=debug` (also KILN_LOG).
-    #[arg(long, global = true, env = "KILN_LOG", default_value = "warn,kiln::guest=info")]
+    #[arg(
+        long,
+        global = true,
+        env = "KILN_LOG",
+        default_value = "warn,kiln::guest=info"
+    )]
     log: String,
 
     #[command(subcommand)]
@@ -94,7 +103,10 @@ pub fn main() -> ExitCode {
         workspace: cli.workspace,
         cache_dir: cli.cache_dir,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");

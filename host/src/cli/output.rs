@@ -46,7 +46,11 @@ pub(crate) fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 
 /// The human summary of a transform run; `sample` bounds the changed rows listed.
 pub(crate) fn print_transform(report: &TransformReport, sample: usize) {
-    let verb = if report.dry_run { "would change" } else { "changed" };
+    let verb = if report.dry_run {
+        "would change"
+    } else {
+        "changed"
+    };
     println!(
         "{} on table {} ({}){}",
         report.plugin,
@@ -58,7 +62,15 @@ pub(crate) fn print_transform(report: &TransformReport, sample: usize) {
             ""
         }
     );
-    let mut t = table(&["rows seen", verb, "deleted", "unchanged", "failed", "batches", "time"]);
+    let mut t = table(&[
+        "rows seen",
+        verb,
+        "deleted",
+        "unchanged",
+        "failed",
+        "batches",
+        "time",
+    ]);
     t.add_row(vec![
         report.rows_seen.to_string(),
         report.rows_changed.to_string(),
@@ -73,7 +85,11 @@ pub(crate) fn print_transform(report: &TransformReport, sample: usize) {
     if !report.changes.is_empty() && sample > 0 {
         println!(
             "\n{} (first {} of {} rows):",
-            if report.dry_run { "Changes it would make" } else { "Changes" },
+            if report.dry_run {
+                "Changes it would make"
+            } else {
+                "Changes"
+            },
             sample.min(report.changes.len()),
             report.changes.len()
         );
@@ -81,7 +97,12 @@ pub(crate) fn print_transform(report: &TransformReport, sample: usize) {
         for change in report.changes.iter().take(sample) {
             for (i, c) in change.cells.iter().enumerate() {
                 let row = if i == 0 { change.row_id.as_str() } else { "" };
-                t.add_row(vec![row.to_string(), c.field.clone(), cell(&c.before), cell(&c.after)]);
+                t.add_row(vec![
+                    row.to_string(),
+                    c.field.clone(),
+                    cell(&c.before),
+                    cell(&c.after),
+                ]);
             }
         }
         println!("{t}");
@@ -96,7 +117,10 @@ pub(crate) fn print_transform(report: &TransformReport, sample: usize) {
         }
         println!("{t}");
         if report.errors.len() > SHOWN {
-            println!("… and {} more (use --json for all)", report.errors.len() - SHOWN);
+            println!(
+                "… and {} more (use --json for all)",
+                report.errors.len() - SHOWN
+            );
         }
     }
 
@@ -119,7 +143,7 @@ pub(crate) fn print_audit(plugin: &str, report: &AuditReport) {
         return;
     }
     let mut findings: Vec<_> = report.findings.iter().collect();
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let mut t = table(&["severity", "code", "subject", "finding"]);
     for f in findings {
         let mut text = f.message.clone();

@@ -10,7 +10,9 @@ use kiln_host::{Plugin, Runtime};
 
 /// Where the bundled plugins live in this source tree.
 pub(crate) fn bundled_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("plugins")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("plugins")
 }
 
 pub(crate) fn bundled_names() -> Vec<String> {

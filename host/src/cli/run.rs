@@ -92,7 +92,10 @@ pub(crate) struct AuditArgs {
     common: Common,
 }
 
-pub(crate) fn open_backend(ctx: &Context, acting_as: Option<&str>) -> anyhow::Result<Arc<dyn Clay>> {
+pub(crate) fn open_backend(
+    ctx: &Context,
+    acting_as: Option<&str>,
+) -> anyhow::Result<Arc<dyn Clay>> {
     let path = ctx.workspace_path()?;
     let mut backend = LocalBackend::open(&path)?;
     if let Some(member) = acting_as {

@@ -101,7 +101,11 @@ pub(crate) async fn workspace(ctx: &Context, cmd: WorkspaceCommand) -> anyhow::R
                 for row in &rows {
                     let mut cells = vec![row.id.clone()];
                     for f in &info.fields {
-                        cells.push(row.cell(&f.id).map(|c| output::cell(&c.value)).unwrap_or_default());
+                        cells.push(
+                            row.cell(&f.id)
+                                .map(|c| output::cell(&c.value))
+                                .unwrap_or_default(),
+                        );
                     }
                     t.add_row(cells);
                 }

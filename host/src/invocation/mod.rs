@@ -8,8 +8,8 @@ mod types;
 
 pub use audit::{AuditError, AuditOptions, now_ms, run_audit};
 pub use transform::{
-    BatchFailure, CellChange, RowChange, RowError, TransformError, TransformOptions, TransformReport,
-    run_transform,
+    BatchFailure, CellChange, RowChange, RowError, TransformError, TransformOptions,
+    TransformReport, run_transform,
 };
 pub use types::*;
 
@@ -307,8 +307,10 @@ impl Instance {
         let runaway_recursion = backtrace.is_some_and(|b| {
             // Backtraces are capped (20 frames); a cap full of one or two functions is recursion.
             let frames = b.frames();
-            let distinct: std::collections::HashSet<_> =
-                frames.iter().map(|f| (f.module().name().map(str::to_string), f.func_index())).collect();
+            let distinct: std::collections::HashSet<_> = frames
+                .iter()
+                .map(|f| (f.module().name().map(str::to_string), f.func_index()))
+                .collect();
             frames.len() >= RECURSION_FRAMES && distinct.len() <= 2
         });
         match trap {
@@ -379,7 +381,12 @@ impl TransformerInstance {
         let mut instance = Instance::new(plugin, backend, options).await?;
         instance.arm()?;
         let deadline = instance.limits.deadline;
-        let bindings = match tokio::time::timeout(deadline, pre.instantiate_async(&mut instance.store)).await {
+        let bindings = match tokio::time::timeout(
+            deadline,
+            pre.instantiate_async(&mut instance.store),
+        )
+        .await
+        {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => {
                 let err = instance.error(e);
@@ -448,7 +455,12 @@ impl AuditorInstance {
         let mut instance = Instance::new(plugin, backend, options).await?;
         instance.arm()?;
         let deadline = instance.limits.deadline;
-        let bindings = match tokio::time::timeout(deadline, pre.instantiate_async(&mut instance.store)).await {
+        let bindings = match tokio::time::timeout(
+            deadline,
+            pre.instantiate_async(&mut instance.store),
+        )
+        .await
+        {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => return Err(instance.error(e)),
             Err(_) => return Err(instance.timed_out()),

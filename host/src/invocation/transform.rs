@@ -216,7 +216,10 @@ fn plan_batch(table: &TableInfo, rows: &[Row], outcomes: Vec<super::RowOutcome>)
             tracing::warn!(row = %outcome.row_id, "plugin returned an outcome for a row not in its batch; ignored");
             continue;
         }
-        if effects.insert(outcome.row_id.clone(), outcome.effect).is_some() {
+        if effects
+            .insert(outcome.row_id.clone(), outcome.effect)
+            .is_some()
+        {
             duplicated.insert(outcome.row_id);
         }
     }
@@ -226,8 +229,9 @@ fn plan_batch(table: &TableInfo, rows: &[Row], outcomes: Vec<super::RowOutcome>)
             message,
         };
         if duplicated.contains(&row.id) {
-            plan.errors
-                .push(error("the plugin returned more than one outcome for this row".into()));
+            plan.errors.push(error(
+                "the plugin returned more than one outcome for this row".into(),
+            ));
             continue;
         }
         match effects.remove(&row.id) {
@@ -263,7 +267,11 @@ fn plan_batch(table: &TableInfo, rows: &[Row], outcomes: Vec<super::RowOutcome>)
 }
 
 /// The cells that really change; an unknown or non-writable field fails the row.
-fn diff_cells(table: &TableInfo, row: &Row, cells: Vec<CellInput>) -> Result<Vec<CellChange>, String> {
+fn diff_cells(
+    table: &TableInfo,
+    row: &Row,
+    cells: Vec<CellInput>,
+) -> Result<Vec<CellChange>, String> {
     let mut changes = Vec::with_capacity(cells.len());
     for cell in cells {
         let field = table.field(&cell.field_id).ok_or_else(|| {
@@ -272,7 +280,10 @@ fn diff_cells(table: &TableInfo, row: &Row, cells: Vec<CellInput>) -> Result<Vec
                 cell.field_id, table.name
             )
         })?;
-        if matches!(field.kind, FieldKind::Action | FieldKind::Formula | FieldKind::Date) {
+        if matches!(
+            field.kind,
+            FieldKind::Action | FieldKind::Formula | FieldKind::Date
+        ) {
             return Err(format!(
                 "the plugin set column `{}`, which is a computed column and cannot be written",
                 field.name
@@ -293,4 +304,3 @@ fn diff_cells(table: &TableInfo, row: &Row, cells: Vec<CellInput>) -> Result<Vec
     }
     Ok(changes)
 }
-

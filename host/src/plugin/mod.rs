@@ -65,7 +65,9 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the plugin file is empty: expected a WebAssembly component (a `.wasm` built for wasm32-wasip2)")]
+    #[error(
+        "the plugin file is empty: expected a WebAssembly component (a `.wasm` built for wasm32-wasip2)"
+    )]
     Empty,
     #[error(
         "this is not WebAssembly (it starts with {found}): expected a WebAssembly component built for wasm32-wasip2, e.g. with `kiln build <plugin dir>`"
@@ -101,6 +103,14 @@ pub(crate) struct PluginInner {
     pub(crate) info: PluginInfo,
     pub(crate) pre: Pre,
     pub(crate) invoke: InvokeDefaults,
+}
+
+/// The component's identity, as the runtime read and compiled it.
+pub(crate) struct Artifact {
+    pub(crate) name: String,
+    pub(crate) sha256: String,
+    pub(crate) size_bytes: usize,
+    pub(crate) code_source: CodeSource,
 }
 
 /// What the runtime hands every invocation of a plugin.
@@ -166,10 +176,7 @@ pub fn check_is_component(bytes: &[u8]) -> Result<(), LoadError> {
 
 impl Plugin {
     pub(crate) fn link(
-        name: &str,
-        sha256: String,
-        size_bytes: usize,
-        code_source: CodeSource,
+        artifact: Artifact,
         engine: &Engine,
         linker: &Linker<State>,
         component: &Component,
@@ -203,30 +210,33 @@ impl Plugin {
             }
         }
 
-        let instance_pre = linker.instantiate_pre(component).map_err(|e| {
-            LoadError::WorldMismatch {
-                world,
-                detail: format!("{e:#}"),
-            }
-        })?;
+        let instance_pre =
+            linker
+                .instantiate_pre(component)
+                .map_err(|e| LoadError::WorldMismatch {
+                    world,
+                    detail: format!("{e:#}"),
+                })?;
         let mismatch = |e: wasmtime::Error| LoadError::WorldMismatch {
             world,
             detail: format!("{e:#}"),
         };
         let pre = match world {
-            World::Transformer => Pre::Transformer(TransformerPre::new(instance_pre).map_err(mismatch)?),
+            World::Transformer => {
+                Pre::Transformer(TransformerPre::new(instance_pre).map_err(mismatch)?)
+            }
             World::Auditor => Pre::Auditor(AuditorPre::new(instance_pre).map_err(mismatch)?),
         };
         Ok(Self {
             inner: Arc::new(PluginInner {
                 info: PluginInfo {
-                    name: name.to_string(),
+                    name: artifact.name,
                     world,
-                    sha256,
-                    size_bytes,
+                    sha256: artifact.sha256,
+                    size_bytes: artifact.size_bytes,
                     imports,
                     exports: export_names,
-                    code_source,
+                    code_source: artifact.code_source,
                 },
                 pre,
                 invoke,

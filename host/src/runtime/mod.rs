@@ -14,7 +14,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::invocation::{Limits, State};
-use crate::plugin::{InvokeDefaults, LoadError, Plugin};
+use crate::plugin::{Artifact, InvokeDefaults, LoadError, Plugin};
 
 use cache::CompileCache;
 
@@ -124,10 +124,12 @@ impl Runtime {
 
     /// Loads a plugin from a `.wasm` file; its name is the file stem.
     pub async fn load_file(&self, path: &Path) -> Result<Plugin, LoadError> {
-        let bytes = tokio::fs::read(path).await.map_err(|source| LoadError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|source| LoadError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().replace('_', "-"))
@@ -148,10 +150,12 @@ impl Runtime {
             "plugin code ready"
         );
         Plugin::link(
-            name,
-            sha256,
-            bytes.len(),
-            source,
+            Artifact {
+                name: name.to_string(),
+                sha256,
+                size_bytes: bytes.len(),
+                code_source: source,
+            },
             &self.inner.engine,
             &self.inner.linker,
             &component,

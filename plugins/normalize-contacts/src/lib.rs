@@ -13,9 +13,22 @@ use kiln_guest::{Batch, Config, Error, Outcome, RowRef, Transformer};
 
 /// Mail providers whose domain says nothing about the person's company.
 const FREE_MAIL: &[&str] = &[
-    "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com",
-    "icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.de", "gmx.net",
-    "web.de", "mail.com", "yandex.ru",
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "mail.com",
+    "yandex.ru",
 ];
 
 pub struct NormalizeContacts {
@@ -36,7 +49,11 @@ pub fn email_problem(email: &str) -> Option<&'static str> {
     }
     let mut parts = email.split('@');
     let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Some(if email.contains('@') { "more than one @" } else { "no @" });
+        return Some(if email.contains('@') {
+            "more than one @"
+        } else {
+            "no @"
+        });
     };
     if local.is_empty() {
         return Some("nothing before the @");
@@ -71,7 +88,10 @@ fn title_case(word: &str) -> String {
         .map(|part| {
             let mut chars = part.chars();
             match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
+                Some(first) => first
+                    .to_uppercase()
+                    .chain(chars.flat_map(char::to_lowercase))
+                    .collect(),
                 None => String::new(),
             }
         })
@@ -84,7 +104,13 @@ pub fn split_name(raw: &str) -> Option<(String, String)> {
     let words: Vec<&str> = raw.split_whitespace().collect();
     let (first, rest) = words.split_first()?;
     let one_case = raw == raw.to_lowercase() || raw == raw.to_uppercase();
-    let fix = |w: &str| if one_case { title_case(w) } else { w.to_string() };
+    let fix = |w: &str| {
+        if one_case {
+            title_case(w)
+        } else {
+            w.to_string()
+        }
+    };
     Some((
         fix(first),
         rest.iter().map(|w| fix(w)).collect::<Vec<_>>().join(" "),
@@ -211,7 +237,13 @@ mod tests {
     use kiln_guest::types::{CellValue, Effect, RowOutcome};
 
     const COLUMNS: &[&str] = &[
-        "Full Name", "Email", "Phone", "First Name", "Last Name", "Company Domain", "Email Status",
+        "Full Name",
+        "Email",
+        "Phone",
+        "First Name",
+        "Last Name",
+        "Company Domain",
+        "Email Status",
     ];
 
     fn run(rows: &[&[(&str, &str)]]) -> (Batch, Vec<RowOutcome>) {
@@ -242,16 +274,31 @@ mod tests {
     #[test]
     fn messy_email_comes_out_trimmed_lowercased_with_domain() {
         let (batch, out) = run(&[&[("Email", "  Ada.Lovelace@Analytical.ENGINE.com ")]]);
-        assert_eq!(cell(&batch, &out[0], "Email"), Some(&text("ada.lovelace@analytical.engine.com")));
+        assert_eq!(
+            cell(&batch, &out[0], "Email"),
+            Some(&text("ada.lovelace@analytical.engine.com"))
+        );
         assert_eq!(cell(&batch, &out[0], "Email Status"), Some(&text("valid")));
-        assert_eq!(cell(&batch, &out[0], "Company Domain"), Some(&text("analytical.engine.com")));
+        assert_eq!(
+            cell(&batch, &out[0], "Company Domain"),
+            Some(&text("analytical.engine.com"))
+        );
     }
 
     #[test]
     fn invalid_email_is_flagged_and_left_intact() {
-        for bad in ["ada.lovelace.example.com", "ada@@example.com", "ada@example", "ada l@example.com"] {
+        for bad in [
+            "ada.lovelace.example.com",
+            "ada@@example.com",
+            "ada@example",
+            "ada l@example.com",
+        ] {
             let (batch, out) = run(&[&[("Email", bad)]]);
-            assert_eq!(cell(&batch, &out[0], "Email"), None, "{bad} must not be rewritten");
+            assert_eq!(
+                cell(&batch, &out[0], "Email"),
+                None,
+                "{bad} must not be rewritten"
+            );
             match cell(&batch, &out[0], "Email Status") {
                 Some(CellValue::Text(s)) => assert!(s.starts_with("invalid: "), "{bad}: {s}"),
                 other => panic!("{bad}: {other:?}"),
@@ -268,22 +315,52 @@ mod tests {
 
     #[test]
     fn names_are_split_and_single_case_names_title_cased() {
-        assert_eq!(split_name("  Ada   Lovelace "), Some(("Ada".into(), "Lovelace".into())));
-        assert_eq!(split_name("grace hopper"), Some(("Grace".into(), "Hopper".into())));
-        assert_eq!(split_name("ALAN TURING"), Some(("Alan".into(), "Turing".into())));
-        assert_eq!(split_name("Ada King Lovelace"), Some(("Ada".into(), "King Lovelace".into())));
+        assert_eq!(
+            split_name("  Ada   Lovelace "),
+            Some(("Ada".into(), "Lovelace".into()))
+        );
+        assert_eq!(
+            split_name("grace hopper"),
+            Some(("Grace".into(), "Hopper".into()))
+        );
+        assert_eq!(
+            split_name("ALAN TURING"),
+            Some(("Alan".into(), "Turing".into()))
+        );
+        assert_eq!(
+            split_name("Ada King Lovelace"),
+            Some(("Ada".into(), "King Lovelace".into()))
+        );
         assert_eq!(split_name("Prince"), Some(("Prince".into(), String::new())));
         assert_eq!(split_name("   "), None);
     }
 
     #[test]
     fn phones_become_e164() {
-        assert_eq!(normalize_phone("(415) 555-0134", "1").as_deref(), Some("+14155550134"));
-        assert_eq!(normalize_phone("+1 415.555.0134", "1").as_deref(), Some("+14155550134"));
-        assert_eq!(normalize_phone("415-555-0134", "1").as_deref(), Some("+14155550134"));
-        assert_eq!(normalize_phone("1-415-555-0134", "1").as_deref(), Some("+14155550134"));
-        assert_eq!(normalize_phone("00 44 20 7946 0958", "1").as_deref(), Some("+442079460958"));
-        assert_eq!(normalize_phone("+44 20 7946 0958", "1").as_deref(), Some("+442079460958"));
+        assert_eq!(
+            normalize_phone("(415) 555-0134", "1").as_deref(),
+            Some("+14155550134")
+        );
+        assert_eq!(
+            normalize_phone("+1 415.555.0134", "1").as_deref(),
+            Some("+14155550134")
+        );
+        assert_eq!(
+            normalize_phone("415-555-0134", "1").as_deref(),
+            Some("+14155550134")
+        );
+        assert_eq!(
+            normalize_phone("1-415-555-0134", "1").as_deref(),
+            Some("+14155550134")
+        );
+        assert_eq!(
+            normalize_phone("00 44 20 7946 0958", "1").as_deref(),
+            Some("+442079460958")
+        );
+        assert_eq!(
+            normalize_phone("+44 20 7946 0958", "1").as_deref(),
+            Some("+442079460958")
+        );
         assert_eq!(normalize_phone("n/a", "1"), None);
         assert_eq!(normalize_phone("12", "1"), None);
     }

@@ -82,7 +82,11 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
         .iter()
         .filter(|m| m.status == MemberStatus::Active)
         .collect();
-    let admins: Vec<&Member> = active.iter().copied().filter(|m| m.role == Role::Admin).collect();
+    let admins: Vec<&Member> = active
+        .iter()
+        .copied()
+        .filter(|m| m.role == Role::Admin)
+        .collect();
     let count = |status: MemberStatus| facts.members.iter().filter(|m| m.status == status).count();
     let workspace = Subject::workspace(facts.workspace_id, facts.workspace_name.clone());
 
@@ -107,7 +111,11 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
                 "{} is the only active admin. If they leave or lose access, nobody can manage seats, billing or integrations; promote a second admin.",
                 one.name
             ),
-            _ => format!("Only {} active admins; the policy asks for {}.", admins.len(), settings.min_admins),
+            _ => format!(
+                "Only {} active admins; the policy asks for {}.",
+                admins.len(),
+                settings.min_admins
+            ),
         };
         report.push(
             finding(Severity::High, "seat.single-admin", workspace.clone())
@@ -140,14 +148,21 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
             .evidence("credits spent", 0)
             .evidence("window days", settings.inactive_days);
         f = match last_created {
-            Some(t) => f.evidence("last created something", format!("{} days ago", (facts.now - t) / DAY_MS)),
+            Some(t) => f.evidence(
+                "last created something",
+                format!("{} days ago", (facts.now - t) / DAY_MS),
+            ),
             None => f.evidence("last created something", "never"),
         };
         report.push(f);
     }
 
     // Integrations whose owner was removed, and the columns that depend on them.
-    let by_id: HashMap<&str, &Member> = facts.members.iter().map(|m| (m.user_id.as_str(), m)).collect();
+    let by_id: HashMap<&str, &Member> = facts
+        .members
+        .iter()
+        .map(|m| (m.user_id.as_str(), m))
+        .collect();
     for integration in &facts.integrations {
         let Some(owner) = integration.owner_id.as_deref().and_then(|o| by_id.get(o)) else {
             continue;
@@ -180,7 +195,12 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
     }
 
     // Members who spend more than their share of the shared pool.
-    let total: f64 = facts.period_report.entities.iter().map(|e| e.credits).sum::<f64>()
+    let total: f64 = facts
+        .period_report
+        .entities
+        .iter()
+        .map(|e| e.credits)
+        .sum::<f64>()
         + facts.period_report.unattributed_credits;
     if total > 0.0 {
         for entity in &facts.period_report.entities {
@@ -204,7 +224,11 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
         }
     }
 
-    let flagged = report.findings().iter().filter(|f| f.severity != Severity::Info).count();
+    let flagged = report
+        .findings()
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .count();
     report.set_summary(format!(
         "{} members ({} active, {} admin), {} integrations, {} findings",
         facts.members.len(),
@@ -220,7 +244,11 @@ fn names(members: &[&Member]) -> String {
     if members.is_empty() {
         return "none".into();
     }
-    members.iter().map(|m| format!("{} ({})", m.name, m.email)).collect::<Vec<_>>().join(", ")
+    members
+        .iter()
+        .map(|m| format!("{} ({})", m.name, m.email))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// "table / column (t_…/f_…)" for every action column running on `integration_id`.
@@ -229,7 +257,8 @@ pub fn dependent_columns(tables: &[TableInfo], integration_id: &str) -> Vec<Stri
     for t in tables {
         for f in &t.fields {
             let uses = f.kind == FieldKind::Action
-                && f.action.as_ref().and_then(|a| a.auth_account_id.as_deref()) == Some(integration_id);
+                && f.action.as_ref().and_then(|a| a.auth_account_id.as_deref())
+                    == Some(integration_id);
             if uses {
                 out.push(format!("{} / {} ({}/{})", t.name, f.name, t.id, f.id));
             }
@@ -406,18 +435,31 @@ mod tests {
     fn two_admins_are_fine() {
         let mut facts = facts();
         facts.members[1].role = Role::Admin;
-        assert_eq!(audit(&facts, &settings()).with_code("seat.single-admin").count(), 0);
+        assert_eq!(
+            audit(&facts, &settings())
+                .with_code("seat.single-admin")
+                .count(),
+            0
+        );
     }
 
     #[test]
     fn inactive_means_no_spend_and_nothing_created_in_the_window() {
         let r = audit(&facts(), &settings());
-        let inactive: Vec<_> = r.with_code("seat.inactive").map(|f| f.subject.id.clone()).collect();
+        let inactive: Vec<_> = r
+            .with_code("seat.inactive")
+            .map(|f| f.subject.id.clone())
+            .collect();
         assert_eq!(inactive, vec!["4".to_string()]);
         // Creating something recently makes a member active again.
         let mut facts = facts();
         facts.resources[0].created_at = NOW - DAY_MS;
-        assert_eq!(audit(&facts, &settings()).with_code("seat.inactive").count(), 0);
+        assert_eq!(
+            audit(&facts, &settings())
+                .with_code("seat.inactive")
+                .count(),
+            0
+        );
     }
 
     #[test]
@@ -426,23 +468,40 @@ mod tests {
         let f: Vec<_> = r.with_code("integration.removed-owner").collect();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Critical);
-        assert!(f[0].evidence.iter().any(|(k, v)| k == "used by" && v.contains("Leads / Work Email")));
+        assert!(
+            f[0].evidence
+                .iter()
+                .any(|(k, v)| k == "used by" && v.contains("Leads / Work Email"))
+        );
     }
 
     #[test]
     fn heavy_spenders_are_measured_against_the_configured_share() {
         let r = audit(&facts(), &settings());
-        let heavy: Vec<_> = r.with_code("credits.heavy-spender").map(|f| f.subject.id.clone()).collect();
+        let heavy: Vec<_> = r
+            .with_code("credits.heavy-spender")
+            .map(|f| f.subject.id.clone())
+            .collect();
         assert_eq!(heavy, vec!["2".to_string()]);
-        let lenient = Settings { max_pool_share: 0.9, ..settings() };
-        assert_eq!(audit(&facts(), &lenient).with_code("credits.heavy-spender").count(), 0);
+        let lenient = Settings {
+            max_pool_share: 0.9,
+            ..settings()
+        };
+        assert_eq!(
+            audit(&facts(), &lenient)
+                .with_code("credits.heavy-spender")
+                .count(),
+            0
+        );
     }
 
     #[test]
     fn bad_settings_name_their_key() {
-        let err = Settings::from_config(&Config::from_pairs([("max_pool_share", "lots")])).unwrap_err();
+        let err =
+            Settings::from_config(&Config::from_pairs([("max_pool_share", "lots")])).unwrap_err();
         assert!(err.to_string().contains("max_pool_share"));
-        let err = Settings::from_config(&Config::from_pairs([("max_pool_share", "1.5")])).unwrap_err();
+        let err =
+            Settings::from_config(&Config::from_pairs([("max_pool_share", "1.5")])).unwrap_err();
         assert!(err.to_string().contains("between 0 and 1"));
     }
 }

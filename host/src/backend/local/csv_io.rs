@@ -26,7 +26,11 @@ impl fmt::Display for ImportSummary {
             self.rows_imported,
             self.table_name,
             self.table_id,
-            if self.created_table { ", a new table" } else { "" },
+            if self.created_table {
+                ", a new table"
+            } else {
+                ""
+            },
             if self.new_columns.is_empty() {
                 String::new()
             } else {
@@ -87,13 +91,14 @@ impl LocalBackend {
             .collect();
         let mut w = csv::Writer::from_writer(out);
         let io = |e: csv::Error| LocalError::Io(std::io::Error::other(e.to_string()));
-        w.write_record(fields.iter().map(|f| f.name.as_str())).map_err(io)?;
+        w.write_record(fields.iter().map(|f| f.name.as_str()))
+            .map_err(io)?;
         for row in rows {
-            w.write_record(
-                fields
-                    .iter()
-                    .map(|f| row.cell(&f.id).map(|c| c.value.as_text()).unwrap_or_default()),
-            )
+            w.write_record(fields.iter().map(|f| {
+                row.cell(&f.id)
+                    .map(|c| c.value.as_text())
+                    .unwrap_or_default()
+            }))
             .map_err(io)?;
         }
         w.flush()?;
@@ -111,7 +116,11 @@ fn import(
         Ok(t) => (t, false),
         Err(ClayError::NotFound(_)) => {
             let ws = 1u64;
-            let workbook = match db.search_resources(ws, "Imports")?.into_iter().find(|r| r.kind == ResourceKind::Workbook) {
+            let workbook = match db
+                .search_resources(ws, "Imports")?
+                .into_iter()
+                .find(|r| r.kind == ResourceKind::Workbook)
+            {
                 Some(wb) => wb.id,
                 None => db.create_workbook(ws, "Imports", false, None)?.id,
             };

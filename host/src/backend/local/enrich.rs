@@ -23,13 +23,17 @@ pub(crate) fn enrich_value(action_key: &str, inputs: &[String]) -> CellValue {
                     .to_lowercase()
             });
             let first = parts.next().unwrap_or_default();
-            let last = parts.last().unwrap_or_default();
+            let last = parts.next_back().unwrap_or_default();
             let domain: String = company
                 .chars()
                 .filter(|c| c.is_ascii_alphanumeric())
                 .collect::<String>()
                 .to_lowercase();
-            let local = if last.is_empty() { first } else { format!("{first}.{last}") };
+            let local = if last.is_empty() {
+                first
+            } else {
+                format!("{first}.{last}")
+            };
             CellValue::Text(format!("{local}@{domain}.com"))
         }
         "find-mobile" => CellValue::Text(format!("+1555{:07}", h % 10_000_000)),
@@ -57,16 +61,25 @@ impl Db<'_> {
     ) -> ClayResult<RunResult> {
         let table = self.get_table(table_id)?;
         if field_ids.is_empty() {
-            return Err(ClayError::Invalid("name at least one enrichment column to run".into()));
+            return Err(ClayError::Invalid(
+                "name at least one enrichment column to run".into(),
+            ));
         }
         let mut actions = Vec::new();
         for id in field_ids {
-            let field = table
-                .field(id)
-                .ok_or_else(|| ClayError::Invalid(format!("table `{}` has no field {id}", table.name)))?;
-            let action = field.action.clone().filter(|_| field.kind == FieldKind::Action).ok_or_else(|| {
-                ClayError::Invalid(format!("`{}` ({id}) is not an enrichment column", field.name))
+            let field = table.field(id).ok_or_else(|| {
+                ClayError::Invalid(format!("table `{}` has no field {id}", table.name))
             })?;
+            let action = field
+                .action
+                .clone()
+                .filter(|_| field.kind == FieldKind::Action)
+                .ok_or_else(|| {
+                    ClayError::Invalid(format!(
+                        "`{}` ({id}) is not an enrichment column",
+                        field.name
+                    ))
+                })?;
             if let Some(account) = &action.auth_account_id {
                 self.check_integration(table.workspace_id, account)?;
             }
@@ -74,7 +87,10 @@ impl Db<'_> {
         }
         let (ids, mode) = match target {
             RunTarget::Records(ids) => (ids.clone(), RunMode::Individual),
-            RunTarget::ViewTop { view_id, num_records } => {
+            RunTarget::ViewTop {
+                view_id,
+                num_records,
+            } => {
                 let mut all = self.record_ids(table_id, view_id)?;
                 if let Some(n) = num_records {
                     all.truncate(*n as usize);
@@ -96,7 +112,10 @@ impl Db<'_> {
             for (field, action) in &actions {
                 let current = row.cell(&field.id);
                 let done = !is_empty(current)
-                    && matches!(current.and_then(|c| c.status.as_ref()), Some(CellStatus::Success) | None);
+                    && matches!(
+                        current.and_then(|c| c.status.as_ref()),
+                        Some(CellStatus::Success) | None
+                    );
                 if done && !force {
                     continue;
                 }

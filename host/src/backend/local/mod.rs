@@ -25,8 +25,8 @@ use super::{Clay, ClayError, ClayResult};
 
 pub use csv_io::ImportSummary;
 pub use seed::SeedSummary;
-pub use store::WorkspaceSummary;
 pub(crate) use store::Db;
+pub use store::WorkspaceSummary;
 
 /// Clay's default cap on rows per table.
 pub const DEFAULT_ROW_LIMIT: u64 = 50_000;

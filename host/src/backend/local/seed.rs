@@ -6,7 +6,7 @@ use std::fmt;
 use rusqlite::params;
 
 use super::ids::mix;
-use super::store::{DAY_MS, Db, MAX_READ_PER_CALL, sql};
+use super::store::{DAY_MS, Db, NewResource, sql};
 use super::{LocalBackend, LocalError};
 use crate::backend::ClayError;
 use crate::backend::model::*;
@@ -58,11 +58,41 @@ impl Rng {
 /// (user id, email, name, role, status)
 const MEMBERS: &[(&str, &str, &str, &str, &str)] = &[
     ("1000", "maya@northwind.io", "Maya Chen", "admin", "active"),
-    ("1001", "jonas@northwind.io", "Jonas Berg", "member", "active"),
-    ("1002", "priya@northwind.io", "Priya Raman", "member", "active"),
-    ("1003", "leo@northwind.io", "Leo Martins", "member", "active"),
-    ("1004", "sam@northwind.io", "Sam Okafor", "member", "removed"),
-    ("1005", "ines@northwind.io", "Ines Duarte", "member", "active"),
+    (
+        "1001",
+        "jonas@northwind.io",
+        "Jonas Berg",
+        "member",
+        "active",
+    ),
+    (
+        "1002",
+        "priya@northwind.io",
+        "Priya Raman",
+        "member",
+        "active",
+    ),
+    (
+        "1003",
+        "leo@northwind.io",
+        "Leo Martins",
+        "member",
+        "active",
+    ),
+    (
+        "1004",
+        "sam@northwind.io",
+        "Sam Okafor",
+        "member",
+        "removed",
+    ),
+    (
+        "1005",
+        "ines@northwind.io",
+        "Ines Duarte",
+        "member",
+        "active",
+    ),
     ("1006", "tom@northwind.io", "Tom Becker", "member", "active"),
     ("1007", "ava@northwind.io", "Ava Novak", "member", "pending"),
 ];
@@ -77,14 +107,40 @@ const TYPES: &[(&str, &str, &str, &str)] = &[
 
 const FIRST: &[&str] = &[
     "Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Edsger",
-    "Radia", "Tim", "Hedy", "John", "Sophie", "Carlos", "Amara", "Yuki", "Mateo", "Fatima",
-    "Noah", "Olga", "Ravi", "Chloe", "Omar", "Lena", "Diego", "Mei", "Kwame", "Ingrid",
+    "Radia", "Tim", "Hedy", "John", "Sophie", "Carlos", "Amara", "Yuki", "Mateo", "Fatima", "Noah",
+    "Olga", "Ravi", "Chloe", "Omar", "Lena", "Diego", "Mei", "Kwame", "Ingrid",
 ];
 const LAST: &[&str] = &[
-    "Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie",
-    "Allen", "Dijkstra", "Perlman", "Berners-Lee", "Lamarr", "McCarthy", "Wilson", "Mendes",
-    "Okafor", "Tanaka", "Garcia", "Haddad", "Schmidt", "Ivanova", "Patel", "Dubois", "Farouk",
-    "Larsen", "Rossi", "Zhang", "Mensah", "Berg",
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Torvalds",
+    "Hamilton",
+    "Thompson",
+    "Liskov",
+    "Ritchie",
+    "Allen",
+    "Dijkstra",
+    "Perlman",
+    "Berners-Lee",
+    "Lamarr",
+    "McCarthy",
+    "Wilson",
+    "Mendes",
+    "Okafor",
+    "Tanaka",
+    "Garcia",
+    "Haddad",
+    "Schmidt",
+    "Ivanova",
+    "Patel",
+    "Dubois",
+    "Farouk",
+    "Larsen",
+    "Rossi",
+    "Zhang",
+    "Mensah",
+    "Berg",
 ];
 const COMPANIES: &[(&str, &str)] = &[
     ("Acme Corp", "acme.com"),
@@ -101,15 +157,36 @@ const COMPANIES: &[(&str, &str)] = &[
     ("Pied Piper", "piedpiper.com"),
 ];
 const TITLES: &[&str] = &[
-    "VP Sales", "Head of Growth", "Software Engineer", "CTO", "Marketing Manager",
-    "Account Executive", "Founder & CEO", "Data Analyst", "RevOps Lead", "Director of Marketing",
+    "VP Sales",
+    "Head of Growth",
+    "Software Engineer",
+    "CTO",
+    "Marketing Manager",
+    "Account Executive",
+    "Founder & CEO",
+    "Data Analyst",
+    "RevOps Lead",
+    "Director of Marketing",
 ];
-const COUNTRIES: &[&str] = &["US", "US", "US", "United Kingdom", "DE", "France", "Canada", "Japan"];
+const COUNTRIES: &[&str] = &[
+    "US",
+    "US",
+    "US",
+    "United Kingdom",
+    "DE",
+    "France",
+    "Canada",
+    "Japan",
+];
 const FREEMAIL: &[&str] = &["gmail.com", "yahoo.com", "outlook.com", "hotmail.com"];
 
 fn text(s: impl Into<String>) -> CellValue {
     let s = s.into();
-    if s.is_empty() { CellValue::Null } else { CellValue::Text(s) }
+    if s.is_empty() {
+        CellValue::Null
+    } else {
+        CellValue::Text(s)
+    }
 }
 
 fn messy_name(rng: &mut Rng, first: &str, last: &str) -> String {
@@ -117,7 +194,10 @@ fn messy_name(rng: &mut Rng, first: &str, last: &str) -> String {
         0 => format!("{} {}", first.to_lowercase(), last.to_lowercase()),
         1 => format!("  {first}   {last} "),
         2 => format!("{} {}", first.to_uppercase(), last.to_uppercase()),
-        3 => format!("{first} {} {last}", rng.pick(&["J.", "Marie", "van", "de la"])),
+        3 => format!(
+            "{first} {} {last}",
+            rng.pick(&["J.", "Marie", "van", "de la"])
+        ),
         4 if rng.chance(30) => first.to_string(),
         _ => format!("{first} {last}"),
     }
@@ -187,7 +267,10 @@ fn seed(db: &mut Db<'_>, now: Timestamp) -> Result<SeedSummary, LocalError> {
     let day = |d: i64| now - d * DAY_MS;
     {
         let tx = db.conn.transaction()?;
-        tx.execute("UPDATE workspaces SET name = 'Northwind GTM', credit_pool = 10000 WHERE id = 1", [])?;
+        tx.execute(
+            "UPDATE workspaces SET name = 'Northwind GTM', credit_pool = 10000 WHERE id = 1",
+            [],
+        )?;
         tx.execute("DELETE FROM members", [])?;
         for (id, email, name, role, status) in MEMBERS {
             tx.execute(
@@ -204,7 +287,12 @@ fn seed(db: &mut Db<'_>, now: Timestamp) -> Result<SeedSummary, LocalError> {
         tx.commit()?;
     }
 
-    let integration = |db: &mut Db<'_>, name: &str, ty: &str, owner: &str, at: i64| -> Result<String, LocalError> {
+    let integration = |db: &mut Db<'_>,
+                       name: &str,
+                       ty: &str,
+                       owner: &str,
+                       at: i64|
+     -> Result<String, LocalError> {
         let id = super::ids::new_id("aa_");
         db.conn.execute(
             "INSERT INTO integrations(id, workspace_id, name, type_id, owner_id, created_at) VALUES (?1, 1, ?2, ?3, ?4, ?5)",
@@ -219,48 +307,119 @@ fn seed(db: &mut Db<'_>, now: Timestamp) -> Result<SeedSummary, LocalError> {
 
     // The resource tree.
     let sales = super::ids::new_id("fol_");
-    db.insert_resource(ws, ResourceKind::Folder, &sales, "Sales", None, Some("1000"), day(120))?;
+    db.insert_resource(
+        ws,
+        &NewResource {
+            kind: ResourceKind::Folder,
+            id: &sales,
+            name: "Sales",
+            parent_id: None,
+            created_by: Some("1000"),
+            created_at: day(120),
+        },
+    )?;
     let prospecting = super::ids::new_id("wb_");
-    db.insert_resource(ws, ResourceKind::Workbook, &prospecting, "Prospecting", Some(&sales), Some("1000"), day(110))?;
+    db.insert_resource(
+        ws,
+        &NewResource {
+            kind: ResourceKind::Workbook,
+            id: &prospecting,
+            name: "Prospecting",
+            parent_id: Some(&sales),
+            created_by: Some("1000"),
+            created_at: day(110),
+        },
+    )?;
     let customers = super::ids::new_id("wb_");
-    db.insert_resource(ws, ResourceKind::Workbook, &customers, "Customers", None, Some("1002"), day(40))?;
-    for (name, by, age) in [("Old experiments", "1005", 150), ("Q3 outreach", "1006", 200), ("Sam's lists", "1004", 50)] {
+    db.insert_resource(
+        ws,
+        &NewResource {
+            kind: ResourceKind::Workbook,
+            id: &customers,
+            name: "Customers",
+            parent_id: None,
+            created_by: Some("1002"),
+            created_at: day(40),
+        },
+    )?;
+    for (name, by, age) in [
+        ("Old experiments", "1005", 150),
+        ("Q3 outreach", "1006", 200),
+        ("Sam's lists", "1004", 50),
+    ] {
         let id = super::ids::new_id("wb_");
-        db.insert_resource(ws, ResourceKind::Workbook, &id, name, None, Some(by), day(age))?;
+        db.insert_resource(
+            ws,
+            &NewResource {
+                kind: ResourceKind::Workbook,
+                id: &id,
+                name,
+                parent_id: None,
+                created_by: Some(by),
+                created_at: day(age),
+            },
+        )?;
     }
 
     let leads = db.create_table(ws, &prospecting, "Leads", Some("1001"), day(85))?;
     let mut f = std::collections::HashMap::new();
     for name in [
-        "Full Name", "Email", "Phone", "Company", "Title", "Country",
-        "First Name", "Last Name", "Company Domain", "Email Status",
+        "Full Name",
+        "Email",
+        "Phone",
+        "Company",
+        "Title",
+        "Country",
+        "First Name",
+        "Last Name",
+        "Company Domain",
+        "Email Status",
     ] {
         f.insert(name, db.add_field(&leads, name, FieldKind::Text, None)?);
     }
-    let action = |key: &str, pkg: &str, account: &str, cost: f64, inputs: Vec<String>| ActionConfig {
-        action_key: key.into(),
-        package_id: pkg.into(),
-        auth_account_id: Some(account.to_string()),
-        credit_cost: Some(cost),
-        input_field_ids: inputs,
-    };
+    let action =
+        |key: &str, pkg: &str, account: &str, cost: f64, inputs: Vec<String>| ActionConfig {
+            action_key: key.into(),
+            package_id: pkg.into(),
+            auth_account_id: Some(account.to_string()),
+            credit_cost: Some(cost),
+            input_field_ids: inputs,
+        };
     let work_email = db.add_field(
         &leads,
         "Work Email",
         FieldKind::Action,
-        Some(&action("find-work-email", "hunter", &hunter, 2.0, vec![f["Full Name"].clone(), f["Company"].clone()])),
+        Some(&action(
+            "find-work-email",
+            "hunter",
+            &hunter,
+            2.0,
+            vec![f["Full Name"].clone(), f["Company"].clone()],
+        )),
     )?;
     db.add_field(
         &leads,
         "Mobile",
         FieldKind::Action,
-        Some(&action("find-mobile", "lusha", &lusha, 10.0, vec![f["Full Name"].clone(), f["Company"].clone()])),
+        Some(&action(
+            "find-mobile",
+            "lusha",
+            &lusha,
+            10.0,
+            vec![f["Full Name"].clone(), f["Company"].clone()],
+        )),
     )?;
     db.add_field(
         &leads,
         "Company Size",
         FieldKind::Action,
-        Some(&action("enrich-company", "clearbit", &clearbit, 1.0, vec![f["Company"].clone()])),
+        Some(&action(
+            "enrich-company",
+            "clearbit",
+            &clearbit,
+            1.0,
+            vec![f["Company"].clone()],
+        )),
     )?;
 
     let accounts = db.create_table(ws, &customers, "Accounts", Some("1002"), day(40))?;
@@ -270,15 +429,24 @@ fn seed(db: &mut Db<'_>, now: Timestamp) -> Result<SeedSummary, LocalError> {
         &accounts,
         "Summary",
         FieldKind::Action,
-        Some(&action("summarize", "openai", &openai, 1.0, vec![acc_company.clone()])),
+        Some(&action(
+            "summarize",
+            "openai",
+            &openai,
+            1.0,
+            vec![acc_company.clone()],
+        )),
     )?;
     let events = db.create_table(ws, &customers, "Events", Some("1003"), day(10))?;
     db.add_field(&events, "Event", FieldKind::Text, None)?;
 
     // The messy Leads rows.
-    let mut rng = Rng(0x5eed_0f_c1a7);
+    let mut rng = Rng(0x5EED_C1A7);
     let mut rows: Vec<NewRow> = Vec::with_capacity(2000);
-    let text_cell = |field: &str, v: CellValue| CellInput { field_id: field.to_string(), value: v };
+    let text_cell = |field: &str, v: CellValue| CellInput {
+        field_id: field.to_string(),
+        value: v,
+    };
     while rows.len() < 2000 {
         if rows.len() > 20 && rng.chance(3) {
             // A duplicate of an earlier person, typed again a little differently.
@@ -299,7 +467,10 @@ fn seed(db: &mut Db<'_>, now: Timestamp) -> Result<SeedSummary, LocalError> {
         let (company, domain) = COMPANIES[rng.below(COMPANIES.len() as u64) as usize];
         let mut cells = vec![
             text_cell(&f["Full Name"], text(messy_name(&mut rng, first, last))),
-            text_cell(&f["Email"], text(messy_email(&mut rng, first, last, domain))),
+            text_cell(
+                &f["Email"],
+                text(messy_email(&mut rng, first, last, domain)),
+            ),
             text_cell(&f["Phone"], text(messy_phone(&mut rng))),
             text_cell(&f["Company"], text(company)),
             text_cell(&f["Title"], text(rng.pick(TITLES))),
@@ -316,7 +487,10 @@ fn seed(db: &mut Db<'_>, now: Timestamp) -> Result<SeedSummary, LocalError> {
         .iter()
         .map(|(c, d)| NewRow {
             id: None,
-            cells: vec![text_cell(&acc_company, text(*c)), text_cell(&acc_domain, text(*d))],
+            cells: vec![
+                text_cell(&acc_company, text(*c)),
+                text_cell(&acc_domain, text(*d)),
+            ],
         })
         .collect();
     db.add_rows(&accounts, &account_rows, usize::MAX)?;
@@ -327,7 +501,13 @@ fn seed(db: &mut Db<'_>, now: Timestamp) -> Result<SeedSummary, LocalError> {
     let mut spent = 0.0;
     {
         let tx = db.conn.transaction()?;
-        let mut charge = |at: i64, user: Option<&str>, account: Option<&str>, pkg: &str, table: &str, credits: f64| -> Result<(), LocalError> {
+        let mut charge = |at: i64,
+                          user: Option<&str>,
+                          account: Option<&str>,
+                          pkg: &str,
+                          table: &str,
+                          credits: f64|
+         -> Result<(), LocalError> {
             tx.execute(
                 "INSERT INTO ledger(workspace_id, at, user_id, integration_id, package_id, table_id, credits)
                  VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
@@ -350,11 +530,32 @@ fn seed(db: &mut Db<'_>, now: Timestamp) -> Result<SeedSummary, LocalError> {
                 charge(at(k), Some("1002"), Some(&hunter), "hunter", &leads, 2.0)?;
             }
             if d % 2 == 0 {
-                charge(at(1), Some("1003"), Some(&clearbit), "clearbit", &events, 1.0)?;
-                charge(at(2), Some("1003"), Some(&clearbit), "clearbit", &events, 1.0)?;
+                charge(
+                    at(1),
+                    Some("1003"),
+                    Some(&clearbit),
+                    "clearbit",
+                    &events,
+                    1.0,
+                )?;
+                charge(
+                    at(2),
+                    Some("1003"),
+                    Some(&clearbit),
+                    "clearbit",
+                    &events,
+                    1.0,
+                )?;
                 charge(at(3), Some("1003"), Some(&hunter), "hunter", &leads, 2.0)?;
             }
-            charge(at(4), Some("1000"), Some(&clearbit), "clearbit", &leads, 1.0)?;
+            charge(
+                at(4),
+                Some("1000"),
+                Some(&clearbit),
+                "clearbit",
+                &leads,
+                1.0,
+            )?;
             if d >= 20 {
                 for k in 0..3 {
                     charge(at(k), Some("1004"), Some(&hunter), "hunter", &leads, 2.0)?;
@@ -369,10 +570,8 @@ fn seed(db: &mut Db<'_>, now: Timestamp) -> Result<SeedSummary, LocalError> {
                 charge(at(8), None, None, "zerobounce", &leads, 5.0)?;
             }
         }
-        drop(charge);
         tx.commit().map_err(sql).map_err(LocalError::Clay)?;
     }
-    let _ = MAX_READ_PER_CALL;
     Ok(SeedSummary {
         members: MEMBERS.len(),
         integrations: 4,

@@ -38,6 +38,16 @@ impl<T> SqlResult<T> for rusqlite::Result<T> {
     }
 }
 
+/// A folder, workbook or table about to be created.
+pub(crate) struct NewResource<'a> {
+    pub(crate) kind: ResourceKind,
+    pub(crate) id: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) parent_id: Option<&'a str>,
+    pub(crate) created_by: Option<&'a str>,
+    pub(crate) created_at: Timestamp,
+}
+
 /// One connection plus who is acting; every operation of the workspace lives here.
 pub struct Db<'a> {
     pub(crate) conn: &'a mut Connection,
@@ -165,7 +175,11 @@ impl fmt::Display for WorkspaceSummary {
                 .as_deref()
                 .map(|o| names.get(o).copied().unwrap_or(o))
                 .unwrap_or("nobody");
-            writeln!(f, "integration {} ({}, {}): authenticated by {owner}", i.name, i.id, i.type_id)?;
+            writeln!(
+                f,
+                "integration {} ({}, {}): authenticated by {owner}",
+                i.name, i.id, i.type_id
+            )?;
         }
         Ok(())
     }
@@ -179,7 +193,11 @@ impl Db<'_> {
     fn workspace_exists(&self, workspace_id: u64) -> ClayResult<()> {
         let found: Option<i64> = self
             .conn
-            .query_row("SELECT id FROM workspaces WHERE id = ?1", [workspace_id as i64], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM workspaces WHERE id = ?1",
+                [workspace_id as i64],
+                |r| r.get(0),
+            )
             .optional()
             .db()?;
         found
@@ -215,7 +233,11 @@ impl Db<'_> {
 
     fn resource(&self, id: &str) -> ClayResult<Option<Resource>> {
         self.conn
-            .query_row("SELECT * FROM resources WHERE id = ?1", [id], resource_from_row)
+            .query_row(
+                "SELECT * FROM resources WHERE id = ?1",
+                [id],
+                resource_from_row,
+            )
             .optional()
             .db()
     }
@@ -230,18 +252,13 @@ impl Db<'_> {
     pub(crate) fn insert_resource(
         &mut self,
         workspace_id: u64,
-        kind: ResourceKind,
-        id: &str,
-        name: &str,
-        parent_id: Option<&str>,
-        created_by: Option<&str>,
-        created_at: Timestamp,
+        r: &NewResource<'_>,
     ) -> ClayResult<()> {
         self.conn
             .execute(
                 "INSERT INTO resources(id, workspace_id, kind, name, parent_id, created_by, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-                params![id, workspace_id as i64, kind_str(kind), name, parent_id, created_by, created_at],
+                params![r.id, workspace_id as i64, kind_str(r.kind), r.name, r.parent_id, r.created_by, r.created_at],
             )
             .db()?;
         Ok(())
@@ -261,7 +278,18 @@ impl Db<'_> {
             self.live_resource(p, ResourceKind::Folder)?;
         }
         let id = new_id("fol_");
-        self.insert_resource(workspace_id, ResourceKind::Folder, &id, name, parent, self.actor, now_ms())?;
+        let created_by = self.actor;
+        self.insert_resource(
+            workspace_id,
+            &NewResource {
+                kind: ResourceKind::Folder,
+                id: &id,
+                name,
+                parent_id: parent,
+                created_by,
+                created_at: now_ms(),
+            },
+        )?;
         Ok(Folder {
             id,
             name: name.to_string(),
@@ -377,7 +405,10 @@ impl Db<'_> {
             )
             .db()?;
         let found = stmt
-            .query_map(params![workspace_id as i64, parent.map(|p| p.id.as_str())], resource_from_row)
+            .query_map(
+                params![workspace_id as i64, parent.map(|p| p.id.as_str())],
+                resource_from_row,
+            )
             .db()?
             .collect::<rusqlite::Result<Vec<_>>>()
             .db()?;
@@ -445,9 +476,23 @@ impl Db<'_> {
             self.live_resource(p, ResourceKind::Folder)?;
         }
         let id = new_id("wb_");
-        self.insert_resource(workspace_id, ResourceKind::Workbook, &id, name, parent, self.actor, now_ms())?;
+        let created_by = self.actor;
+        self.insert_resource(
+            workspace_id,
+            &NewResource {
+                kind: ResourceKind::Workbook,
+                id: &id,
+                name,
+                parent_id: parent,
+                created_by,
+                created_at: now_ms(),
+            },
+        )?;
         self.conn
-            .execute("UPDATE resources SET auto_run = ?2 WHERE id = ?1", params![id, auto_run])
+            .execute(
+                "UPDATE resources SET auto_run = ?2 WHERE id = ?1",
+                params![id, auto_run],
+            )
             .db()?;
         Ok(Workbook {
             id,
@@ -478,9 +523,22 @@ impl Db<'_> {
         created_at: Timestamp,
     ) -> ClayResult<String> {
         let id = new_id("t_");
-        self.insert_resource(workspace_id, ResourceKind::Table, &id, name, Some(workbook_id), created_by, created_at)?;
+        self.insert_resource(
+            workspace_id,
+            &NewResource {
+                kind: ResourceKind::Table,
+                id: &id,
+                name,
+                parent_id: Some(workbook_id),
+                created_by,
+                created_at,
+            },
+        )?;
         self.conn
-            .execute("UPDATE resources SET table_kind = 'spreadsheet' WHERE id = ?1", [&id])
+            .execute(
+                "UPDATE resources SET table_kind = 'spreadsheet' WHERE id = ?1",
+                [&id],
+            )
             .db()?;
         self.conn
             .execute(
@@ -501,7 +559,11 @@ impl Db<'_> {
         let id = new_id("f_");
         let position: i64 = self
             .conn
-            .query_row("SELECT COUNT(*) FROM fields WHERE table_id = ?1", [table_id], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM fields WHERE table_id = ?1",
+                [table_id],
+                |r| r.get(0),
+            )
             .db()?;
         let action = action
             .map(serde_json::to_string)
@@ -536,13 +598,20 @@ impl Db<'_> {
             .prepare("SELECT id, name FROM views WHERE table_id = ?1 ORDER BY position")
             .db()?;
         let views = stmt
-            .query_map([id], |row| Ok(View { id: row.get(0)?, name: row.get(1)? }))
+            .query_map([id], |row| {
+                Ok(View {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                })
+            })
             .db()?
             .collect::<rusqlite::Result<Vec<_>>>()
             .db()?;
         let mut stmt = self
             .conn
-            .prepare("SELECT id, name, kind, action FROM fields WHERE table_id = ?1 ORDER BY position")
+            .prepare(
+                "SELECT id, name, kind, action FROM fields WHERE table_id = ?1 ORDER BY position",
+            )
             .db()?;
         let mut fields = stmt
             .query_map([id], |row| {
@@ -557,7 +626,10 @@ impl Db<'_> {
             .db()?
             .collect::<rusqlite::Result<Vec<_>>>()
             .db()?;
-        for (fid, name) in [(BUILTIN_CREATED, "Created At"), (BUILTIN_UPDATED, "Updated At")] {
+        for (fid, name) in [
+            (BUILTIN_CREATED, "Created At"),
+            (BUILTIN_UPDATED, "Updated At"),
+        ] {
             fields.push(Field {
                 id: fid.to_string(),
                 name: name.to_string(),
@@ -596,7 +668,9 @@ impl Db<'_> {
             .collect::<rusqlite::Result<Vec<_>>>()
             .db()?;
         let exact = tables.iter().find(|(_, n)| n == key);
-        let loose = tables.iter().find(|(_, n)| n.eq_ignore_ascii_case(key.trim()));
+        let loose = tables
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(key.trim()));
         match exact.or(loose) {
             Some((id, _)) => self.get_table(id),
             None => Err(ClayError::NotFound(format!(
@@ -669,7 +743,11 @@ impl Db<'_> {
         let mut rows = Vec::with_capacity(ids.len());
         for id in ids {
             // Unknown ids are skipped, as Clay's bulk fetch does.
-            if let Some(row) = stmt.query_row([id, table_id], Self::row_from).optional().db()? {
+            if let Some(row) = stmt
+                .query_row([id, table_id], Self::row_from)
+                .optional()
+                .db()?
+            {
                 rows.push(row);
             }
         }
@@ -691,7 +769,11 @@ impl Db<'_> {
         self.get_table(table_id)?;
         let n: i64 = self
             .conn
-            .query_row("SELECT COUNT(*) FROM records WHERE table_id = ?1", [table_id], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM records WHERE table_id = ?1",
+                [table_id],
+                |r| r.get(0),
+            )
             .db()?;
         Ok(n as u64)
     }
@@ -706,7 +788,12 @@ impl Db<'_> {
     }
 
     /// Adds rows; `max` is the per-call cap (Clay's 50 for the API, larger for imports).
-    pub(crate) fn add_rows(&mut self, table_id: &str, rows: &[NewRow], max: usize) -> ClayResult<Vec<Row>> {
+    pub(crate) fn add_rows(
+        &mut self,
+        table_id: &str,
+        rows: &[NewRow],
+        max: usize,
+    ) -> ClayResult<Vec<Row>> {
         if rows.len() > max {
             return Err(ClayError::Invalid(format!(
                 "add at most {max} rows per call ({} given)",
@@ -731,7 +818,9 @@ impl Db<'_> {
         for row in rows {
             let id = row.id.clone().unwrap_or_else(|| new_id("r_"));
             if !id.starts_with("r_") {
-                return Err(ClayError::Invalid(format!("record id `{id}` must start with r_")));
+                return Err(ClayError::Invalid(format!(
+                    "record id `{id}` must start with r_"
+                )));
             }
             let mut cells = Vec::with_capacity(row.cells.len());
             for c in &row.cells {
@@ -775,13 +864,20 @@ impl Db<'_> {
         self.get_table(table_id)?;
         let tx = self.tx()?;
         for id in ids {
-            tx.execute("DELETE FROM records WHERE id = ?1 AND table_id = ?2", [id, table_id])
-                .db()?;
+            tx.execute(
+                "DELETE FROM records WHERE id = ?1 AND table_id = ?2",
+                [id, table_id],
+            )
+            .db()?;
         }
         tx.commit().db()
     }
 
-    pub(crate) fn delete_all_rows(&mut self, table_id: &str, view_id: Option<&str>) -> ClayResult<()> {
+    pub(crate) fn delete_all_rows(
+        &mut self,
+        table_id: &str,
+        view_id: Option<&str>,
+    ) -> ClayResult<()> {
         self.get_table(table_id)?;
         if let Some(v) = view_id {
             // Views here show every row, so deleting a view's rows empties the table.
@@ -808,7 +904,10 @@ impl Db<'_> {
                 .optional()
                 .db()?;
             let Some(text) = text else {
-                return Err(ClayError::NotFound(format!("record {} in table {table_id}", update.id)));
+                return Err(ClayError::NotFound(format!(
+                    "record {} in table {table_id}",
+                    update.id
+                )));
             };
             let mut cells = cells_from_json(&text);
             for c in &update.cells {
@@ -908,7 +1007,11 @@ impl Db<'_> {
         })
     }
 
-    pub(crate) fn delete_source(&mut self, source_id: &str, delete_records: bool) -> ClayResult<()> {
+    pub(crate) fn delete_source(
+        &mut self,
+        source_id: &str,
+        delete_records: bool,
+    ) -> ClayResult<()> {
         let tx = self.tx()?;
         let n = tx
             .execute("DELETE FROM sources WHERE id = ?1", [source_id])
@@ -999,7 +1102,11 @@ impl Db<'_> {
     }
 
     /// Ledger entries in range: (user, package, credits).
-    fn ledger(&self, workspace_id: u64, range: TimeRange) -> ClayResult<Vec<(Option<String>, String, f64)>> {
+    fn ledger(
+        &self,
+        workspace_id: u64,
+        range: TimeRange,
+    ) -> ClayResult<Vec<(Option<String>, String, f64)>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -1042,7 +1149,9 @@ impl Db<'_> {
     ) -> ClayResult<CreditReport> {
         self.workspace_exists(workspace_id)?;
         if range.end < range.start {
-            return Err(ClayError::Invalid("the time range ends before it starts".into()));
+            return Err(ClayError::Invalid(
+                "the time range ends before it starts".into(),
+            ));
         }
         let members = self.member_names(workspace_id)?;
         let types = self.type_names()?;
@@ -1103,7 +1212,11 @@ impl Db<'_> {
     }
 
     /// One entity per integration type, users as sub-entities.
-    pub(crate) fn integration_report(&mut self, workspace_id: u64, range: TimeRange) -> ClayResult<CreditReport> {
+    pub(crate) fn integration_report(
+        &mut self,
+        workspace_id: u64,
+        range: TimeRange,
+    ) -> ClayResult<CreditReport> {
         self.workspace_exists(workspace_id)?;
         let members = self.member_names(workspace_id)?;
         let types = self.type_names()?;
@@ -1169,7 +1282,13 @@ impl Db<'_> {
         let integrations = self.integrations(workspace.id)?;
         let now = now_ms();
         let spent: f64 = self
-            .ledger(workspace.id, TimeRange { start: now - 30 * DAY_MS, end: now + 1 })?
+            .ledger(
+                workspace.id,
+                TimeRange {
+                    start: now - 30 * DAY_MS,
+                    end: now + 1,
+                },
+            )?
             .iter()
             .map(|e| e.2)
             .sum();

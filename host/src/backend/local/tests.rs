@@ -4,7 +4,10 @@ use super::store::DAY_MS;
 use super::*;
 
 const NOW: i64 = 1_795_000_000_000;
-const ALL_TIME: TimeRange = TimeRange { start: 0, end: i64::MAX };
+const ALL_TIME: TimeRange = TimeRange {
+    start: 0,
+    end: i64::MAX,
+};
 
 fn demo() -> (tempfile::TempDir, LocalBackend) {
     let dir = tempfile::tempdir().unwrap();
@@ -45,36 +48,71 @@ async fn credit_reports_aggregate_by_range_user_and_integration() {
     let empty = b.workspace_report(1, range(1000, 900)).await.unwrap();
     assert!(empty.entities.is_empty());
 
-    let only_jonas = b.user_report(1, range(90, -1), &["1001".into()]).await.unwrap();
+    let only_jonas = b
+        .user_report(1, range(90, -1), &["1001".into()])
+        .await
+        .unwrap();
     assert_eq!(only_jonas.entities.len(), 1);
     assert_eq!(only_jonas.unattributed_credits, 0.0);
 
     let by_integration = b.integration_report(1, range(90, -1)).await.unwrap();
-    let lusha = by_integration.entities.iter().find(|e| e.id == "lusha").unwrap();
+    let lusha = by_integration
+        .entities
+        .iter()
+        .find(|e| e.id == "lusha")
+        .unwrap();
     assert_eq!(lusha.kind, "integration");
-    assert!(lusha.subentities.iter().any(|s| s.id == "1004" && s.is_deleted));
+    assert!(
+        lusha
+            .subentities
+            .iter()
+            .any(|s| s.id == "1004" && s.is_deleted)
+    );
 
     let specific = b
         .integration_specific_report(1, range(90, -1), &["lusha".into()])
         .await
         .unwrap();
-    assert!(specific.entities.iter().all(|e| e.subentities.iter().all(|s| s.id == "lusha")));
-    assert_eq!(specific.entities.iter().map(|e| e.credits).sum::<f64>(), lusha.credits);
+    assert!(
+        specific
+            .entities
+            .iter()
+            .all(|e| e.subentities.iter().all(|s| s.id == "lusha"))
+    );
+    assert_eq!(
+        specific.entities.iter().map(|e| e.credits).sum::<f64>(),
+        lusha.credits
+    );
 }
 
 #[tokio::test]
 async fn folders_soft_delete_unless_permanent() {
     let b = LocalBackend::in_memory().unwrap();
     let folder = b.create_folder(1, "Archive", None).await.unwrap();
-    let wb = b.create_workbook(1, "Inside", false, Some(&folder.id)).await.unwrap();
-    b.delete_folders(1, std::slice::from_ref(&folder.id), false).await.unwrap();
+    let wb = b
+        .create_workbook(1, "Inside", false, Some(&folder.id))
+        .await
+        .unwrap();
+    b.delete_folders(1, std::slice::from_ref(&folder.id), false)
+        .await
+        .unwrap();
     assert!(b.list_resources(1, None, &[]).await.unwrap().is_empty());
-    assert!(b.search_resources(1, "Inside").await.unwrap().is_empty(), "contents go to the trash too");
+    assert!(
+        b.search_resources(1, "Inside").await.unwrap().is_empty(),
+        "contents go to the trash too"
+    );
     // Still there, only in the trash: a permanent delete can find it.
-    b.delete_folders(1, std::slice::from_ref(&folder.id), true).await.unwrap();
-    let gone = b.delete_folders(1, std::slice::from_ref(&folder.id), true).await;
+    b.delete_folders(1, std::slice::from_ref(&folder.id), true)
+        .await
+        .unwrap();
+    let gone = b
+        .delete_folders(1, std::slice::from_ref(&folder.id), true)
+        .await;
     assert!(matches!(gone, Err(ClayError::NotFound(_))));
-    assert!(b.delete_workbook(&wb.id).await.is_err(), "permanent delete removed its workbook");
+    assert!(
+        b.delete_workbook(&wb.id).await.is_err(),
+        "permanent delete removed its workbook"
+    );
 }
 
 #[tokio::test]
@@ -88,7 +126,10 @@ async fn rows_keep_insertion_order_and_delete_all_empties_the_table() {
             &t.id,
             &[NewRow {
                 id: Some("r_client1".into()),
-                cells: vec![CellInput { field_id: company.clone(), value: CellValue::Text("Zeta".into()) }],
+                cells: vec![CellInput {
+                    field_id: company.clone(),
+                    value: CellValue::Text("Zeta".into()),
+                }],
             }],
         )
         .await
@@ -98,7 +139,13 @@ async fn rows_keep_insertion_order_and_delete_all_empties_the_table() {
     assert_eq!(ids.len(), 13);
     // A retry with the same client id is detected, not duplicated.
     let again = b
-        .add_rows(&t.id, &[NewRow { id: Some("r_client1".into()), cells: vec![] }])
+        .add_rows(
+            &t.id,
+            &[NewRow {
+                id: Some("r_client1".into()),
+                cells: vec![],
+            }],
+        )
         .await;
     assert!(matches!(again, Err(ClayError::Conflict(_))));
     b.delete_rows(&t.id, &ids[..2]).await.unwrap();
@@ -112,15 +159,44 @@ async fn the_row_limit_is_enforced_with_a_clear_error() {
     let (_dir, b) = demo();
     let b = b.with_row_limit(13);
     let t = b.resolve_table("Accounts").await.unwrap();
-    b.add_rows(&t.id, &[NewRow { id: None, cells: vec![] }]).await.unwrap();
+    b.add_rows(
+        &t.id,
+        &[NewRow {
+            id: None,
+            cells: vec![],
+        }],
+    )
+    .await
+    .unwrap();
     let err = b
-        .add_rows(&t.id, &[NewRow { id: None, cells: vec![] }])
+        .add_rows(
+            &t.id,
+            &[NewRow {
+                id: None,
+                cells: vec![],
+            }],
+        )
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("has 13 rows") && err.contains("limit of 13 rows per table"), "{err}");
-    let too_many = vec![NewRow { id: None, cells: vec![] }; 51];
-    assert!(b.add_rows(&t.id, &too_many).await.unwrap_err().to_string().contains("at most 50"));
+    assert!(
+        err.contains("has 13 rows") && err.contains("limit of 13 rows per table"),
+        "{err}"
+    );
+    let too_many = vec![
+        NewRow {
+            id: None,
+            cells: vec![]
+        };
+        51
+    ];
+    assert!(
+        b.add_rows(&t.id, &too_many)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("at most 50")
+    );
 }
 
 #[tokio::test]
@@ -129,10 +205,16 @@ async fn running_an_enrichment_column_fills_cells_and_charges_the_acting_member(
     let b = b.acting_as("priya@northwind.io").unwrap();
     let t = b.resolve_table("Leads").await.unwrap();
     let size = t.field_by_name("Company Size").unwrap().clone();
-    let ids = b.record_ids(&t.id, t.first_view_id.as_deref().unwrap()).await.unwrap();
+    let ids = b
+        .record_ids(&t.id, t.first_view_id.as_deref().unwrap())
+        .await
+        .unwrap();
     let target = RunTarget::Records(ids[..5].to_vec());
     let before = b.workspace_report(1, ALL_TIME).await.unwrap();
-    let result = b.run_column(&t.id, std::slice::from_ref(&size.id), &target, false).await.unwrap();
+    let result = b
+        .run_column(&t.id, std::slice::from_ref(&size.id), &target, false)
+        .await
+        .unwrap();
     assert_eq!(result.mode, RunMode::Individual);
     assert_eq!(result.record_count, 5);
     assert_eq!(result.credits_spent, 5.0);
@@ -145,16 +227,30 @@ async fn running_an_enrichment_column_fills_cells_and_charges_the_acting_member(
     let after = b.workspace_report(1, ALL_TIME).await.unwrap();
     let spent = |r: &CreditReport| user(r, "1002").map(|e| e.credits).unwrap_or(0.0);
     assert_eq!(spent(&after) - spent(&before), 5.0);
-    assert!(user(&after, "1002").unwrap().subentities.iter().any(|s| s.id == "clearbit"));
+    assert!(
+        user(&after, "1002")
+            .unwrap()
+            .subentities
+            .iter()
+            .any(|s| s.id == "clearbit")
+    );
 
     // Everything is filled now: nothing qualifies, nothing runs, nothing is charged.
-    let none = b.run_column(&t.id, std::slice::from_ref(&size.id), &target, false).await.unwrap();
+    let none = b
+        .run_column(&t.id, std::slice::from_ref(&size.id), &target, false)
+        .await
+        .unwrap();
     assert_eq!(none.mode, RunMode::None);
     assert_eq!(none.credits_spent, 0.0);
-    assert_eq!(spent(&b.workspace_report(1, ALL_TIME).await.unwrap()), spent(&after));
+    assert_eq!(
+        spent(&b.workspace_report(1, ALL_TIME).await.unwrap()),
+        spent(&after)
+    );
 
     // Deterministic: forcing again writes the same values.
-    b.run_column(&t.id, std::slice::from_ref(&size.id), &target, true).await.unwrap();
+    b.run_column(&t.id, std::slice::from_ref(&size.id), &target, true)
+        .await
+        .unwrap();
     let again = b.read_records(&t.id, &ids[..1]).await.unwrap();
     assert_eq!(again[0].cell(&size.id).unwrap().value, first.value);
 }
@@ -165,10 +261,21 @@ async fn an_integration_of_a_removed_member_refuses_to_run() {
     let t = b.resolve_table("Leads").await.unwrap();
     let mobile = t.field_by_name("Mobile").unwrap().id.clone();
     let err = b
-        .run_column(&t.id, &[mobile], &RunTarget::ViewTop { view_id: t.first_view_id.clone().unwrap(), num_records: Some(3) }, false)
+        .run_column(
+            &t.id,
+            &[mobile],
+            &RunTarget::ViewTop {
+                view_id: t.first_view_id.clone().unwrap(),
+                num_records: Some(3),
+            },
+            false,
+        )
         .await
         .unwrap_err();
-    assert!(matches!(&err, ClayError::Upstream(m) if m.contains("removed member")), "{err}");
+    assert!(
+        matches!(&err, ClayError::Upstream(m) if m.contains("removed member")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -181,7 +288,10 @@ async fn the_demo_seed_has_what_audits_need() {
         .filter(|m| m.role == Role::Admin && m.status == MemberStatus::Active)
         .collect();
     assert_eq!(admins.len(), 1);
-    let removed: Vec<_> = members.iter().filter(|m| m.status == MemberStatus::Removed).collect();
+    let removed: Vec<_> = members
+        .iter()
+        .filter(|m| m.status == MemberStatus::Removed)
+        .collect();
     assert_eq!(removed.len(), 1);
     let owned: Vec<_> = b
         .integrations(1)
@@ -194,15 +304,19 @@ async fn the_demo_seed_has_what_audits_need() {
     let leads = b.resolve_table("leads").await.unwrap();
     for i in &owned {
         assert!(
-            leads
-                .fields
-                .iter()
-                .any(|f| f.action.as_ref().and_then(|a| a.auth_account_id.as_deref()) == Some(i.id.as_str())),
+            leads.fields.iter().any(|f| f
+                .action
+                .as_ref()
+                .and_then(|a| a.auth_account_id.as_deref())
+                == Some(i.id.as_str())),
             "{} powers a Leads column",
             i.name
         );
     }
     assert_eq!(b.count_rows(&leads.id).await.unwrap(), 2000);
     let not_found = b.resolve_table("Nope").await.unwrap_err().to_string();
-    assert!(not_found.contains("`Leads`"), "lists the tables: {not_found}");
+    assert!(
+        not_found.contains("`Leads`"),
+        "lists the tables: {not_found}"
+    );
 }

@@ -81,10 +81,11 @@ impl Guest for Hostile {
                     })
                     .collect()
             }
-            "mark-then-panic" if ctx.batch_index > 0 => panic!("hostile plugin gave up at batch {}", ctx.batch_index),
+            "mark-then-panic" if ctx.batch_index > 0 => {
+                panic!("hostile plugin gave up at batch {}", ctx.batch_index)
+            }
             "mark" | "mark-then-panic" => {
-                let Some(field) = ctx.table.fields.iter().find(|f| f.name == "Email Status")
-                else {
+                let Some(field) = ctx.table.fields.iter().find(|f| f.name == "Email Status") else {
                     return batch
                         .iter()
                         .map(|r| RowOutcome {
