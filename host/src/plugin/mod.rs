@@ -12,7 +12,15 @@ use wasmtime::component::{Component, Linker};
 use crate::capabilities::bindings::{auditor::AuditorPre, transformer::TransformerPre};
 use crate::capabilities::{Access, Grants, Interface};
 use crate::invocation::{Limits, State};
-use crate::runtime::CodeSource;
+
+/// How a plugin's code was obtained by [`Runtime::load_bytes`](crate::Runtime::load_bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeSource {
+    /// Compiled now (and written to the cache if there is one).
+    Compiled,
+    /// Loaded from the on-disk cache: no compilation happened.
+    Cache,
+}
 
 /// The world a plugin component was built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -14,6 +14,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::invocation::{Limits, State};
+pub use crate::plugin::CodeSource;
 use crate::plugin::{Artifact, InvokeDefaults, LoadError, Plugin};
 
 use cache::CompileCache;
@@ -73,15 +74,6 @@ struct Inner {
     cache: Option<CompileCache>,
     permits: Arc<Semaphore>,
     config: RuntimeConfig,
-}
-
-/// How a plugin's code was obtained by [`Runtime::load_bytes`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodeSource {
-    /// Compiled now (and written to the cache if there is one).
-    Compiled,
-    /// Loaded from the on-disk cache: no compilation happened.
-    Cache,
 }
 
 impl Runtime {
