@@ -46,6 +46,12 @@ pub fn build_plugin(dir: &Path) -> Result<Built, BuildError> {
     if !manifest.is_file() {
         return Err(BuildError::NotACrate(dir.to_path_buf()));
     }
+    // Cargo runs inside the crate (so its rust-toolchain.toml applies); relative paths
+    // given to it must not be resolved twice.
+    let dir = &dir
+        .canonicalize()
+        .map_err(|_| BuildError::NotACrate(dir.to_path_buf()))?;
+    let manifest = dir.join("Cargo.toml");
     ensure_wasm_target(dir)?;
     let (crate_name, target_dir) = metadata(&manifest)?;
     // A target directory of its own, so wasm builds never wait on (or invalidate) the

@@ -22,7 +22,7 @@ pub(crate) async fn inspect(ctx: &Context, args: InspectArgs) -> anyhow::Result<
         output::json(info)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut t = output::table(&["", ""]);
+    let mut t = output::table(&["property", "value"]);
     t.add_row(vec!["name".to_string(), info.name.clone()]);
     t.add_row(vec!["world".to_string(), info.world.to_string()]);
     t.add_row(vec![
