@@ -264,25 +264,31 @@ impl Db<'_> {
         Ok(())
     }
 
-    pub(crate) fn create_folder(
+    /// Creates a folder or workbook (in `parent`, a folder) as the acting member.
+    fn create_by_actor(
         &mut self,
         workspace_id: u64,
+        kind: ResourceKind,
+        prefix: &str,
         name: &str,
         parent: Option<&str>,
-    ) -> ClayResult<Folder> {
+    ) -> ClayResult<String> {
         self.workspace_exists(workspace_id)?;
         if name.trim().is_empty() {
-            return Err(ClayError::Invalid("a folder needs a name".into()));
+            return Err(ClayError::Invalid(format!(
+                "a {} needs a name",
+                kind_str(kind)
+            )));
         }
         if let Some(p) = parent {
             self.live_resource(p, ResourceKind::Folder)?;
         }
-        let id = new_id("fol_");
+        let id = new_id(prefix);
         let created_by = self.actor;
         self.insert_resource(
             workspace_id,
             &NewResource {
-                kind: ResourceKind::Folder,
+                kind,
                 id: &id,
                 name,
                 parent_id: parent,
@@ -290,6 +296,16 @@ impl Db<'_> {
                 created_at: now_ms(),
             },
         )?;
+        Ok(id)
+    }
+
+    pub(crate) fn create_folder(
+        &mut self,
+        workspace_id: u64,
+        name: &str,
+        parent: Option<&str>,
+    ) -> ClayResult<Folder> {
+        let id = self.create_by_actor(workspace_id, ResourceKind::Folder, "fol_", name, parent)?;
         Ok(Folder {
             id,
             name: name.to_string(),
@@ -471,23 +487,7 @@ impl Db<'_> {
         auto_run: bool,
         parent: Option<&str>,
     ) -> ClayResult<Workbook> {
-        self.workspace_exists(workspace_id)?;
-        if let Some(p) = parent {
-            self.live_resource(p, ResourceKind::Folder)?;
-        }
-        let id = new_id("wb_");
-        let created_by = self.actor;
-        self.insert_resource(
-            workspace_id,
-            &NewResource {
-                kind: ResourceKind::Workbook,
-                id: &id,
-                name,
-                parent_id: parent,
-                created_by,
-                created_at: now_ms(),
-            },
-        )?;
+        let id = self.create_by_actor(workspace_id, ResourceKind::Workbook, "wb_", name, parent)?;
         self.conn
             .execute(
                 "UPDATE resources SET auto_run = ?2 WHERE id = ?1",
