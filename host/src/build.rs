@@ -4,6 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::plugin::manifest::{self, Manifest, ManifestError};
+
+/// The manifest file a plugin crate keeps next to its Cargo.toml.
+pub const MANIFEST_FILE: &str = "kiln.toml";
+
 pub const WASM_TARGET: &str = "wasm32-wasip2";
 
 #[derive(Debug, thiserror::Error)]
@@ -30,13 +35,28 @@ pub enum BuildError {
     },
     #[error("cargo finished but {} was not produced; is the crate a `cdylib`?", .0.display())]
     Missing(PathBuf),
+    #[error("{0}")]
+    Manifest(#[from] ManifestError),
+    #[error("could not embed the manifest in {}: {source}", path.display())]
+    Embed {
+        path: PathBuf,
+        source: crate::plugin::manifest::SectionError,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// What was built.
 #[derive(Debug, Clone)]
 pub struct Built {
     pub crate_name: String,
+    /// The component, with the crate's `kiln.toml` embedded when it has one.
     pub wasm: PathBuf,
+    /// The embedded manifest; `None` when the crate has no `kiln.toml`.
+    pub manifest: Option<Manifest>,
 }
 
 /// Builds the plugin crate at `dir` in release mode and returns the component's path.
@@ -52,6 +72,8 @@ pub fn build_plugin(dir: &Path) -> Result<Built, BuildError> {
         .canonicalize()
         .map_err(|_| BuildError::NotACrate(dir.to_path_buf()))?;
     let manifest = dir.join("Cargo.toml");
+    // A manifest typo should fail before a long build, not after it.
+    let kiln_toml = read_manifest(dir)?;
     ensure_wasm_target(dir)?;
     let (crate_name, target_dir) = metadata(&manifest)?;
     // A target directory of its own, so wasm builds never wait on (or invalidate) the
@@ -93,7 +115,45 @@ pub fn build_plugin(dir: &Path) -> Result<Built, BuildError> {
     if !wasm.is_file() {
         return Err(BuildError::Missing(wasm));
     }
-    Ok(Built { crate_name, wasm })
+    let Some((text, parsed)) = kiln_toml else {
+        return Ok(Built {
+            crate_name,
+            wasm,
+            manifest: None,
+        });
+    };
+    // Cargo's own output stays untouched (it is its fingerprinted artifact); the component
+    // that ships, with its manifest inside, goes next to it.
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BuildError::Io { path, source }
+    };
+    let bytes = std::fs::read(&wasm).map_err(io(&wasm))?;
+    let embedded = manifest::embed(&bytes, &text).map_err(|source| BuildError::Embed {
+        path: wasm.clone(),
+        source,
+    })?;
+    let out_dir = wasm_target_dir.join("components");
+    std::fs::create_dir_all(&out_dir).map_err(io(&out_dir))?;
+    let out = out_dir.join(format!("{}.wasm", crate_name.replace('-', "_")));
+    std::fs::write(&out, embedded).map_err(io(&out))?;
+    Ok(Built {
+        crate_name,
+        wasm: out,
+        manifest: Some(parsed),
+    })
+}
+
+/// Reads and validates the crate's `kiln.toml`, if it has one.
+fn read_manifest(dir: &Path) -> Result<Option<(String, Manifest)>, BuildError> {
+    let path = dir.join(MANIFEST_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(BuildError::Io { path, source }),
+    };
+    let parsed = Manifest::parse(&text, &path.display().to_string())?;
+    Ok(Some((text, parsed)))
 }
 
 /// Adds the wasm32-wasip2 target when the active toolchain lacks it. rustup does not add

@@ -9,6 +9,11 @@ impl log::Host for Capabilities {
             // A plugin without the log grant loses its message, not its run.
             Err(HostError::Clay(_)) => return Ok(()),
         }
+        if !self.log_budget.take(message.len()) {
+            return Err(wasmtime::Error::new(super::HostTrap::LogVolume {
+                limit: self.log_budget.limit(),
+            }));
+        }
         let plugin = &*self.plugin;
         match level {
             Level::Trace => tracing::trace!(target: "kiln::guest", plugin, "{message}"),

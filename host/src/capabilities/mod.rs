@@ -9,125 +9,78 @@ mod config;
 pub(crate) mod convert;
 mod credits;
 mod folders;
+mod grants;
 mod log;
 mod resources;
 mod tables;
 mod workbooks;
 mod workspaces;
 
-use std::collections::BTreeMap;
-use std::fmt;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
+use crate::backend::model::TableInfo;
 use crate::backend::{Clay, ClayError};
 use bindings::types as wit;
-
-/// A WIT interface of `clay:api` that a plugin can import.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Interface {
-    Workspaces,
-    Folders,
-    Resources,
-    Workbooks,
-    Tables,
-    Credits,
-    Log,
-    Config,
-}
-
-impl Interface {
-    pub const ALL: [Interface; 8] = [
-        Interface::Workspaces,
-        Interface::Folders,
-        Interface::Resources,
-        Interface::Workbooks,
-        Interface::Tables,
-        Interface::Credits,
-        Interface::Log,
-        Interface::Config,
-    ];
-
-    /// The interface's WIT name, e.g. `tables`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Interface::Workspaces => "workspaces",
-            Interface::Folders => "folders",
-            Interface::Resources => "resources",
-            Interface::Workbooks => "workbooks",
-            Interface::Tables => "tables",
-            Interface::Credits => "credits",
-            Interface::Log => "log",
-            Interface::Config => "config",
-        }
-    }
-
-    /// Parses an import name such as `clay:api/tables@0.1.0`. `types` has no functions and
-    /// needs no grant, so it maps to `None` like any non-Clay import.
-    pub fn from_import(import: &str) -> Option<Interface> {
-        let rest = import.strip_prefix("clay:api/")?;
-        let name = rest.split('@').next().unwrap_or(rest);
-        Interface::ALL.into_iter().find(|i| i.name() == name)
-    }
-}
-
-impl fmt::Display for Interface {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "clay:api/{}", self.name())
-    }
-}
-
-/// How much of an interface a plugin may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Access {
-    Read,
-    Write,
-}
-
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Access::Read => "read",
-            Access::Write => "write",
-        })
-    }
-}
-
-/// The effective grants of one plugin: interface → the most it may do.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Grants {
-    by_interface: BTreeMap<Interface, Access>,
-}
-
-impl Grants {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn with(mut self, interface: Interface, access: Access) -> Self {
-        self.by_interface.insert(interface, access);
-        self
-    }
-
-    pub fn get(&self, interface: Interface) -> Option<Access> {
-        self.by_interface.get(&interface).copied()
-    }
-
-    pub fn allows(&self, interface: Interface, access: Access) -> bool {
-        self.get(interface).is_some_and(|granted| granted >= access)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (Interface, Access)> + '_ {
-        self.by_interface.iter().map(|(i, a)| (*i, *a))
-    }
-}
+pub use grants::{Access, Grants, Interface, TableScope};
 
 /// Why a host call ended the guest instead of returning an error to it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostTrap {
     #[error("the plugin made more than {limit} host calls in one invocation")]
     HostCallLimit { limit: u64 },
+    #[error("the plugin wrote more than {limit} bytes of log in one invocation")]
+    LogVolume { limit: usize },
+}
+
+/// Bytes of log an invocation may still write, shared by the `log` interface and the
+/// guest's stdout/stderr so one cap covers all three.
+#[derive(Clone, Debug)]
+pub struct LogBudget {
+    inner: Arc<LogBudgetInner>,
+}
+
+#[derive(Debug)]
+struct LogBudgetInner {
+    limit: usize,
+    used: std::sync::atomic::AtomicUsize,
+    exceeded: std::sync::atomic::AtomicBool,
+}
+
+impl LogBudget {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            inner: Arc::new(LogBudgetInner {
+                limit,
+                used: 0.into(),
+                exceeded: false.into(),
+            }),
+        }
+    }
+
+    /// Takes `bytes` from the budget; `false` (and the budget marked exceeded) if they
+    /// do not fit.
+    pub fn take(&self, bytes: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        let used = self.inner.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if used > self.inner.limit {
+            self.inner.exceeded.store(true, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    pub fn exceeded(&self) -> bool {
+        self.inner
+            .exceeded
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn limit(&self) -> usize {
+        self.inner.limit
+    }
 }
 
 /// What a capability function fails with: a `clay-error` for the guest, or a trap.
@@ -152,6 +105,14 @@ pub struct Capabilities {
     grants: Grants,
     max_host_calls: Option<u64>,
     host_calls: u64,
+    log_budget: LogBudget,
+    /// A transformer changes rows only through the effects it returns, which the host
+    /// validates, applies a batch at a time and can show as a dry run.
+    effects_only: bool,
+    /// Nothing may be changed or spent (a transformer's `--dry-run`).
+    dry_run: bool,
+    /// Tables looked up to check the plugin's table scope, by id.
+    scoped_tables: HashMap<String, Arc<TableInfo>>,
 }
 
 impl Capabilities {
@@ -161,15 +122,55 @@ impl Capabilities {
         config: Arc<BTreeMap<String, String>>,
         grants: Grants,
         max_host_calls: Option<u64>,
+        log_budget: LogBudget,
     ) -> Self {
         Self {
+            log_budget,
+            effects_only: false,
+            dry_run: false,
             backend,
             plugin,
             config,
             grants,
             max_host_calls,
             host_calls: 0,
+            scoped_tables: HashMap::new(),
         }
+    }
+
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    /// Applies the transformer world's rule: rows change only through returned effects.
+    pub fn effects_only(&mut self, on: bool) {
+        self.effects_only = on;
+    }
+
+    /// Refuses everything that changes Clay or spends credits.
+    pub fn dry_run(&mut self, on: bool) {
+        self.dry_run = on;
+    }
+
+    /// Gate for functions that change rows, tables or sources directly.
+    fn direct_write(&self, function: &'static str) -> Result<(), HostError> {
+        if self.effects_only {
+            return Err(HostError::Clay(ClayError::Denied(format!(
+                "plugin `{}` may not call tables.{function}: a transformer changes rows only through the effects it returns",
+                self.plugin
+            ))));
+        }
+        self.not_dry_run(function)
+    }
+
+    fn not_dry_run(&self, function: &'static str) -> Result<(), HostError> {
+        if self.dry_run {
+            return Err(HostError::Clay(ClayError::Denied(format!(
+                "plugin `{}` may not call tables.{function} during a dry run",
+                self.plugin
+            ))));
+        }
+        Ok(())
     }
 
     /// Host calls made so far in this invocation.
@@ -183,7 +184,7 @@ impl Capabilities {
         interface: Interface,
         access: Access,
         function: &'static str,
-    ) -> Result<&Arc<dyn Clay>, HostError> {
+    ) -> Result<Arc<dyn Clay>, HostError> {
         self.host_calls += 1;
         if let Some(limit) = self.max_host_calls
             && self.host_calls > limit
@@ -202,7 +203,79 @@ impl Capabilities {
             ))));
         }
         tracing::trace!(plugin = %self.plugin, "{}.{function}", interface.name());
-        Ok(&self.backend)
+        Ok(self.backend.clone())
+    }
+
+    /// Checks that `table_id` is inside the plugin's table scope. Returns the table (all
+    /// its columns) when the scope restricts anything, so callers can filter columns;
+    /// `None` when the plugin may see every table and column.
+    async fn scope_table(
+        &mut self,
+        table_id: &str,
+        function: &'static str,
+    ) -> Result<Option<Arc<TableInfo>>, HostError> {
+        if self.grants.tables.is_unrestricted() {
+            return Ok(None);
+        }
+        let table = match self.scoped_tables.get(table_id) {
+            Some(t) => t.clone(),
+            None => {
+                let t = Arc::new(self.backend.get_table(table_id).await?);
+                self.scoped_tables.insert(table_id.to_string(), t.clone());
+                t
+            }
+        };
+        if !self.grants.tables.allows_table(&table) {
+            return Err(HostError::Clay(ClayError::Denied(format!(
+                "plugin `{}` may not call tables.{function} on table `{}` ({}): its grant covers {} only",
+                self.plugin,
+                table.name,
+                table.id,
+                self.grants.tables.describe_tables()
+            ))));
+        }
+        Ok(Some(table))
+    }
+
+    /// Refuses a call that names a column outside the plugin's column scope.
+    fn scope_fields<'a>(
+        &self,
+        table: &TableInfo,
+        field_ids: impl IntoIterator<Item = &'a str>,
+        function: &'static str,
+    ) -> Result<(), HostError> {
+        for id in field_ids {
+            let allowed = table
+                .field(id)
+                .is_some_and(|f| self.grants.tables.allows_field(f));
+            if !allowed {
+                let name = table.field(id).map_or(id, |f| f.name.as_str());
+                return Err(HostError::Clay(ClayError::Denied(format!(
+                    "plugin `{}` may not call tables.{function} on column `{name}` of table `{}`: the column is not granted to it",
+                    self.plugin, table.name
+                ))));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a whole-row operation (deleting rows) when some columns are not granted.
+    fn scope_whole_rows(&self, table: &TableInfo, function: &'static str) -> Result<(), HostError> {
+        let hidden: Vec<&str> = table
+            .fields
+            .iter()
+            .filter(|f| !self.grants.tables.allows_field(f))
+            .map(|f| f.name.as_str())
+            .collect();
+        if hidden.is_empty() {
+            return Ok(());
+        }
+        Err(HostError::Clay(ClayError::Denied(format!(
+            "plugin `{}` may not call tables.{function} on table `{}`: it removes whole rows, including columns not granted to it ({})",
+            self.plugin,
+            table.name,
+            hidden.join(", ")
+        ))))
     }
 }
 

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use kiln_host::plugin::policy::Policy;
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +29,18 @@ struct Cli {
     /// Where compiled plugins are cached.
     #[arg(long, global = true, env = "KILN_CACHE_DIR", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+
+    /// The operator's policy file (TOML): what any plugin may be granted.
+    #[arg(long, global = true, env = "KILN_POLICY", value_name = "FILE")]
+    policy: Option<PathBuf>,
+
+    /// Let plugins have INTERFACE up to LEVEL (read, write or none), e.g. `tables:write`.
+    #[arg(long = "grant", global = true, value_name = "INTERFACE:LEVEL")]
+    grants: Vec<String>,
+
+    /// Never grant INTERFACE to any plugin, e.g. `credits`.
+    #[arg(long = "deny", global = true, value_name = "INTERFACE")]
+    denies: Vec<String>,
 
     /// Log filter, e.g. `info` or `kiln=debug` (also KILN_LOG).
     #[arg(
@@ -73,6 +86,9 @@ pub(crate) struct Common {
 pub(crate) struct Context {
     workspace: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
+    policy: Option<PathBuf>,
+    grants: Vec<String>,
+    denies: Vec<String>,
 }
 
 impl Context {
@@ -92,7 +108,27 @@ impl Context {
         if let Some(dir) = &self.cache_dir {
             config.cache_dir = Some(dir.clone());
         }
+        config.policy = self.policy()?;
         Ok(kiln_host::Runtime::new(config)?)
+    }
+
+    /// The policy file (if any) with `--grant` and `--deny` applied on top, in that order.
+    fn policy(&self) -> anyhow::Result<Policy> {
+        let mut policy = match &self.policy {
+            Some(path) => Policy::load(path)?,
+            None => Policy::default(),
+        };
+        for spec in &self.grants {
+            policy
+                .set(spec)
+                .map_err(|e| anyhow::anyhow!("--grant {spec}: {e}"))?;
+        }
+        for name in &self.denies {
+            policy
+                .deny(name)
+                .map_err(|e| anyhow::anyhow!("--deny {name}: {e}"))?;
+        }
+        Ok(policy)
     }
 }
 
@@ -102,6 +138,9 @@ pub fn main() -> ExitCode {
     let ctx = Context {
         workspace: cli.workspace,
         cache_dir: cli.cache_dir,
+        policy: cli.policy,
+        grants: cli.grants,
+        denies: cli.denies,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -8,11 +8,11 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use kiln_host::Clay;
 use kiln_host::backend::local::LocalBackend;
 use kiln_host::invocation::{
     AuditOptions, InvocationOptions, Limits, TransformOptions, run_audit, run_transform,
 };
+use kiln_host::{Clay, Plugin};
 
 use super::{Common, Context, output, plugins};
 
@@ -34,8 +34,10 @@ pub(crate) struct InvokeArgs {
 }
 
 impl InvokeArgs {
-    pub(crate) fn invocation(&self) -> InvocationOptions {
-        let mut limits = Limits::default();
+    /// The plugin's own limits (its manifest's, capped by the policy), with the command
+    /// line's overrides on top.
+    pub(crate) fn invocation(&self, plugin: &Plugin) -> InvocationOptions {
+        let mut limits: Limits = plugin.limits().clone();
         if let Some(ms) = self.deadline_ms {
             limits.deadline = Duration::from_millis(ms);
         }
@@ -45,7 +47,7 @@ impl InvokeArgs {
         InvocationOptions {
             config: self.config.iter().cloned().collect::<BTreeMap<_, _>>(),
             limits: Some(limits),
-            grants: None,
+            ..InvocationOptions::default()
         }
     }
 }
@@ -126,7 +128,7 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode
     let options = TransformOptions {
         rows_per_batch: args.batch_size,
         dry_run: args.dry_run,
-        invocation: args.invoke.invocation(),
+        invocation: args.invoke.invocation(&plugin),
         progress: Some(Box::new(move |done, total| {
             progress_bar.set_length(total);
             progress_bar.set_position(done);
@@ -157,7 +159,7 @@ pub(crate) async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Exit
     let plugin = plugins::load(&runtime, &args.plugin).await?;
     let options = AuditOptions {
         period: Duration::from_secs(args.period_days * 24 * 3600),
-        invocation: args.invoke.invocation(),
+        invocation: args.invoke.invocation(&plugin),
         ..AuditOptions::default()
     };
     let (scope, report) = run_audit(&plugin, backend, options)

@@ -24,7 +24,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::backend::Clay;
 use crate::capabilities::bindings::{auditor::Auditor, transformer::Transformer};
-use crate::capabilities::{Capabilities, CapabilitiesView, Grants, HostTrap};
+use crate::capabilities::{Capabilities, CapabilitiesView, Grants, HostTrap, LogBudget};
 use crate::plugin::{Plugin, Pre, World};
 use crate::runtime::ticker;
 use output::{GuestOutput, Stream};
@@ -43,8 +43,12 @@ pub struct Limits {
     pub fuel: Option<u64>,
     /// Host calls per invocation.
     pub max_host_calls: Option<u64>,
-    /// Bytes of guest stdout/stderr forwarded to the log per invocation.
+    /// Bytes of log output (the `log` interface and stdout/stderr together) per invocation.
     pub log_bytes: usize,
+    /// Bytes one call may hand back (a batch's outcomes, an audit's report).
+    pub output_bytes: usize,
+    /// Elements a guest table (of function references) may grow to.
+    pub table_elements: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +59,8 @@ impl Default for Limits {
             fuel: None,
             max_host_calls: Some(100_000),
             log_bytes: 1 << 20,
+            output_bytes: 64 << 20,
+            table_elements: 100_000,
         }
     }
 }
@@ -72,6 +78,14 @@ pub enum LimitKind {
     HostCalls(u64),
     #[error("overflowed its stack (unbounded recursion?)")]
     Stack,
+    #[error("wrote more than its log limit of {0} bytes")]
+    LogVolume(usize),
+    #[error("returned {returned} outcomes for a batch of {rows} rows (one per row at most)")]
+    Effects { rows: usize, returned: usize },
+    #[error("returned about {size} bytes, over its output limit of {limit} bytes")]
+    OutputBytes { limit: usize, size: usize },
+    #[error("tried to grow a table to {requested} elements, over its limit of {limit}")]
+    TableElements { limit: usize, requested: usize },
 }
 
 impl LimitKind {
@@ -83,6 +97,10 @@ impl LimitKind {
             LimitKind::Fuel(_) => "fuel",
             LimitKind::HostCalls(_) => "host-calls",
             LimitKind::Stack => "stack",
+            LimitKind::LogVolume(_) => "log-volume",
+            LimitKind::Effects { .. } => "effects",
+            LimitKind::OutputBytes { .. } => "output-bytes",
+            LimitKind::TableElements { .. } => "table-elements",
         }
     }
 }
@@ -102,6 +120,8 @@ pub enum InvocationErrorKind {
     WrongWorld { expected: World, actual: World },
     #[error("returned an error: {0}")]
     Guest(String),
+    #[error("cannot start: {0}")]
+    Settings(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,10 +145,12 @@ impl InvocationError {
 pub struct InvocationOptions {
     /// The plugin's settings (manifest defaults merged with the command line).
     pub config: BTreeMap<String, String>,
-    /// Overrides the runtime's default limits.
+    /// Overrides the plugin's limits (its manifest's requests capped by the policy).
     pub limits: Option<Limits>,
-    /// Overrides the world's default grants.
+    /// Overrides the plugin's grants (its manifest's requests capped by the policy).
     pub grants: Option<Grants>,
+    /// Refuse every call that would change Clay or spend credits.
+    pub dry_run: bool,
 }
 
 /// Store data: WASI (sandboxed to nothing), the capabilities and the memory limiter.
@@ -159,6 +181,8 @@ impl CapabilitiesView for State {
 struct MemoryLimiter {
     limit: usize,
     refused: Option<usize>,
+    table_limit: usize,
+    table_refused: Option<usize>,
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -182,7 +206,11 @@ impl ResourceLimiter for MemoryLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         // Tables hold function references; a legitimate plugin needs few.
-        Ok(desired <= 100_000)
+        if desired > self.table_limit {
+            self.table_refused = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
     }
 }
 
@@ -191,6 +219,7 @@ struct Instance {
     plugin: Plugin,
     store: Store<State>,
     stderr: GuestOutput,
+    log_budget: LogBudget,
     limits: Limits,
     fuel: bool,
     _permit: OwnedSemaphorePermit,
@@ -215,12 +244,14 @@ impl Instance {
             .acquire_owned()
             .await
             .map_err(|e| fail(InvocationErrorKind::Instantiate(e.to_string())))?;
-        let limits = options
-            .limits
-            .unwrap_or_else(|| plugin.inner.invoke.limits.clone());
+        let settings = plugin
+            .settings(&options.config)
+            .map_err(|e| fail(InvocationErrorKind::Settings(e.to_string())))?;
+        let limits = options.limits.unwrap_or_else(|| plugin.limits().clone());
         let name: Arc<str> = Arc::from(plugin.name());
-        let stdout = GuestOutput::new(name.clone(), Stream::Stdout, limits.log_bytes / 2);
-        let stderr = GuestOutput::new(name.clone(), Stream::Stderr, limits.log_bytes / 2);
+        let log_budget = LogBudget::new(limits.log_bytes);
+        let stdout = GuestOutput::new(name.clone(), Stream::Stdout, log_budget.clone());
+        let stderr = GuestOutput::new(name.clone(), Stream::Stderr, log_budget.clone());
         // No preopened directories, no environment, no arguments, no network.
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout)
@@ -229,16 +260,18 @@ impl Instance {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let grants = options
-            .grants
-            .unwrap_or_else(|| plugin.world().default_grants());
+        let grants = options.grants.unwrap_or_else(|| plugin.grants().clone());
         let caps = Capabilities::new(
             backend,
             name,
-            Arc::new(options.config),
+            Arc::new(settings),
             grants,
             limits.max_host_calls,
+            log_budget.clone(),
         );
+        let mut caps = caps;
+        caps.effects_only(plugin.world() == World::Transformer);
+        caps.dry_run(options.dry_run);
         let engine = match &plugin.inner.pre {
             Pre::Transformer(p) => p.engine().clone(),
             Pre::Auditor(p) => p.engine().clone(),
@@ -253,6 +286,8 @@ impl Instance {
                 limiter: MemoryLimiter {
                     limit: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
                     refused: None,
+                    table_limit: limits.table_elements,
+                    table_refused: None,
                 },
             },
         );
@@ -262,6 +297,7 @@ impl Instance {
             plugin: plugin.clone(),
             store,
             stderr,
+            log_budget,
             limits,
             fuel,
             _permit: permit,
@@ -279,6 +315,13 @@ impl Instance {
         Ok(())
     }
 
+    fn limit(&self, kind: LimitKind) -> InvocationError {
+        InvocationError {
+            plugin: self.plugin.name().to_string(),
+            kind: InvocationErrorKind::Limit(kind),
+        }
+    }
+
     fn timed_out(&self) -> InvocationError {
         InvocationError {
             plugin: self.plugin.name().to_string(),
@@ -293,13 +336,25 @@ impl Instance {
             plugin: plugin.clone(),
             kind: InvocationErrorKind::Limit(l),
         };
-        if let Some(HostTrap::HostCallLimit { limit: n }) = err.downcast_ref::<HostTrap>() {
-            return limit(LimitKind::HostCalls(*n));
+        match err.downcast_ref::<HostTrap>() {
+            Some(HostTrap::HostCallLimit { limit: n }) => return limit(LimitKind::HostCalls(*n)),
+            Some(HostTrap::LogVolume { limit: n }) => return limit(LimitKind::LogVolume(*n)),
+            None => {}
+        }
+        // The guest's stdout write failed on the budget and it panicked over it.
+        if self.log_budget.exceeded() {
+            return limit(LimitKind::LogVolume(self.log_budget.limit()));
         }
         if let Some(requested) = self.store.data().limiter.refused {
             return limit(LimitKind::Memory {
                 limit: self.limits.memory_bytes,
                 requested: requested as u64,
+            });
+        }
+        if let Some(requested) = self.store.data().limiter.table_refused {
+            return limit(LimitKind::TableElements {
+                limit: self.limits.table_elements,
+                requested,
             });
         }
         let trap = err.downcast_ref::<Trap>();
@@ -419,8 +474,24 @@ impl TransformerInstance {
         let call = self
             .bindings
             .call_transform(&mut self.instance.store, &batch, &wctx);
+        let rows = batch.len();
         match tokio::time::timeout(deadline, call).await {
-            Ok(Ok(outcomes)) => Ok(outcomes.into_iter().map(types::outcome_from_wit).collect()),
+            Ok(Ok(outcomes)) => {
+                if outcomes.len() > rows {
+                    return Err(self.instance.limit(LimitKind::Effects {
+                        rows,
+                        returned: outcomes.len(),
+                    }));
+                }
+                let size: usize = outcomes.iter().map(types::outcome_size).sum();
+                if size > self.instance.limits.output_bytes {
+                    return Err(self.instance.limit(LimitKind::OutputBytes {
+                        limit: self.instance.limits.output_bytes,
+                        size,
+                    }));
+                }
+                Ok(outcomes.into_iter().map(types::outcome_from_wit).collect())
+            }
             Ok(Err(e)) => Err(self.instance.error(e)),
             Err(_) => Err(self.instance.timed_out()),
         }
@@ -474,7 +545,16 @@ impl AuditorInstance {
         let deadline = self.instance.limits.deadline;
         let call = self.bindings.call_audit(&mut self.instance.store, wscope);
         match tokio::time::timeout(deadline, call).await {
-            Ok(Ok(Ok(report))) => Ok(types::report_from_wit(report)),
+            Ok(Ok(Ok(report))) => {
+                let size = types::report_size(&report);
+                if size > self.instance.limits.output_bytes {
+                    return Err(self.instance.limit(LimitKind::OutputBytes {
+                        limit: self.instance.limits.output_bytes,
+                        size,
+                    }));
+                }
+                Ok(types::report_from_wit(report))
+            }
             Ok(Ok(Err(e))) => Err(InvocationError {
                 plugin: self.instance.plugin.name().to_string(),
                 kind: InvocationErrorKind::Guest(

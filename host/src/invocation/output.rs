@@ -9,6 +9,8 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
+use crate::capabilities::LogBudget;
+
 /// How much of stderr to keep for error messages.
 const TAIL_BYTES: usize = 2048;
 
@@ -23,6 +25,7 @@ pub(crate) enum Stream {
 pub(crate) struct GuestOutput {
     plugin: Arc<str>,
     stream: Stream,
+    budget: LogBudget,
     state: Arc<Mutex<OutputState>>,
 }
 
@@ -30,20 +33,15 @@ pub(crate) struct GuestOutput {
 struct OutputState {
     partial: Vec<u8>,
     tail: Vec<u8>,
-    /// Bytes still allowed into the log; beyond it output is dropped (once noted).
-    budget: usize,
-    truncated: bool,
 }
 
 impl GuestOutput {
-    pub(crate) fn new(plugin: Arc<str>, stream: Stream, budget: usize) -> Self {
+    pub(crate) fn new(plugin: Arc<str>, stream: Stream, budget: LogBudget) -> Self {
         Self {
             plugin,
             stream,
-            state: Arc::new(Mutex::new(OutputState {
-                budget,
-                ..OutputState::default()
-            })),
+            budget,
+            state: Arc::new(Mutex::new(OutputState::default())),
         }
     }
 
@@ -55,7 +53,15 @@ impl GuestOutput {
         text.trim().to_string()
     }
 
-    fn write(&self, buf: &[u8]) {
+    /// Forwards `buf`; past the invocation's log budget the write fails, which ends the
+    /// guest with the log-volume limit.
+    fn write(&self, buf: &[u8]) -> io::Result<()> {
+        if !self.budget.take(buf.len()) {
+            return Err(io::Error::other(format!(
+                "the plugin's log limit of {} bytes is used up",
+                self.budget.limit()
+            )));
+        }
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.tail.extend_from_slice(buf);
         if state.tail.len() > TAIL_BYTES {
@@ -65,24 +71,17 @@ impl GuestOutput {
         state.partial.extend_from_slice(buf);
         while let Some(pos) = state.partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = state.partial.drain(..=pos).collect();
-            self.emit(&mut state, &line[..line.len() - 1]);
+            self.emit(&line[..line.len() - 1]);
         }
         // A guest that never prints a newline must not grow our buffer without bound.
         if state.partial.len() > TAIL_BYTES {
             let line = std::mem::take(&mut state.partial);
-            self.emit(&mut state, &line);
+            self.emit(&line);
         }
+        Ok(())
     }
 
-    fn emit(&self, state: &mut OutputState, line: &[u8]) {
-        if state.budget < line.len() {
-            if !state.truncated {
-                state.truncated = true;
-                tracing::warn!(target: "kiln::guest", plugin = %self.plugin, "guest output exceeded its log budget; further output dropped");
-            }
-            return;
-        }
-        state.budget -= line.len();
+    fn emit(&self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         match self.stream {
             Stream::Stdout => {
@@ -113,8 +112,7 @@ impl AsyncWrite for GuestOutput {
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.write(buf);
-        Poll::Ready(Ok(buf.len()))
+        Poll::Ready(self.write(buf).map(|()| buf.len()))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::backend::model::{CellInput, CellValue, FieldKind, Row, RowUpdate, TableInfo};
 use crate::backend::{Clay, ClayError};
+use crate::capabilities::{Access, Grants, Interface};
 use crate::plugin::Plugin;
 
 use super::{Effect, InvocationError, InvocationOptions, TransformContext, TransformerInstance};
@@ -105,6 +106,25 @@ pub async fn run_transform(
 ) -> Result<TransformReport, TransformError> {
     let started = Instant::now();
     let table = backend.resolve_table(table).await?;
+    let grants = options
+        .invocation
+        .grants
+        .clone()
+        .unwrap_or_else(|| plugin.grants().clone());
+    if !grants.allows(Interface::Tables, Access::Read) || !grants.tables.allows_table(&table) {
+        return Err(ClayError::Denied(format!(
+            "plugin `{}` may not read table `{}`: its grant covers {}",
+            plugin.name(),
+            table.name,
+            match grants.get(Interface::Tables) {
+                Some(_) => grants.tables.describe_tables(),
+                None => "no tables (its manifest requests no `tables` capability)".to_string(),
+            }
+        ))
+        .into());
+    }
+    // The plugin sees only the columns it was granted.
+    let visible = grants.tables.visible(&table);
     let view = table
         .first_view_id
         .clone()
@@ -132,8 +152,9 @@ pub async fn run_transform(
         failure: None,
     };
 
-    let mut instance =
-        TransformerInstance::new(plugin, backend.clone(), options.invocation.clone()).await?;
+    let mut invocation = options.invocation.clone();
+    invocation.dry_run |= options.dry_run;
+    let mut instance = TransformerInstance::new(plugin, backend.clone(), invocation).await?;
     let batch_size = options.rows_per_batch.max(1);
     for (index, chunk) in ids.chunks(batch_size).enumerate() {
         let batch_index = index as u32;
@@ -143,14 +164,22 @@ pub async fn run_transform(
         }
         let ctx = TransformContext {
             workspace_id: table.workspace_id,
-            table: table.clone(),
+            table: visible.clone(),
             batch_index,
             total_rows: total,
             dry_run: options.dry_run,
         };
         report.batches += 1;
         report.rows_seen += rows.len() as u64;
-        let outcomes = match instance.transform(rows.clone(), &ctx).await {
+        let shown: Vec<Row> = rows
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                grants.tables.strip(&table, &mut r);
+                r
+            })
+            .collect();
+        let outcomes = match instance.transform(shown, &ctx).await {
             Ok(outcomes) => outcomes,
             Err(e) => {
                 // Nothing of this batch is applied: no row is half-changed.
@@ -164,7 +193,7 @@ pub async fn run_transform(
                 break;
             }
         };
-        let plan = plan_batch(&table, &rows, outcomes);
+        let plan = plan_batch(plugin.name(), &grants, &table, &rows, outcomes);
         if !options.dry_run {
             if !plan.updates.is_empty() {
                 backend.update_rows(&table.id, &plan.updates).await?;
@@ -198,9 +227,23 @@ struct BatchPlan {
     unchanged: u64,
 }
 
-/// Checks the plugin's outcomes against the batch: one per row, only known writable fields.
-/// Anything wrong with one row becomes that row's error; the rest of the batch goes on.
-fn plan_batch(table: &TableInfo, rows: &[Row], outcomes: Vec<super::RowOutcome>) -> BatchPlan {
+/// Checks the plugin's outcomes against the batch and its grants: one per row, only known,
+/// writable, granted fields. Anything wrong with one row becomes that row's error; the rest
+/// of the batch goes on.
+fn plan_batch(
+    plugin: &str,
+    grants: &Grants,
+    table: &TableInfo,
+    rows: &[Row],
+    outcomes: Vec<super::RowOutcome>,
+) -> BatchPlan {
+    let may_write = grants.allows(Interface::Tables, Access::Write);
+    let hidden: Vec<&str> = table
+        .fields
+        .iter()
+        .filter(|f| !grants.tables.allows_field(f))
+        .map(|f| f.name.as_str())
+        .collect();
     let mut plan = BatchPlan {
         updates: Vec::new(),
         deletes: Vec::new(),
@@ -239,9 +282,18 @@ fn plan_batch(table: &TableInfo, rows: &[Row], outcomes: Vec<super::RowOutcome>)
                 .errors
                 .push(error("the plugin returned no outcome for this row".into())),
             Some(Effect::Unchanged) => plan.unchanged += 1,
+            Some(Effect::Delete | Effect::SetCells(_)) if !may_write => plan.errors.push(error(format!(
+                "denied: plugin `{plugin}` may not change rows of `{}`: it was granted read access to tables only (request `access = \"write\"` under [capabilities.tables] in kiln.toml)",
+                table.name
+            ))),
+            Some(Effect::Delete) if !hidden.is_empty() => plan.errors.push(error(format!(
+                "denied: plugin `{plugin}` may not delete rows of `{}`: a row includes columns not granted to it ({})",
+                table.name,
+                hidden.join(", ")
+            ))),
             Some(Effect::Delete) => plan.deletes.push(row.id.clone()),
             Some(Effect::Error(message)) => plan.errors.push(error(message)),
-            Some(Effect::SetCells(cells)) => match diff_cells(table, row, cells) {
+            Some(Effect::SetCells(cells)) => match diff_cells(plugin, grants, table, row, cells) {
                 Ok(changed) if changed.is_empty() => plan.unchanged += 1,
                 Ok(changed) => {
                     plan.updates.push(RowUpdate {
@@ -268,6 +320,8 @@ fn plan_batch(table: &TableInfo, rows: &[Row], outcomes: Vec<super::RowOutcome>)
 
 /// The cells that really change; an unknown or non-writable field fails the row.
 fn diff_cells(
+    plugin: &str,
+    grants: &Grants,
     table: &TableInfo,
     row: &Row,
     cells: Vec<CellInput>,
@@ -280,6 +334,12 @@ fn diff_cells(
                 cell.field_id, table.name
             )
         })?;
+        if !grants.tables.allows_field(field) {
+            return Err(format!(
+                "denied: plugin `{plugin}` may not write column `{}`: the column is not granted to it",
+                field.name
+            ));
+        }
         if matches!(
             field.kind,
             FieldKind::Action | FieldKind::Formula | FieldKind::Date

@@ -47,6 +47,43 @@ pub(crate) fn outcome_from_wit(o: w::RowOutcome) -> RowOutcome {
     }
 }
 
+/// About how many bytes an outcome occupies, to bound what a guest may hand back.
+pub(crate) fn outcome_size(o: &w::RowOutcome) -> usize {
+    let effect = match &o.effect {
+        w::Effect::Unchanged | w::Effect::Delete => 0,
+        w::Effect::Error(message) => message.len(),
+        w::Effect::SetCells(cells) => cells
+            .iter()
+            .map(|c| {
+                c.field_id.len()
+                    + match &c.value {
+                        w::CellValue::Text(s) | w::CellValue::Json(s) => s.len(),
+                        _ => 8,
+                    }
+            })
+            .sum(),
+    };
+    16 + o.row_id.len() + effect
+}
+
+/// About how many bytes a report occupies.
+pub(crate) fn report_size(r: &w::AuditReport) -> usize {
+    r.summary.len()
+        + r.findings
+            .iter()
+            .map(|f| {
+                32 + f.code.len()
+                    + f.subject.id.len()
+                    + f.subject.name.len()
+                    + f.message.len()
+                    + f.evidence
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len())
+                        .sum::<usize>()
+            })
+            .sum::<usize>()
+}
+
 pub(crate) fn context_to_wit(ctx: &TransformContext) -> w::TransformContext {
     w::TransformContext {
         workspace_id: ctx.workspace_id,

@@ -1,6 +1,11 @@
-//! A loaded plugin: a validated component of a known world, pre-linked against the host so
-//! each invocation only instantiates.
+//! A loaded plugin: a validated component of a known world, its manifest and the grants the
+//! operator's policy leaves it, pre-linked against the host so each invocation only
+//! instantiates.
 
+pub mod manifest;
+pub mod policy;
+
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,8 +15,10 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 use crate::capabilities::bindings::{auditor::AuditorPre, transformer::TransformerPre};
-use crate::capabilities::{Access, Grants, Interface};
+use crate::capabilities::{Grants, Interface};
 use crate::invocation::{Limits, State};
+use manifest::{Manifest, ManifestError, SectionError};
+use policy::{Effective, Policy, Refusal};
 
 /// How a plugin's code was obtained by [`Runtime::load_bytes`](crate::Runtime::load_bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,20 +49,6 @@ impl World {
         match self {
             World::Transformer => "transform",
             World::Auditor => "audit",
-        }
-    }
-
-    /// What the world lets a plugin use. A transformer reads tables; an auditor reads
-    /// everything. Writes come only from effects the host applies.
-    pub fn default_grants(self) -> Grants {
-        let base = Grants::new()
-            .with(Interface::Log, Access::Read)
-            .with(Interface::Config, Access::Read);
-        match self {
-            World::Transformer => base.with(Interface::Tables, Access::Read),
-            World::Auditor => Interface::ALL
-                .into_iter()
-                .fold(base, |g, i| g.with(i, Access::Read)),
         }
     }
 }
@@ -99,6 +92,24 @@ pub enum LoadError {
         "the component imports `{import}`, which kiln does not provide (it provides clay:api/* and WASI 0.2)"
     )]
     UnknownImport { import: String },
+    #[error("the plugin's manifest (kiln.toml) is invalid: {0}")]
+    Manifest(#[from] ManifestError),
+    #[error("the plugin's embedded manifest cannot be read: {0}")]
+    ManifestSection(#[from] SectionError),
+    #[error(
+        "the manifest says world `{manifest}`, but the component is a {component} plugin; fix `world` in kiln.toml"
+    )]
+    ManifestWorld { manifest: World, component: World },
+    #[error(
+        "the operator's policy requires a manifest, and this component carries none: add a kiln.toml to the plugin crate and build it with `kiln build`"
+    )]
+    NoManifest,
+    #[error("plugin `{plugin}` imports {interface}, but {why}; it is refused")]
+    NotGranted {
+        plugin: String,
+        interface: Interface,
+        why: String,
+    },
 }
 
 /// A plugin ready to be invoked. Cheap to clone; share it across tasks.
@@ -109,6 +120,7 @@ pub struct Plugin {
 
 pub(crate) struct PluginInner {
     pub(crate) info: PluginInfo,
+    pub(crate) effective: Effective,
     pub(crate) pre: Pre,
     pub(crate) invoke: InvokeDefaults,
 }
@@ -146,6 +158,12 @@ pub struct PluginInfo {
     pub size_bytes: usize,
     pub imports: Vec<String>,
     pub exports: Vec<String>,
+    /// The manifest the component carries, or the one implied by its world when it has none.
+    pub manifest: Manifest,
+    /// Whether the manifest was embedded in the component (else implied).
+    pub manifest_embedded: bool,
+    /// What the plugin may do: its requests capped by the operator's policy.
+    pub grants: Grants,
     #[serde(skip)]
     pub code_source: CodeSource,
 }
@@ -185,6 +203,8 @@ pub fn check_is_component(bytes: &[u8]) -> Result<(), LoadError> {
 impl Plugin {
     pub(crate) fn link(
         artifact: Artifact,
+        manifest: Option<Manifest>,
+        policy: &Policy,
         engine: &Engine,
         linker: &Linker<State>,
         component: &Component,
@@ -218,6 +238,41 @@ impl Plugin {
             }
         }
 
+        let manifest_embedded = manifest.is_some();
+        if !manifest_embedded && policy.require_manifest {
+            return Err(LoadError::NoManifest);
+        }
+        let manifest = manifest.unwrap_or_else(|| Manifest::implied(&artifact.name, world));
+        if manifest.world != world {
+            return Err(LoadError::ManifestWorld {
+                manifest: manifest.world,
+                component: world,
+            });
+        }
+        let effective = policy.effective(&manifest, &invoke.limits);
+        // Refuse at load what would only fail later: every clay:api interface the
+        // component imports must be granted.
+        for interface in imports.iter().filter_map(|i| Interface::from_import(i)) {
+            if effective.grants.get(interface).is_some() {
+                continue;
+            }
+            let why = match effective.refused.get(&interface) {
+                Some(Refusal::Policy) => format!(
+                    "the operator's policy does not grant {interface} (allow it with `--grant {}:read` or in the policy file)",
+                    interface.name()
+                ),
+                _ => format!(
+                    "its manifest does not request it (add `{} = \"read\"` under [capabilities] in kiln.toml)",
+                    interface.name()
+                ),
+            };
+            return Err(LoadError::NotGranted {
+                plugin: manifest.name.clone(),
+                interface,
+                why,
+            });
+        }
+
         let instance_pre =
             linker
                 .instantiate_pre(component)
@@ -238,14 +293,18 @@ impl Plugin {
         Ok(Self {
             inner: Arc::new(PluginInner {
                 info: PluginInfo {
-                    name: artifact.name,
+                    name: manifest.name.clone(),
                     world,
                     sha256: artifact.sha256,
                     size_bytes: artifact.size_bytes,
                     imports,
                     exports: export_names,
+                    grants: effective.grants.clone(),
+                    manifest,
+                    manifest_embedded,
                     code_source: artifact.code_source,
                 },
+                effective,
                 pre,
                 invoke,
             }),
@@ -264,8 +323,62 @@ impl Plugin {
         self.inner.info.world
     }
 
+    pub fn manifest(&self) -> &Manifest {
+        &self.inner.info.manifest
+    }
+
+    /// What the plugin may do: its manifest's requests capped by the operator's policy.
+    pub fn grants(&self) -> &Grants {
+        &self.inner.effective.grants
+    }
+
+    /// The limits its invocations get unless the caller overrides them.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.effective.limits
+    }
+
+    /// Credits one run may spend.
+    pub fn credits_per_run(&self) -> f64 {
+        self.inner.effective.credits_per_run
+    }
+
+    /// The plugin's settings: the manifest's defaults overlaid with `given`. A key the
+    /// manifest does not declare is refused (a typo would otherwise be silently ignored),
+    /// unless the plugin carries no manifest.
+    pub fn settings(
+        &self,
+        given: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, SettingsError> {
+        let manifest = self.manifest();
+        let mut out: BTreeMap<String, String> = manifest
+            .config
+            .iter()
+            .filter_map(|(k, v)| v.default.clone().map(|d| (k.clone(), d)))
+            .collect();
+        for (key, value) in given {
+            if self.inner.info.manifest_embedded && !manifest.config.contains_key(key) {
+                return Err(SettingsError {
+                    plugin: manifest.name.clone(),
+                    key: key.clone(),
+                    known: manifest.config.keys().cloned().collect(),
+                });
+            }
+            out.insert(key.clone(), value.clone());
+        }
+        Ok(out)
+    }
+
     /// Whether this load compiled the code or took it from the on-disk cache.
     pub fn code_source(&self) -> CodeSource {
         self.inner.info.code_source
     }
+}
+
+/// A setting the plugin does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("plugin `{plugin}` has no setting `{key}`; its settings are: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+pub struct SettingsError {
+    pub plugin: String,
+    pub key: String,
+    pub known: Vec<String>,
 }

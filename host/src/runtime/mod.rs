@@ -15,6 +15,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::invocation::{Limits, State};
 pub use crate::plugin::CodeSource;
+use crate::plugin::manifest::{self, Manifest};
+use crate::plugin::policy::Policy;
 use crate::plugin::{Artifact, InvokeDefaults, LoadError, Plugin};
 
 use cache::CompileCache;
@@ -30,8 +32,10 @@ pub struct RuntimeConfig {
     pub max_memory_bytes: u64,
     /// Count fuel, so [`Limits::fuel`] can bound deterministic runs. Costs some speed.
     pub fuel: bool,
-    /// Limits applied when an invocation does not set its own.
+    /// Limits applied when neither the plugin's manifest nor the invocation sets its own.
     pub default_limits: Limits,
+    /// What the operator lets any plugin have; manifests' requests are capped by it.
+    pub policy: Policy,
 }
 
 impl Default for RuntimeConfig {
@@ -42,6 +46,7 @@ impl Default for RuntimeConfig {
             max_memory_bytes: 1 << 30,
             fuel: false,
             default_limits: Limits::default(),
+            policy: Policy::default(),
         }
     }
 }
@@ -132,6 +137,9 @@ impl Runtime {
     /// Validates, compiles (or fetches from the cache) and pre-links a plugin component.
     pub async fn load_bytes(&self, name: &str, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
         crate::plugin::check_is_component(&bytes)?;
+        let manifest = manifest::extract(&bytes)?
+            .map(|text| Manifest::parse(&text, &format!("kiln.toml embedded in `{name}`")))
+            .transpose()?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let started = Instant::now();
         let (component, source) = self.compile(bytes.clone(), &sha256).await?;
@@ -148,6 +156,8 @@ impl Runtime {
                 size_bytes: bytes.len(),
                 code_source: source,
             },
+            manifest,
+            &self.inner.config.policy,
             &self.inner.engine,
             &self.inner.linker,
             &component,

@@ -3,15 +3,19 @@
 //!
 //! `mode` (config): `ok` (every row unchanged), `mark` (sets `Email Status` to "seen"),
 //! `mark-then-panic` (marks the first batch, panics on the next),
-//! `write` (tries to delete every row through the API), `loop`, `alloc`, `panic`, `recurse`, `host-calls`, `ping` (`n` config reads, then `ok`).
+//! `write` (tries to delete every row through the API), `loop`, `alloc`, `panic`, `recurse`, `host-calls`, `ping` (`n` config reads, then `ok`),
+//! `unreachable`, `huge-output` (millions of outcomes), `print-spam` (stdout), `log-spam` (the log
+//! interface), and probes that report what they saw as each row's error: `files`, `env`,
+//! `socket` (connects to config `addr`), `read-table` (reads config `table`), `columns` (the
+//! field ids its rows carry).
 
 wit_bindgen::generate!({
     world: "clay:api/transformer",
     path: "../../../wit",
 });
 
-use clay::api::config;
 use clay::api::types::{CellInput, CellValue, Effect};
+use clay::api::{config, log};
 
 struct Hostile;
 
@@ -21,6 +25,17 @@ fn unchanged(batch: &[Row]) -> Vec<RowOutcome> {
         .map(|r| RowOutcome {
             row_id: r.id.clone(),
             effect: Effect::Unchanged,
+        })
+        .collect()
+}
+
+/// Every row fails with `message`: how probes report what they saw.
+fn report(batch: &[Row], message: &str) -> Vec<RowOutcome> {
+    batch
+        .iter()
+        .map(|r| RowOutcome {
+            row_id: r.id.clone(),
+            effect: Effect::Error(message.to_string()),
         })
         .collect()
 }
@@ -81,6 +96,68 @@ impl Guest for Hostile {
                     })
                     .collect()
             }
+            "unreachable" => core::arch::wasm32::unreachable(),
+            "huge-output" => (0..3_000_000u32)
+                .map(|i| RowOutcome {
+                    row_id: batch
+                        .get(i as usize % batch.len().max(1))
+                        .map(|r| r.id.clone())
+                        .unwrap_or_default(),
+                    effect: Effect::Unchanged,
+                })
+                .collect(),
+            "print-spam" => loop {
+                println!("{}", "spam ".repeat(200));
+            },
+            "log-spam" => loop {
+                log::log(log::Level::Info, &"spam ".repeat(200));
+            },
+            "files" => {
+                let probes = [
+                    std::fs::read_to_string("/etc/passwd").map(|s| s.len()),
+                    std::fs::read_dir("/").map(|d| d.count()),
+                    std::fs::read_dir(".").map(|d| d.count()),
+                    std::fs::write("/tmp/kiln-hostile", b"x").map(|()| 1),
+                ];
+                report(&batch, &format!("{probes:?}"))
+            }
+            "env" => {
+                let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+                let args: Vec<String> = std::env::args().collect();
+                report(&batch, &format!("env={vars:?} args={args:?}"))
+            }
+            "socket" => {
+                let addr = config::get("addr").unwrap_or_default();
+                let said = match std::net::TcpStream::connect(addr.as_str()) {
+                    Ok(_) => "connected".to_string(),
+                    Err(e) => format!("refused: {e}"),
+                };
+                report(&batch, &said)
+            }
+            "read-table" => {
+                let table = config::get("table").unwrap_or_default();
+                let said = match clay::api::tables::get(&table) {
+                    Ok(t) => format!("read {} with {} fields", t.name, t.fields.len()),
+                    Err(e) => format!("{e:?}"),
+                };
+                report(&batch, &said)
+            }
+            "columns" => batch
+                .iter()
+                .map(|r| {
+                    let ids: Vec<&str> = r.cells.iter().map(|c| c.field_id.as_str()).collect();
+                    let names: Vec<&str> =
+                        ctx.table.fields.iter().map(|f| f.name.as_str()).collect();
+                    RowOutcome {
+                        row_id: r.id.clone(),
+                        effect: Effect::Error(format!(
+                            "cells={} fields={}",
+                            ids.join(","),
+                            names.join(",")
+                        )),
+                    }
+                })
+                .collect(),
             "mark-then-panic" if ctx.batch_index > 0 => {
                 panic!("hostile plugin gave up at batch {}", ctx.batch_index)
             }
