@@ -345,11 +345,12 @@ fn top_level_custom_sections(wasm: &[u8]) -> Result<Vec<(Range<usize>, String)>,
     Ok(out)
 }
 
-/// The whole byte range (id and size included) of each top-level section, with the name of
-/// custom ones, found by walking the section headers.
-fn top_level_sections_with_names(
-    wasm: &[u8],
-) -> Result<Vec<(Range<usize>, Option<String>)>, SectionError> {
+/// A top-level section: its whole byte range (id and size included) and, for a custom
+/// section, its name.
+type Section = (Range<usize>, Option<String>);
+
+/// Each top-level section, found by walking the section headers.
+fn top_level_sections_with_names(wasm: &[u8]) -> Result<Vec<Section>, SectionError> {
     let bad = |m: &str| SectionError::Parse(m.to_string());
     if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
         return Err(bad("missing the \\0asm header"));
