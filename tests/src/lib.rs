@@ -86,6 +86,21 @@ impl DemoWorkspace {
     pub fn backend(&self) -> Arc<dyn Clay> {
         Arc::new(self.local.clone())
     }
+
+    /// Every credit the ledger ever recorded, attributed or not.
+    pub async fn credits_spent(&self) -> f64 {
+        let backend = self.backend();
+        let ws = backend.list_workspaces().await.expect("workspaces")[0].id;
+        let range = kiln_host::backend::model::TimeRange {
+            start: 0,
+            end: i64::MAX,
+        };
+        let report = backend
+            .workspace_report(ws, range)
+            .await
+            .expect("credit report");
+        report.entities.iter().map(|e| e.credits).sum::<f64>() + report.unattributed_credits
+    }
 }
 
 impl Default for DemoWorkspace {

@@ -54,13 +54,36 @@ async fn still_serving(
 async fn fails_with(mode: &str, limits: Limits) -> (String, Option<&'static str>) {
     let ws = DemoWorkspace::new();
     let (_, before) = ws.local.export_rows("Leads").unwrap();
+    let credits = ws.credits_spent().await;
     let rt = runtime();
     let plugin = rt.load_file(&hostile()).await.unwrap();
     let report = run(&plugin, &ws, mode, limits).await;
     let failure = report.failure.clone().expect("the batch fails");
     assert_eq!(report.rows_changed, 0);
+    assert_eq!(
+        ws.credits_spent().await,
+        credits,
+        "no credits spent or lost"
+    );
     still_serving(&rt, &plugin, &ws, &before).await;
     (failure.error, failure.limit)
+}
+
+/// A probe mode: the guest reports what it saw as every row's error; nothing changes.
+async fn probe(mode: &str, config: &[(&str, &str)]) -> String {
+    let ws = DemoWorkspace::new();
+    let (_, before) = ws.local.export_rows("Leads").unwrap();
+    let plugin = runtime().load_file(&hostile()).await.unwrap();
+    let mut opts = options(mode, Limits::default());
+    for (k, v) in config {
+        opts.invocation.config.insert(k.to_string(), v.to_string());
+    }
+    let report = run_transform(&plugin, ws.backend(), "Leads", opts)
+        .await
+        .unwrap();
+    assert!(report.failure.is_none(), "{:?}", report.failure);
+    assert_eq!(ws.local.export_rows("Leads").unwrap().1, before);
+    report.errors[0].message.clone()
 }
 
 #[tokio::test]
@@ -190,5 +213,87 @@ async fn a_transformer_cannot_write_through_the_api() {
         ws.local.export_rows("Leads").unwrap().1.len(),
         2000,
         "nothing was deleted"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_is_a_trap_that_names_it() {
+    let (error, limit) = fails_with("unreachable", tight()).await;
+    assert_eq!(limit, None);
+    assert!(error.contains("unreachable"), "{error}");
+}
+
+#[tokio::test]
+async fn millions_of_outcomes_hit_the_output_limit_before_they_are_copied() {
+    let limits = Limits {
+        memory_bytes: 512 << 20,
+        deadline: Duration::from_secs(20),
+        output_bytes: 16 << 20,
+        ..Limits::default()
+    };
+    let (error, limit) = fails_with("huge-output", limits).await;
+    assert_eq!(limit, Some("output-bytes"), "{error}");
+    assert!(error.contains("16777216 bytes"), "{error}");
+}
+
+#[tokio::test]
+async fn more_outcomes_than_rows_hit_the_effects_limit() {
+    let (error, limit) = fails_with("extra-outcomes", tight()).await;
+    assert_eq!(limit, Some("effects"), "{error}");
+    assert!(
+        error.contains("2048 outcomes for a batch of 1024 rows"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn stdout_spam_hits_the_log_volume_limit() {
+    let limits = Limits {
+        log_bytes: 64 << 10,
+        ..tight()
+    };
+    let (error, limit) = fails_with("print-spam", limits).await;
+    assert_eq!(limit, Some("log-volume"), "{error}");
+    assert!(error.contains("65536"), "{error}");
+}
+
+#[tokio::test]
+async fn log_interface_spam_hits_the_same_log_volume_limit() {
+    let limits = Limits {
+        log_bytes: 64 << 10,
+        ..tight()
+    };
+    let (error, limit) = fails_with("log-spam", limits).await;
+    assert_eq!(limit, Some("log-volume"), "{error}");
+}
+
+#[tokio::test]
+async fn a_guest_sees_no_files() {
+    let said = probe("files", &[]).await;
+    assert_eq!(
+        said.matches("Err(").count(),
+        4,
+        "every probe failed: {said}"
+    );
+    assert!(!said.contains("root:"), "{said}");
+}
+
+#[tokio::test]
+async fn a_guest_sees_no_environment_and_no_arguments() {
+    // The host's own environment is full of variables; none may reach the guest.
+    let said = probe("env", &[]).await;
+    assert_eq!(said, "env=[] args=[]");
+}
+
+#[tokio::test]
+async fn a_guest_cannot_open_a_socket() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let said = probe("socket", &[("addr", &addr)]).await;
+    assert!(said.starts_with("refused"), "{said}");
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "nothing connected to the listener"
     );
 }

@@ -82,8 +82,8 @@ pub enum LimitKind {
     LogVolume(usize),
     #[error("returned {returned} outcomes for a batch of {rows} rows (one per row at most)")]
     Effects { rows: usize, returned: usize },
-    #[error("returned about {size} bytes, over its output limit of {limit} bytes")]
-    OutputBytes { limit: usize, size: usize },
+    #[error("handed the host more than its output limit of {limit} bytes")]
+    OutputBytes { limit: usize },
     #[error("tried to grow a table to {requested} elements, over its limit of {limit}")]
     TableElements { limit: usize, requested: usize },
 }
@@ -293,6 +293,9 @@ impl Instance {
         );
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
+        // wasmtime bounds what one guest→host transfer may make the host allocate; the
+        // same number is the output limit, so a flood stops before it is copied.
+        store.set_hostcall_fuel(limits.output_bytes);
         Ok(Self {
             plugin: plugin.clone(),
             store,
@@ -340,6 +343,15 @@ impl Instance {
             Some(HostTrap::HostCallLimit { limit: n }) => return limit(LimitKind::HostCalls(*n)),
             Some(HostTrap::LogVolume { limit: n }) => return limit(LimitKind::LogVolume(*n)),
             None => {}
+        }
+        if err
+            .root_cause()
+            .to_string()
+            .contains("fuel allocated for hostcalls has been exhausted")
+        {
+            return limit(LimitKind::OutputBytes {
+                limit: self.limits.output_bytes,
+            });
         }
         // The guest's stdout write failed on the budget and it panicked over it.
         if self.log_budget.exceeded() {
@@ -487,7 +499,6 @@ impl TransformerInstance {
                 if size > self.instance.limits.output_bytes {
                     return Err(self.instance.limit(LimitKind::OutputBytes {
                         limit: self.instance.limits.output_bytes,
-                        size,
                     }));
                 }
                 Ok(outcomes.into_iter().map(types::outcome_from_wit).collect())
@@ -550,7 +561,6 @@ impl AuditorInstance {
                 if size > self.instance.limits.output_bytes {
                     return Err(self.instance.limit(LimitKind::OutputBytes {
                         limit: self.instance.limits.output_bytes,
-                        size,
                     }));
                 }
                 Ok(types::report_from_wit(report))

@@ -106,6 +106,14 @@ impl Guest for Hostile {
                     effect: Effect::Unchanged,
                 })
                 .collect(),
+            "extra-outcomes" => batch
+                .iter()
+                .chain(batch.iter())
+                .map(|r| RowOutcome {
+                    row_id: r.id.clone(),
+                    effect: Effect::Unchanged,
+                })
+                .collect(),
             "print-spam" => loop {
                 println!("{}", "spam ".repeat(200));
             },
