@@ -145,7 +145,10 @@ async fn sixty_four_mixed_runs_share_a_pool_of_eight() {
     // Eight live instances of at most 128 MiB each, plus four workspaces and the compiled
     // code: far below what 64 unbounded instances would take.
     let peak = peak_rss_bytes();
-    eprintln!("peak RSS with {RUNS} runs over a pool of {POOL}: {} MiB", peak >> 20);
+    eprintln!(
+        "peak RSS with {RUNS} runs over a pool of {POOL}: {} MiB",
+        peak >> 20
+    );
     assert!(peak > 0, "no /proc/self/status");
     assert!(
         peak < 2 << 30,

@@ -297,3 +297,27 @@ async fn a_guest_cannot_open_a_socket() {
         "nothing connected to the listener"
     );
 }
+
+#[tokio::test]
+async fn with_fuel_on_a_loop_runs_out_of_fuel_deterministically() {
+    let ws = DemoWorkspace::new();
+    let rt = Runtime::new(kiln_host::RuntimeConfig {
+        cache_dir: None,
+        fuel: true,
+        ..kiln_host::RuntimeConfig::default()
+    })
+    .unwrap();
+    let plugin = rt.load_file(&hostile()).await.unwrap();
+    let limits = Limits {
+        fuel: Some(50_000_000),
+        deadline: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let report = run(&plugin, &ws, "loop", limits.clone()).await;
+    let failure = report.failure.expect("out of fuel");
+    assert_eq!(failure.limit, Some("fuel"), "{}", failure.error);
+    assert!(failure.error.contains("50000000"), "{}", failure.error);
+    // Fuel counts work, not time: a run within it completes the same way each time.
+    let ok = run(&plugin, &ws, "ok", limits).await;
+    assert!(ok.failure.is_none(), "{:?}", ok.failure);
+}

@@ -40,7 +40,7 @@ pub(crate) async fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<ExitCo
     let backend: Arc<dyn Clay> = Arc::new(local);
 
     println!("== 2. Building the bundled plugins to WebAssembly components");
-    let runtime = ctx.runtime()?;
+    let runtime = ctx.runtime(false)?;
     let normalize = plugins::load(&runtime, "normalize-contacts").await?;
     let audit = plugins::load(&runtime, "seat-audit").await?;
     for p in [&normalize, &audit] {

@@ -15,7 +15,7 @@ pub(crate) struct InspectArgs {
 }
 
 pub(crate) async fn inspect(ctx: &Context, args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let runtime = ctx.runtime()?;
+    let runtime = ctx.runtime(false)?;
     let plugin = plugins::load(&runtime, &args.plugin).await?;
     let info = plugin.info();
     if args.common.json {

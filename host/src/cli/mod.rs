@@ -103,8 +103,12 @@ impl Context {
         Ok(base.join("kiln").join("workspace.sqlite"))
     }
 
-    pub(crate) fn runtime(&self) -> anyhow::Result<kiln_host::Runtime> {
-        let mut config = kiln_host::RuntimeConfig::default();
+    /// A runtime under the operator's policy; `fuel` turns on fuel counting (slower).
+    pub(crate) fn runtime(&self, fuel: bool) -> anyhow::Result<kiln_host::Runtime> {
+        let mut config = kiln_host::RuntimeConfig {
+            fuel,
+            ..kiln_host::RuntimeConfig::default()
+        };
         if let Some(dir) = &self.cache_dir {
             config.cache_dir = Some(dir.clone());
         }

@@ -28,6 +28,10 @@ pub(crate) struct InvokeArgs {
     /// Memory the plugin may grow to, in MiB.
     #[arg(long, value_name = "MIB")]
     pub memory_mib: Option<u64>,
+    /// Count fuel and stop the plugin after this many units per call: a deterministic
+    /// bound on work, where a deadline depends on the machine.
+    #[arg(long, value_name = "UNITS")]
+    pub fuel: Option<u64>,
     /// The member the plugin acts as (email or user id); the first admin by default.
     #[arg(long = "as", value_name = "MEMBER")]
     pub acting_as: Option<String>,
@@ -43,6 +47,9 @@ impl InvokeArgs {
         }
         if let Some(mib) = self.memory_mib {
             limits.memory_bytes = mib << 20;
+        }
+        if let Some(fuel) = self.fuel {
+            limits.fuel = Some(fuel);
         }
         InvocationOptions {
             config: self.config.iter().cloned().collect::<BTreeMap<_, _>>(),
@@ -121,7 +128,7 @@ pub(crate) fn progress_bar(hidden: bool) -> ProgressBar {
 
 pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     let backend = open_backend(ctx, args.invoke.acting_as.as_deref())?;
-    let runtime = ctx.runtime()?;
+    let runtime = ctx.runtime(args.invoke.fuel.is_some())?;
     let plugin = plugins::load(&runtime, &args.plugin).await?;
     let bar = progress_bar(args.common.json);
     let progress_bar = bar.clone();
@@ -155,7 +162,7 @@ pub(crate) async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Exit
         bail!("--period-days must be at least 1");
     }
     let backend = open_backend(ctx, args.invoke.acting_as.as_deref())?;
-    let runtime = ctx.runtime()?;
+    let runtime = ctx.runtime(args.invoke.fuel.is_some())?;
     let plugin = plugins::load(&runtime, &args.plugin).await?;
     let options = AuditOptions {
         period: Duration::from_secs(args.period_days * 24 * 3600),
