@@ -45,12 +45,19 @@ pub(crate) async fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<ExitCo
     let audit = plugins::load(&runtime, "seat-audit").await?;
     for p in [&normalize, &audit] {
         let info = p.info();
+        let grants: Vec<String> = info
+            .grants
+            .iter()
+            .filter(|(i, _)| !i.always_granted())
+            .map(|(i, a)| format!("{} {a}", i.name()))
+            .collect();
         println!(
-            "   {} ({}, {}, sha256 {}…)",
+            "   {} ({}, {}, sha256 {}…): granted {}",
             info.name,
             info.world,
             output::bytes(info.size_bytes as u64),
-            &info.sha256[..12]
+            info.sha256.get(..12).unwrap_or(&info.sha256),
+            grants.join(", ")
         );
     }
 
@@ -73,7 +80,7 @@ pub(crate) async fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<ExitCo
     bar.finish_and_clear();
     output::print_transform(&report, 8);
 
-    println!("\n== 4. seat-audit over the workspace (read-only access to every capability)");
+    println!("\n== 4. seat-audit over the workspace (read access, as its manifest requests)");
     let (_, findings) = run_audit(&audit, backend, AuditOptions::default()).await?;
     output::print_audit(audit.name(), &findings);
 

@@ -29,6 +29,14 @@ fn unchanged(batch: &[Row]) -> Vec<RowOutcome> {
         .collect()
 }
 
+/// Executes wasm's `unreachable` (the crate also compiles natively in the workspace).
+fn unreachable_instruction() -> ! {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    std::process::abort();
+}
+
 /// Every row fails with `message`: how probes report what they saw.
 fn report(batch: &[Row], message: &str) -> Vec<RowOutcome> {
     batch
@@ -96,7 +104,7 @@ impl Guest for Hostile {
                     })
                     .collect()
             }
-            "unreachable" => core::arch::wasm32::unreachable(),
+            "unreachable" => unreachable_instruction(),
             "huge-output" => (0..3_000_000u32)
                 .map(|i| RowOutcome {
                     row_id: batch
