@@ -21,7 +21,10 @@ async fn audit(plugin: &Path, ws: &DemoWorkspace, config: &[(&str, &str)]) -> Au
         ..AuditOptions::default()
     };
     for (k, v) in config {
-        options.invocation.config.insert(k.to_string(), v.to_string());
+        options
+            .invocation
+            .config
+            .insert(k.to_string(), v.to_string());
     }
     run_audit(&plugin, ws.backend(), options).await.unwrap().1
 }
@@ -39,7 +42,10 @@ async fn transform(
         ..TransformOptions::default()
     };
     for (k, v) in config {
-        options.invocation.config.insert(k.to_string(), v.to_string());
+        options
+            .invocation
+            .config
+            .insert(k.to_string(), v.to_string());
     }
     let report = run_transform(&plugin, ws.backend(), table, options)
         .await
@@ -130,7 +136,10 @@ async fn credit_governance_caps_forecast_and_costs() {
     let expiring = with_code(&report, "credits.expiring-unused");
     assert_eq!(expiring.len(), 1);
     assert_eq!(expiring[0].severity, Severity::Medium);
-    assert!(with_code(&report, "credits.cap-exceeded").is_empty(), "no caps by default");
+    assert!(
+        with_code(&report, "credits.cap-exceeded").is_empty(),
+        "no caps by default"
+    );
 }
 
 #[tokio::test]
@@ -149,7 +158,11 @@ async fn offboarding_impact_lists_what_breaks_in_order() {
     assert!(evidence(integration[0], "used by")[0].starts_with("Accounts / Summary"));
     assert_eq!(names(&report, "offboarding.resource"), ["Leads"]);
     let checklist = with_code(&report, "offboarding.checklist");
-    let steps: Vec<&str> = checklist[0].evidence.iter().map(|(_, v)| v.as_str()).collect();
+    let steps: Vec<&str> = checklist[0]
+        .evidence
+        .iter()
+        .map(|(_, v)| v.as_str())
+        .collect();
     assert_eq!(steps.len(), 4, "{steps:#?}");
     assert!(steps[0].starts_with("Reconnect OpenAI") && steps[0].contains("Accounts / Summary"));
     assert!(steps[1].contains("table `Leads`"));
@@ -158,7 +171,12 @@ async fn offboarding_impact_lists_what_breaks_in_order() {
     assert!(with_code(&report, "offboarding.last-admin").is_empty());
 
     // The only admin: promoting someone else comes first.
-    let report = audit(&offboarding_impact(), &ws, &[("email", "maya@northwind.io")]).await;
+    let report = audit(
+        &offboarding_impact(),
+        &ws,
+        &[("email", "maya@northwind.io")],
+    )
+    .await;
     let steps = &with_code(&report, "offboarding.checklist")[0].evidence;
     assert!(steps[0].1.starts_with("Promote another member to Admin"));
     assert!(steps[1].1.contains("Leads / Company Size"), "{steps:#?}");
@@ -166,8 +184,14 @@ async fn offboarding_impact_lists_what_breaks_in_order() {
     // A typo names the members instead of auditing nobody.
     let plugin = runtime().load_file(&offboarding_impact()).await.unwrap();
     let mut options = AuditOptions::default();
-    options.invocation.config.insert("email".into(), "jonas@northwind.com".into());
-    let err = run_audit(&plugin, ws.backend(), options).await.unwrap_err().to_string();
+    options
+        .invocation
+        .config
+        .insert("email".into(), "jonas@northwind.com".into());
+    let err = run_audit(&plugin, ws.backend(), options)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("jonas@northwind.io"), "{err}");
 }
 
@@ -178,10 +202,22 @@ async fn integration_ownership_finds_removed_and_single_owners() {
     let removed = with_code(&report, "integration.removed-owner");
     assert_eq!(removed.len(), 2, "Sam's two integrations: {removed:#?}");
     assert!(removed.iter().all(|f| f.severity == Severity::Critical));
-    let used_by: Vec<&str> = removed.iter().flat_map(|f| evidence(f, "used by")).collect();
-    assert!(used_by.iter().any(|v| v.starts_with("Leads / Work Email")), "{used_by:?}");
-    assert!(used_by.iter().any(|v| v.starts_with("Leads / Mobile")), "{used_by:?}");
-    assert_eq!(names(&report, "integration.single-owner"), ["Clearbit", "OpenAI"]);
+    let used_by: Vec<&str> = removed
+        .iter()
+        .flat_map(|f| evidence(f, "used by"))
+        .collect();
+    assert!(
+        used_by.iter().any(|v| v.starts_with("Leads / Work Email")),
+        "{used_by:?}"
+    );
+    assert!(
+        used_by.iter().any(|v| v.starts_with("Leads / Mobile")),
+        "{used_by:?}"
+    );
+    assert_eq!(
+        names(&report, "integration.single-owner"),
+        ["Clearbit", "OpenAI"]
+    );
     assert!(with_code(&report, "integration.unknown-owner").is_empty());
     assert!(with_code(&report, "integration.unused").is_empty());
 }
@@ -197,9 +233,17 @@ async fn idp_reconcile_okta_and_entra_exports() {
     assert_eq!(deprovisioned[0].severity, Severity::High);
     assert_eq!(names(&report, "idp.suspended-active"), ["Ines Duarte"]);
     assert_eq!(names(&report, "idp.no-identity"), ["Tom Becker"]);
-    assert!(with_code(&report, "idp.unexpected-admin").is_empty(), "Maya is in Clay Admins");
+    assert!(
+        with_code(&report, "idp.unexpected-admin").is_empty(),
+        "Maya is in Clay Admins"
+    );
     // Sam is removed in Clay and deprovisioned in Okta: nothing to do.
-    assert!(!report.findings.iter().any(|f| f.subject.name == "Sam Okafor"));
+    assert!(
+        !report
+            .findings
+            .iter()
+            .any(|f| f.subject.name == "Sam Okafor")
+    );
 
     let report = audit(
         &idp_reconcile(),
@@ -216,7 +260,11 @@ async fn idp_reconcile_okta_and_entra_exports() {
     assert_eq!(missing.len(), 1);
     assert_eq!(missing[0].subject.name, "Ava Novak");
     assert_eq!(missing[0].severity, Severity::Low, "a pending invitation");
-    assert!(report.summary.contains("admins not checked"), "{}", report.summary);
+    assert!(
+        report.summary.contains("admins not checked"),
+        "{}",
+        report.summary
+    );
 }
 
 #[test]
@@ -233,7 +281,11 @@ fn idp_reconcile_reads_the_export_from_a_file_on_the_command_line() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let hits: Vec<&str> = json["report"]["findings"]
         .as_array()
@@ -248,7 +300,12 @@ fn idp_reconcile_reads_the_export_from_a_file_on_the_command_line() {
         .env_remove("KILN_WORKSPACE")
         .arg("--workspace")
         .arg(&ws.path)
-        .args(["audit", "idp-reconcile", "--config", "idp_csv=@/no/such/export.csv"])
+        .args([
+            "audit",
+            "idp-reconcile",
+            "--config",
+            "idp_csv=@/no/such/export.csv",
+        ])
         .output()
         .unwrap();
     assert!(!missing.status.success());
@@ -261,7 +318,14 @@ fn idp_reconcile_reads_the_export_from_a_file_on_the_command_line() {
 #[tokio::test]
 async fn lead_score_writes_a_score_and_its_reasons() {
     let ws = DemoWorkspace::new();
-    let report = transform(&lead_score(), &ws, "Leads", 1024, &[("target_domains", "acme.com")]).await;
+    let report = transform(
+        &lead_score(),
+        &ws,
+        "Leads",
+        1024,
+        &[("target_domains", "acme.com")],
+    )
+    .await;
     assert_eq!(report.rows_seen, 2000);
     let (table, rows) = ws.local.export_rows("Leads").unwrap();
     let mut perfect = 0;
@@ -272,7 +336,10 @@ async fn lead_score_writes_a_score_and_its_reasons() {
         };
         assert!((0.0..=100.0).contains(&score));
         let reason = text(row, &table, "Score Reason").expect("every row gets a reason");
-        let email = text(row, &table, "Email").unwrap_or_default().trim().to_lowercase();
+        let email = text(row, &table, "Email")
+            .unwrap_or_default()
+            .trim()
+            .to_lowercase();
         let title = text(row, &table, "Title").unwrap_or_default();
         let country = text(row, &table, "Country").unwrap_or_default();
         if email.ends_with("@acme.com") && title == "VP Sales" && country == "US" {
@@ -287,7 +354,14 @@ async fn lead_score_writes_a_score_and_its_reasons() {
     }
     assert!(perfect > 0 && free > 0, "{perfect} {free}");
     // Scores are a pure function of the row: a second run changes nothing.
-    let again = transform(&lead_score(), &ws, "Leads", 1024, &[("target_domains", "acme.com")]).await;
+    let again = transform(
+        &lead_score(),
+        &ws,
+        "Leads",
+        1024,
+        &[("target_domains", "acme.com")],
+    )
+    .await;
     assert_eq!(again.rows_changed, 0);
 }
 
@@ -307,11 +381,19 @@ async fn redact_pii_masks_emails_keeping_the_domain_and_phones_keeping_last_digi
                 let masked = text(a, &table, "Phone").unwrap();
                 assert_eq!(masked.len(), phone.len());
                 assert_eq!(&masked[masked.len() - 4..], &phone[phone.len() - 4..]);
-                assert_eq!(masked.chars().filter(char::is_ascii_digit).count(), 4, "{masked}");
+                assert_eq!(
+                    masked.chars().filter(char::is_ascii_digit).count(),
+                    4,
+                    "{masked}"
+                );
             }
             None => assert_eq!(text(a, &table, "Phone"), None),
         }
-        assert_eq!(text(a, &table, "Full Name"), text(b, &table, "Full Name"), "only named columns");
+        assert_eq!(
+            text(a, &table, "Full Name"),
+            text(b, &table, "Full Name"),
+            "only named columns"
+        );
     }
     assert_eq!(text(&after[0], &table, "Email").unwrap(), "***@acme.com");
     assert_eq!(text(&after[0], &table, "Phone").unwrap(), "+* *** *** 0101");
@@ -330,7 +412,14 @@ async fn dedupe_contacts_deletes_exactly_the_duplicates_across_batches() {
         .collect();
     assert_eq!(copies.len(), 5);
     // Batches of 4: every copy sits in a later batch than the row it repeats.
-    let report = transform(&dedupe_contacts(), &ws, "Contacts", 4, &[("action", "delete")]).await;
+    let report = transform(
+        &dedupe_contacts(),
+        &ws,
+        "Contacts",
+        4,
+        &[("action", "delete")],
+    )
+    .await;
     assert_eq!(report.rows_deleted, 5);
     let (_, after) = ws.local.export_rows("Contacts").unwrap();
     let kept: HashSet<String> = after.iter().map(|r| r.id.clone()).collect();
@@ -355,7 +444,10 @@ async fn dedupe_contacts_marks_copies_with_the_row_they_repeat() {
         let mark = text(row, &table, "Duplicate Of");
         if text(row, &table, "Source").as_deref() == Some("re-import") {
             let original = by_id(mark.as_deref().expect("copies are marked"));
-            assert_ne!(text(original, &table, "Source").as_deref(), Some("re-import"));
+            assert_ne!(
+                text(original, &table, "Source").as_deref(),
+                Some("re-import")
+            );
         } else {
             assert_eq!(mark, None);
         }
@@ -364,22 +456,38 @@ async fn dedupe_contacts_marks_copies_with_the_row_they_repeat() {
         .iter()
         .find(|r| text(r, &table, "Full Name").as_deref() == Some("ADA LOVELACE"))
         .unwrap();
-    assert_eq!(text(ada, &table, "Duplicate Of").as_deref(), Some(after[0].id.as_str()));
+    assert_eq!(
+        text(ada, &table, "Duplicate Of").as_deref(),
+        Some(after[0].id.as_str())
+    );
 }
 
 #[tokio::test]
 async fn dedupe_contacts_leaves_one_row_per_email_in_leads() {
     let ws = DemoWorkspace::new();
-    let report = transform(&dedupe_contacts(), &ws, "Leads", 1024, &[("action", "delete"), ("match_on", "email")]).await;
-    assert!(report.rows_deleted > 20, "the seed re-types about 3% of Leads: {}", report.rows_deleted);
+    let report = transform(
+        &dedupe_contacts(),
+        &ws,
+        "Leads",
+        1024,
+        &[("action", "delete"), ("match_on", "email")],
+    )
+    .await;
+    assert!(
+        report.rows_deleted > 20,
+        "the seed re-types about 3% of Leads: {}",
+        report.rows_deleted
+    );
     let (table, after) = ws.local.export_rows("Leads").unwrap();
     let mut seen = HashSet::new();
     for row in &after {
-        let Some(email) = text(row, &table, "Email") else { continue };
+        let Some(email) = text(row, &table, "Email") else {
+            continue;
+        };
         let key = email.trim().to_lowercase();
-        let valid = key
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'));
+        let valid = key.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        });
         if valid && !key.contains(' ') {
             assert!(seen.insert(key.clone()), "{key} is still there twice");
         }

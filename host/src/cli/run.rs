@@ -196,11 +196,17 @@ mod tests {
         let file = dir.path().join("idp.csv");
         std::fs::write(&file, "email,status\nmaya@x.io,ACTIVE\n").unwrap();
         let (k, v) = parse_kv(&format!("idp_csv=@{}", file.display())).unwrap();
-        assert_eq!((k.as_str(), v.as_str()), ("idp_csv", "email,status\nmaya@x.io,ACTIVE\n"));
+        assert_eq!(
+            (k.as_str(), v.as_str()),
+            ("idp_csv", "email,status\nmaya@x.io,ACTIVE\n")
+        );
         assert_eq!(parse_kv("handle=@@maya").unwrap().1, "@maya");
         assert_eq!(parse_kv(" a = b=c").unwrap(), ("a".into(), " b=c".into()));
         let err = parse_kv("idp_csv=@/no/such/file.csv").unwrap_err();
-        assert!(err.contains("/no/such/file.csv") && err.contains("idp_csv"), "{err}");
+        assert!(
+            err.contains("/no/such/file.csv") && err.contains("idp_csv"),
+            "{err}"
+        );
         assert!(parse_kv("novalue").is_err());
     }
 }

@@ -53,12 +53,19 @@ impl Settings {
                 continue;
             }
             let (email, cap) = pair.split_once('=').ok_or_else(|| {
-                bad("caps", pair, "write each cap as email=credits, separated by commas")
+                bad(
+                    "caps",
+                    pair,
+                    "write each cap as email=credits, separated by commas",
+                )
             })?;
-            let cap: f64 = cap
-                .trim()
-                .parse()
-                .map_err(|_| bad("caps", pair, "the cap after `=` must be a number of credits"))?;
+            let cap: f64 = cap.trim().parse().map_err(|_| {
+                bad(
+                    "caps",
+                    pair,
+                    "the cap after `=` must be a number of credits",
+                )
+            })?;
             caps.insert(email.trim().to_lowercase(), cap);
         }
         let monthly_credits = match config.get("monthly_credits") {
@@ -75,7 +82,11 @@ impl Settings {
             top_columns: config.parse("top_columns", 5)?,
         };
         if settings.default_cap < 0.0 {
-            return Err(bad("default_cap", settings.default_cap, "must be 0 (no cap) or more"));
+            return Err(bad(
+                "default_cap",
+                settings.default_cap,
+                "must be 0 (no cap) or more",
+            ));
         }
         if !(0.0..=1.0).contains(&settings.max_pool_share) {
             return Err(bad(
@@ -85,10 +96,18 @@ impl Settings {
             ));
         }
         if !(1..=28).contains(&settings.billing_day) {
-            return Err(bad("billing_day", settings.billing_day, "must be a day between 1 and 28"));
+            return Err(bad(
+                "billing_day",
+                settings.billing_day,
+                "must be a day between 1 and 28",
+            ));
         }
         if settings.burn_window_days < 1 {
-            return Err(bad("burn_window_days", settings.burn_window_days, "must be at least 1"));
+            return Err(bad(
+                "burn_window_days",
+                settings.burn_window_days,
+                "must be at least 1",
+            ));
         }
         Ok(settings)
     }
@@ -366,14 +385,20 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
         .map(|e| (e.id.as_str(), e.credits))
         .collect();
     let mut columns: Vec<&ColumnCost> = facts.columns.iter().collect();
-    columns.sort_by(|a, b| (b.cost_per_row * b.rows as f64).total_cmp(&(a.cost_per_row * a.rows as f64)));
+    columns.sort_by(|a, b| {
+        (b.cost_per_row * b.rows as f64).total_cmp(&(a.cost_per_row * a.rows as f64))
+    });
     for c in columns.into_iter().take(settings.top_columns) {
         let full = c.cost_per_row * c.rows as f64;
         report.push(
             finding(
                 Severity::Info,
                 "credits.costly-column",
-                Subject::new(SubjectKind::Field, c.field_id.clone(), format!("{} / {}", c.table, c.column)),
+                Subject::new(
+                    SubjectKind::Field,
+                    c.field_id.clone(),
+                    format!("{} / {}", c.table, c.column),
+                ),
             )
             .message(format!(
                 "{} / {} costs {} credits a row: {:.0} credits to run over all {} rows of {}",
@@ -385,7 +410,13 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
             .evidence("integration", &c.package_id)
             .evidence(
                 "integration spend this period",
-                format!("{:.0}", spend_by_package.get(c.package_id.as_str()).copied().unwrap_or(0.0)),
+                format!(
+                    "{:.0}",
+                    spend_by_package
+                        .get(c.package_id.as_str())
+                        .copied()
+                        .unwrap_or(0.0)
+                ),
             )
             .evidence("table id", &c.table_id),
         );
@@ -513,7 +544,10 @@ mod tests {
             credit_balance: 500.0,
             members: vec![member("1", "maya@x.io"), member("2", "jonas@x.io")],
             period: billing_period(NOW, 1),
-            period_report: report(vec![entity("1", "Maya", 100.0), entity("2", "Jonas", 800.0)], 100.0),
+            period_report: report(
+                vec![entity("1", "Maya", 100.0), entity("2", "Jonas", 800.0)],
+                100.0,
+            ),
             integration_report: report(vec![entity("hunter", "Hunter", 700.0)], 0.0),
             recent_report: report(vec![entity("2", "Jonas", 700.0)], 0.0),
             columns: vec![
@@ -547,22 +581,45 @@ mod tests {
     fn calendar_math() {
         assert_eq!(date(NOW), "2026-11-18");
         let p = billing_period(NOW, 1);
-        assert_eq!((date(p.start), date(p.end)), ("2026-11-01".into(), "2026-12-01".into()));
+        assert_eq!(
+            (date(p.start), date(p.end)),
+            ("2026-11-01".into(), "2026-12-01".into())
+        );
         let p = billing_period(NOW, 20);
-        assert_eq!((date(p.start), date(p.end)), ("2026-10-20".into(), "2026-11-20".into()));
+        assert_eq!(
+            (date(p.start), date(p.end)),
+            ("2026-10-20".into(), "2026-11-20".into())
+        );
         let jan = days_from_civil(2027, 1, 5) * DAY_MS;
         let p = billing_period(jan, 10);
-        assert_eq!((date(p.start), date(p.end)), ("2026-12-10".into(), "2027-01-10".into()));
+        assert_eq!(
+            (date(p.start), date(p.end)),
+            ("2026-12-10".into(), "2027-01-10".into())
+        );
     }
 
     #[test]
     fn caps_per_member_with_overrides() {
-        let r = audit(&facts(), &settings(&[("default_cap", "500"), ("caps", "maya@x.io=110")]));
-        let over: Vec<_> = r.with_code("credits.cap-exceeded").map(|f| f.subject.id.clone()).collect();
+        let r = audit(
+            &facts(),
+            &settings(&[("default_cap", "500"), ("caps", "maya@x.io=110")]),
+        );
+        let over: Vec<_> = r
+            .with_code("credits.cap-exceeded")
+            .map(|f| f.subject.id.clone())
+            .collect();
         assert_eq!(over, ["2"]);
-        let near: Vec<_> = r.with_code("credits.cap-near").map(|f| f.subject.id.clone()).collect();
+        let near: Vec<_> = r
+            .with_code("credits.cap-near")
+            .map(|f| f.subject.id.clone())
+            .collect();
         assert_eq!(near, ["1"]);
-        assert_eq!(audit(&facts(), &settings(&[])).with_code("credits.cap-exceeded").count(), 0);
+        assert_eq!(
+            audit(&facts(), &settings(&[]))
+                .with_code("credits.cap-exceeded")
+                .count(),
+            0
+        );
     }
 
     #[test]
@@ -579,14 +636,30 @@ mod tests {
     fn runs_out_before_the_period_ends_or_leaves_credits_to_expire() {
         // 50/day, 500 left on the 18th: dry on the 28th, before December 1st.
         let r = audit(&facts(), &settings(&[]));
-        let out = r.with_code("credits.pool-runs-out").next().expect("runs out");
-        assert!(out.evidence.contains(&("runs out".into(), "2026-11-28".into())));
+        let out = r
+            .with_code("credits.pool-runs-out")
+            .next()
+            .expect("runs out");
+        assert!(
+            out.evidence
+                .contains(&("runs out".into(), "2026-11-28".into()))
+        );
         assert_eq!(r.with_code("credits.expiring-unused").count(), 0);
         // A 5,000-credit grant minus 1,000 spent lasts; what is left at the end expires.
         let r = audit(&facts(), &settings(&[("monthly_credits", "5000")]));
         assert_eq!(r.with_code("credits.pool-runs-out").count(), 0);
-        let expiring = r.with_code("credits.expiring-unused").next().expect("expiring");
-        let value: f64 = expiring.evidence.iter().find(|(k, _)| k == "expiring").unwrap().1.parse().unwrap();
+        let expiring = r
+            .with_code("credits.expiring-unused")
+            .next()
+            .expect("expiring");
+        let value: f64 = expiring
+            .evidence
+            .iter()
+            .find(|(k, _)| k == "expiring")
+            .unwrap()
+            .1
+            .parse()
+            .unwrap();
         assert!((3300.0..3400.0).contains(&value), "{value}");
     }
 

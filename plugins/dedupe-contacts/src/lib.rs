@@ -197,10 +197,14 @@ impl DedupeContacts {
         if self.table_index.is_none() {
             let table = batch.table();
             let view = table.first_view_id.as_deref().ok_or_else(|| {
-                format!("table `{}` has no view to read its rows through", table.name)
+                format!(
+                    "table `{}` has no view to read its rows through",
+                    table.name
+                )
             })?;
-            let rows = all_rows(&table.id, view)
-                .map_err(|e| format!("cannot read table `{}` to find duplicates: {e}", table.name))?;
+            let rows = all_rows(&table.id, view).map_err(|e| {
+                format!("cannot read table `{}` to find duplicates: {e}", table.name)
+            })?;
             self.table_index = Some(self.index(batch, &rows));
         }
         Ok(self.table_index.get_or_insert_default())
@@ -223,11 +227,21 @@ impl Transformer for DedupeContacts {
             match part {
                 "email" => on.email = true,
                 "name+domain" => on.name_domain = true,
-                _ => return Err(bad("match_on", &match_on, "use `email`, `name+domain` or both, comma-separated")),
+                _ => {
+                    return Err(bad(
+                        "match_on",
+                        &match_on,
+                        "use `email`, `name+domain` or both, comma-separated",
+                    ));
+                }
             }
         }
         if !on.email && !on.name_domain {
-            return Err(bad("match_on", &match_on, "name at least one of `email`, `name+domain`"));
+            return Err(bad(
+                "match_on",
+                &match_on,
+                "name at least one of `email`, `name+domain`",
+            ));
         }
         let action = match config.get_or("action", "mark").as_str() {
             "mark" => Action::Mark,
@@ -256,7 +270,8 @@ impl Transformer for DedupeContacts {
         if self.action == Action::Mark && !batch.has_column(&self.mark) {
             let message = format!(
                 "table `{}` has no column `{}` (mark_column): add it, set --config mark_column=<column>, or use action=delete",
-                batch.table().name, self.mark
+                batch.table().name,
+                self.mark
             );
             return batch.rows().map(|r| r.error(message.clone())).collect();
         }
@@ -305,12 +320,18 @@ mod tests {
 
     #[test]
     fn keys_normalize_emails_and_names() {
-        assert_eq!(email_key(" Ada.Lovelace+news@Acme.COM ").unwrap(), "ada.lovelace@acme.com");
+        assert_eq!(
+            email_key(" Ada.Lovelace+news@Acme.COM ").unwrap(),
+            "ada.lovelace@acme.com"
+        );
         assert_eq!(email_key("ada@@acme.com"), None);
         assert_eq!(name_key("  ADA J. Lovelace ").unwrap(), "ada lovelace");
         assert_eq!(name_key("Ada"), None, "one word is too weak to match on");
         // Free mail says nothing about the company: no name key without a domain.
-        assert_eq!(keys(&contact("ada@gmail.com", "Ada Lovelace"), ALL), ["email:ada@gmail.com"]);
+        assert_eq!(
+            keys(&contact("ada@gmail.com", "Ada Lovelace"), ALL),
+            ["email:ada@gmail.com"]
+        );
     }
 
     #[test]
@@ -333,7 +354,15 @@ mod tests {
         // Only email: the second Lovelace address is another contact.
         let only_email: Vec<_> = rows
             .iter()
-            .map(|(id, ks)| (id.clone(), ks.iter().filter(|k| k.starts_with("email:")).cloned().collect()))
+            .map(|(id, ks)| {
+                (
+                    id.clone(),
+                    ks.iter()
+                        .filter(|k| k.starts_with("email:"))
+                        .cloned()
+                        .collect(),
+                )
+            })
             .collect();
         assert_eq!(duplicates(&only_email).len(), 1);
     }
@@ -342,16 +371,25 @@ mod tests {
     fn a_batch_marks_copies_and_clears_stale_marks() {
         let table = Batch::table_with_columns("Contacts", &["Email", "Full Name", "Duplicate Of"]);
         let rows = vec![
-            Batch::row_with_text(&table, "r_1", &[("Email", "ada@acme.com"), ("Duplicate Of", "r_9")]),
+            Batch::row_with_text(
+                &table,
+                "r_1",
+                &[("Email", "ada@acme.com"), ("Duplicate Of", "r_9")],
+            ),
             Batch::row_with_text(&table, "r_2", &[("Email", "ADA@acme.com ")]),
         ];
         let batch = Batch::new(table, rows);
         let mut plugin = DedupeContacts::new(Config::from_pairs([("scope", "batch")])).unwrap();
         let out = batch.resolve(plugin.transform(&batch));
         assert!(matches!(&out[0].effect, Effect::SetCells(c) if c[0].value == CellValue::Null));
-        assert!(matches!(&out[1].effect, Effect::SetCells(c) if c[0].value == CellValue::Text("r_1".into())));
-        let mut plugin =
-            DedupeContacts::new(Config::from_pairs([("scope", "batch"), ("action", "delete")])).unwrap();
+        assert!(
+            matches!(&out[1].effect, Effect::SetCells(c) if c[0].value == CellValue::Text("r_1".into()))
+        );
+        let mut plugin = DedupeContacts::new(Config::from_pairs([
+            ("scope", "batch"),
+            ("action", "delete"),
+        ]))
+        .unwrap();
         let out = batch.resolve(plugin.transform(&batch));
         assert_eq!(out[1].effect, Effect::Delete);
         assert_eq!(out[0].effect, Effect::Unchanged);

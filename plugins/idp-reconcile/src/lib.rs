@@ -118,7 +118,10 @@ pub fn parse_export(text: &str) -> Result<Export, Error> {
         )
     })?;
     let status_col = find(STATUS_HEADERS).ok_or_else(|| {
-        csv_error("no status column: expected a header such as status (Okta) or accountEnabled (Entra)".into())
+        csv_error(
+            "no status column: expected a header such as status (Okta) or accountEnabled (Entra)"
+                .into(),
+        )
     })?;
     let group_col = find(GROUP_HEADERS);
     let mut identities = Vec::new();
@@ -345,7 +348,13 @@ Leo Martins,leo@x.io,leo@x.io,False
         let s = Settings::from_config(&Config::from_pairs([("idp_csv", OKTA)])).unwrap();
         let r = audit(&members(), &s);
         assert_eq!(codes(&r, "idp.deprovisioned-active"), ["2"]);
-        assert_eq!(r.with_code("idp.deprovisioned-active").next().unwrap().severity, Severity::High);
+        assert_eq!(
+            r.with_code("idp.deprovisioned-active")
+                .next()
+                .unwrap()
+                .severity,
+            Severity::High
+        );
         assert_eq!(codes(&r, "idp.deprovisioned-pending"), ["3"]);
         assert_eq!(codes(&r, "idp.suspended-active"), ["4"]);
         assert_eq!(codes(&r, "idp.no-identity"), ["5"]);
@@ -372,12 +381,26 @@ Leo Martins,leo@x.io,leo@x.io,False
 
     #[test]
     fn bad_exports_say_what_is_wrong() {
-        let err = parse_export("name,status\nMaya,ACTIVE\n").unwrap_err().to_string();
+        let err = parse_export("name,status\nMaya,ACTIVE\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no email column"), "{err}");
-        let err = parse_export("email,status\nmaya@x.io,ON_HOLIDAY\n").unwrap_err().to_string();
-        assert!(err.contains("line 2") && err.contains("ON_HOLIDAY"), "{err}");
-        let err = parse_export("email,status\nmaya@x.io,ACTIVE,extra\n").unwrap_err().to_string();
+        let err = parse_export("email,status\nmaya@x.io,ON_HOLIDAY\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("ON_HOLIDAY"),
+            "{err}"
+        );
+        let err = parse_export("email,status\nmaya@x.io,ACTIVE,extra\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2"), "{err}");
-        assert!(Settings::from_config(&Config::default()).unwrap_err().to_string().contains("idp_csv=@"));
+        assert!(
+            Settings::from_config(&Config::default())
+                .unwrap_err()
+                .to_string()
+                .contains("idp_csv=@")
+        );
     }
 }

@@ -277,7 +277,10 @@ mod tests {
 
     #[test]
     fn each_integration_gets_the_finding_that_fits_it() {
-        let r = audit(&facts(), &Settings::from_config(&Config::default()).unwrap());
+        let r = audit(
+            &facts(),
+            &Settings::from_config(&Config::default()).unwrap(),
+        );
         assert_eq!(codes(&r, "integration.removed-owner"), ["aa_h"]);
         assert_eq!(codes(&r, "integration.unknown-owner"), ["aa_x"]);
         // openai has two owners, so only clearbit rests on one member.
@@ -297,7 +300,12 @@ mod tests {
     fn unused_can_be_silenced() {
         let settings =
             Settings::from_config(&Config::from_pairs([("report_unused", "false")])).unwrap();
-        assert_eq!(audit(&facts(), &settings).with_code("integration.unused").count(), 0);
+        assert_eq!(
+            audit(&facts(), &settings)
+                .with_code("integration.unused")
+                .count(),
+            0
+        );
         assert!(Settings::from_config(&Config::from_pairs([("report_unused", "maybe")])).is_err());
     }
 }

@@ -118,7 +118,10 @@ pub fn score(lead: &Lead, rules: &Rules) -> (f64, String) {
     if let Some(domain) = &domain {
         if FREE_MAIL.contains(&domain.as_str()) {
             points -= rules.free_email_penalty;
-            reasons.push(format!("free email {domain} (-{})", rules.free_email_penalty));
+            reasons.push(format!(
+                "free email {domain} (-{})",
+                rules.free_email_penalty
+            ));
         } else if rules
             .target_domains
             .iter()
@@ -130,13 +133,13 @@ pub fn score(lead: &Lead, rules: &Rules) -> (f64, String) {
     }
     if let Some(title) = lead.title.as_deref() {
         let t = words(title);
-        if let Some(k) = rules
-            .title_keywords
-            .iter()
-            .find(|k| t.contains(&words(k)))
-        {
+        if let Some(k) = rules.title_keywords.iter().find(|k| t.contains(&words(k))) {
             points += rules.title_points;
-            reasons.push(format!("title `{}` matches {k} (+{})", title.trim(), rules.title_points));
+            reasons.push(format!(
+                "title `{}` matches {k} (+{})",
+                title.trim(),
+                rules.title_points
+            ));
         }
     }
     if let Some(size) = lead.size {
@@ -151,7 +154,11 @@ pub fn score(lead: &Lead, rules: &Rules) -> (f64, String) {
         let c = country.trim().to_lowercase();
         if rules.countries.contains(&c) {
             points += rules.country_points;
-            reasons.push(format!("country {} (+{})", country.trim(), rules.country_points));
+            reasons.push(format!(
+                "country {} (+{})",
+                country.trim(),
+                rules.country_points
+            ));
         }
     }
     let reason = if reasons.is_empty() {
@@ -174,7 +181,10 @@ pub struct LeadScore {
 
 impl LeadScore {
     fn outcome(&self, batch: &Batch, row: RowRef<'_>) -> Outcome {
-        for (key, column) in [("score_column", &self.score), ("reason_column", &self.reason)] {
+        for (key, column) in [
+            ("score_column", &self.score),
+            ("reason_column", &self.reason),
+        ] {
             if !batch.has_column(column) {
                 return row.error(format!(
                     "table `{}` has no column `{column}` ({key}): add it or set --config {key}=<column>",
@@ -251,7 +261,14 @@ mod tests {
     fn keywords_match_words_not_fragments() {
         let r = rules(&[("title_keywords", "cto, head of")]);
         let t = |title: &str| {
-            score(&Lead { title: Some(title.into()), ..Lead::default() }, &r).0
+            score(
+                &Lead {
+                    title: Some(title.into()),
+                    ..Lead::default()
+                },
+                &r,
+            )
+            .0
         };
         assert_eq!(t("Head of Growth"), 30.0);
         assert_eq!(t("CTO"), 30.0);
@@ -271,23 +288,39 @@ mod tests {
     fn a_batch_gets_scores_or_a_clear_error() {
         let table = Batch::table_with_columns(
             "Leads",
-            &["Email", "Title", "Employees", "Country", "Lead Score", "Score Reason"],
+            &[
+                "Email",
+                "Title",
+                "Employees",
+                "Country",
+                "Lead Score",
+                "Score Reason",
+            ],
         );
         let rows = vec![Batch::row_with_text(
             &table,
             "r_1",
-            &[("Email", "a@acme.com"), ("Title", "CTO"), ("Employees", "500"), ("Country", "DE")],
+            &[
+                ("Email", "a@acme.com"),
+                ("Title", "CTO"),
+                ("Employees", "500"),
+                ("Country", "DE"),
+            ],
         )];
         let batch = Batch::new(table, rows.clone());
         let mut plugin = LeadScore::new(Config::default()).unwrap();
         let out = batch.resolve(plugin.transform(&batch));
-        let Effect::SetCells(cells) = &out[0].effect else { panic!("{out:?}") };
+        let Effect::SetCells(cells) = &out[0].effect else {
+            panic!("{out:?}")
+        };
         assert_eq!(cells[0].value, CellValue::Number(75.0));
 
-        let mut plugin =
-            LeadScore::new(Config::from_pairs([("score_column", "Fit")])).unwrap();
+        let mut plugin = LeadScore::new(Config::from_pairs([("score_column", "Fit")])).unwrap();
         let table = Batch::table_with_columns("Leads", &["Email", "Score Reason"]);
-        let batch = Batch::new(table.clone(), vec![Batch::row_with_text(&table, "r_1", &[])]);
+        let batch = Batch::new(
+            table.clone(),
+            vec![Batch::row_with_text(&table, "r_1", &[])],
+        );
         let out = batch.resolve(plugin.transform(&batch));
         assert!(matches!(&out[0].effect, Effect::Error(m) if m.contains("score_column")));
     }

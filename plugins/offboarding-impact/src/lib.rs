@@ -96,7 +96,11 @@ pub fn audit(facts: &Facts, email: &str) -> Result<Report, Error> {
         } else {
             format!(
                 "otherwise {} stop{}: {}",
-                if columns.len() == 1 { "this column" } else { "these columns" },
+                if columns.len() == 1 {
+                    "this column"
+                } else {
+                    "these columns"
+                },
                 if columns.len() == 1 { "s" } else { "" },
                 columns
                     .iter()
@@ -107,12 +111,20 @@ pub fn audit(facts: &Facts, email: &str) -> Result<Report, Error> {
         };
         let step = format!(
             "{} {} ({}) with another member's credentials — {breaks}.",
-            if already { "Reconnect (it is already broken)" } else { "Reconnect" },
+            if already {
+                "Reconnect (it is already broken)"
+            } else {
+                "Reconnect"
+            },
             integration.name,
             integration.type_id
         );
         let mut f = finding(
-            if columns.is_empty() { Severity::Low } else { Severity::High },
+            if columns.is_empty() {
+                Severity::Low
+            } else {
+                Severity::High
+            },
             "offboarding.integration",
             Subject::integration(integration.id.clone(), integration.name.clone()),
         )
@@ -169,7 +181,10 @@ pub fn audit(facts: &Facts, email: &str) -> Result<Report, Error> {
         ));
     }
     steps.push(if already {
-        format!("{} is already removed from the workspace: finish the steps above.", member.name)
+        format!(
+            "{} is already removed from the workspace: finish the steps above.",
+            member.name
+        )
     } else {
         format!("Remove {} in Settings → Team.", member.name)
     });
@@ -249,7 +264,10 @@ mod tests {
 
     fn facts() -> Facts {
         Facts {
-            members: vec![member("1", "Maya", Role::Admin), member("2", "Jonas", Role::Member)],
+            members: vec![
+                member("1", "Maya", Role::Admin),
+                member("2", "Jonas", Role::Member),
+            ],
             integrations: vec![Integration {
                 id: "aa_o".into(),
                 name: "OpenAI".into(),
@@ -311,8 +329,16 @@ mod tests {
         let r = audit(&facts(), "JONAS@x.io").unwrap();
         let integration = r.with_code("offboarding.integration").next().unwrap();
         assert_eq!(integration.severity, Severity::High);
-        assert!(integration.message.contains("Accounts / Summary"), "{}", integration.message);
-        let steps = &r.with_code("offboarding.checklist").next().unwrap().evidence;
+        assert!(
+            integration.message.contains("Accounts / Summary"),
+            "{}",
+            integration.message
+        );
+        let steps = &r
+            .with_code("offboarding.checklist")
+            .next()
+            .unwrap()
+            .evidence;
         assert_eq!(steps.len(), 4, "{steps:#?}");
         assert!(steps[0].1.starts_with("Reconnect OpenAI"));
         assert!(steps[1].1.contains("`Leads`"));
@@ -324,9 +350,19 @@ mod tests {
     #[test]
     fn the_last_admin_comes_first() {
         let r = audit(&facts(), "maya@x.io").unwrap();
-        let steps = &r.with_code("offboarding.checklist").next().unwrap().evidence;
+        let steps = &r
+            .with_code("offboarding.checklist")
+            .next()
+            .unwrap()
+            .evidence;
         assert!(steps[0].1.starts_with("Promote another member"));
-        assert_eq!(r.with_code("offboarding.last-admin").next().unwrap().severity, Severity::Critical);
+        assert_eq!(
+            r.with_code("offboarding.last-admin")
+                .next()
+                .unwrap()
+                .severity,
+            Severity::Critical
+        );
     }
 
     #[test]

@@ -151,7 +151,10 @@ mod tests {
         let m = masking();
         assert_eq!(m.email("  Ada.Lovelace@Acme.com "), "***@Acme.com");
         assert_eq!(m.email("not an email"), "***");
-        let m = Masking { keep_domain: false, ..masking() };
+        let m = Masking {
+            keep_domain: false,
+            ..masking()
+        };
         assert_eq!(m.email("ada@acme.com"), "***@***");
     }
 
@@ -160,7 +163,11 @@ mod tests {
         let m = masking();
         assert_eq!(m.phone("+1 (415) 555-0134"), "+* (***) ***-0134");
         assert_eq!(m.phone("n/a"), "n/a");
-        let m = Masking { keep_last_digits: 0, mask: '#', ..masking() };
+        let m = Masking {
+            keep_last_digits: 0,
+            mask: '#',
+            ..masking()
+        };
         assert_eq!(m.phone("555-0134"), "###-####");
     }
 
@@ -180,12 +187,18 @@ mod tests {
         let row = Batch::row_with_text(
             &table,
             "r_1",
-            &[("Email", "ada@acme.com"), ("Phone", "555 123 4567"), ("Notes", "called her")],
+            &[
+                ("Email", "ada@acme.com"),
+                ("Phone", "555 123 4567"),
+                ("Notes", "called her"),
+            ],
         );
         let batch = Batch::new(table, vec![row]);
         let mut plugin = RedactPii::new(Config::from_pairs([("text_columns", "Notes")])).unwrap();
         let out = batch.resolve(plugin.transform(&batch));
-        let Effect::SetCells(cells) = &out[0].effect else { panic!("{out:?}") };
+        let Effect::SetCells(cells) = &out[0].effect else {
+            panic!("{out:?}")
+        };
         let values: Vec<_> = cells.iter().map(|c| c.value.clone()).collect();
         assert_eq!(
             values,
