@@ -162,7 +162,8 @@ pub struct DedupeContacts {
     mark: String,
     whole_table: bool,
     /// Built from the whole table on the first batch (scope `table`).
-    table_index: Option<HashMap<String, String>>,
+    table_index: HashMap<String, String>,
+    indexed: bool,
 }
 
 fn cell_text(row: &Row, field_id: Option<&str>) -> Option<String> {
@@ -193,21 +194,23 @@ impl DedupeContacts {
         duplicates(&keyed)
     }
 
-    fn table_index(&mut self, batch: &Batch) -> Result<&HashMap<String, String>, String> {
-        if self.table_index.is_none() {
-            let table = batch.table();
-            let view = table.first_view_id.as_deref().ok_or_else(|| {
-                format!(
-                    "table `{}` has no view to read its rows through",
-                    table.name
-                )
-            })?;
-            let rows = all_rows(&table.id, view).map_err(|e| {
-                format!("cannot read table `{}` to find duplicates: {e}", table.name)
-            })?;
-            self.table_index = Some(self.index(batch, &rows));
+    /// Reads the whole table once, on the first batch.
+    fn ensure_table_index(&mut self, batch: &Batch) -> Result<(), String> {
+        if self.indexed {
+            return Ok(());
         }
-        Ok(self.table_index.get_or_insert_default())
+        let table = batch.table();
+        let view = table.first_view_id.as_deref().ok_or_else(|| {
+            format!(
+                "table `{}` has no view to read its rows through",
+                table.name
+            )
+        })?;
+        let rows = all_rows(&table.id, view)
+            .map_err(|e| format!("cannot read table `{}` to find duplicates: {e}", table.name))?;
+        self.table_index = self.index(batch, &rows);
+        self.indexed = true;
+        Ok(())
     }
 }
 
@@ -262,7 +265,8 @@ impl Transformer for DedupeContacts {
             action,
             mark: config.get_or("mark_column", "Duplicate Of"),
             whole_table,
-            table_index: None,
+            table_index: HashMap::new(),
+            indexed: false,
         })
     }
 
@@ -275,14 +279,16 @@ impl Transformer for DedupeContacts {
             );
             return batch.rows().map(|r| r.error(message.clone())).collect();
         }
-        let batch_rows: Vec<Row> = batch.rows().map(|r| r.raw().clone()).collect();
+        let batch_index;
         let index = if self.whole_table {
-            match self.table_index(batch) {
-                Ok(index) => index.clone(),
-                Err(message) => return batch.rows().map(|r| r.error(message.clone())).collect(),
+            if let Err(message) = self.ensure_table_index(batch) {
+                return batch.rows().map(|r| r.error(message.clone())).collect();
             }
+            &self.table_index
         } else {
-            self.index(batch, &batch_rows)
+            let rows: Vec<Row> = batch.rows().map(|r| r.raw().clone()).collect();
+            batch_index = self.index(batch, &rows);
+            &batch_index
         };
         batch
             .rows()
