@@ -210,6 +210,12 @@ impl DedupeContacts {
             .map_err(|e| format!("cannot read table `{}` to find duplicates: {e}", table.name))?;
         self.table_index = self.index(batch, &rows);
         self.indexed = true;
+        kiln_guest::log::info(&format!(
+            "read {} rows of `{}`: {} are copies of an earlier row",
+            rows.len(),
+            table.name,
+            self.table_index.len()
+        ));
         Ok(())
     }
 }
