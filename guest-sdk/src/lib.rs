@@ -37,6 +37,7 @@ mod audit;
 mod config;
 mod error;
 mod transform;
+pub mod walk;
 
 pub use audit::{Auditor, FindingBuilder, Report, finding};
 pub use config::Config;

@@ -45,6 +45,39 @@ pub fn seat_audit() -> PathBuf {
     component("plugins/seat-audit")
 }
 
+pub fn credit_governance() -> PathBuf {
+    component("plugins/credit-governance")
+}
+
+pub fn offboarding_impact() -> PathBuf {
+    component("plugins/offboarding-impact")
+}
+
+pub fn integration_ownership() -> PathBuf {
+    component("plugins/integration-ownership")
+}
+
+pub fn idp_reconcile() -> PathBuf {
+    component("plugins/idp-reconcile")
+}
+
+pub fn lead_score() -> PathBuf {
+    component("plugins/lead-score")
+}
+
+pub fn redact_pii() -> PathBuf {
+    component("plugins/redact-pii")
+}
+
+pub fn dedupe_contacts() -> PathBuf {
+    component("plugins/dedupe-contacts")
+}
+
+/// A file under `tests/fixtures/`.
+pub fn fixture(name: &str) -> PathBuf {
+    repo_root().join("tests").join("fixtures").join(name)
+}
+
 pub fn hostile() -> PathBuf {
     component("tests/guests/hostile")
 }

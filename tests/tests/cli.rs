@@ -97,7 +97,7 @@ fn workspace_run_audit_and_inspect() {
     ]));
     assert_ne!(before, after);
 
-    let audit = ok(with_ws(&["audit", "seat-audit", "--json"]));
+    let audit = ok(with_ws(&["audit", "integration-ownership", "--json"]));
     let audit: serde_json::Value = serde_json::from_str(&audit).unwrap();
     let codes: Vec<&str> = audit["report"]["findings"]
         .as_array()

@@ -43,7 +43,8 @@ pub(crate) async fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<ExitCo
     let runtime = ctx.runtime(false)?;
     let normalize = plugins::load(&runtime, "normalize-contacts").await?;
     let audit = plugins::load(&runtime, "seat-audit").await?;
-    for p in [&normalize, &audit] {
+    let ownership = plugins::load(&runtime, "integration-ownership").await?;
+    for p in [&normalize, &audit, &ownership] {
         let info = p.info();
         let grants: Vec<String> = info
             .grants
@@ -81,8 +82,12 @@ pub(crate) async fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<ExitCo
     output::print_transform(&report, 8);
 
     println!("\n== 4. seat-audit over the workspace (read access, as its manifest requests)");
-    let (_, findings) = run_audit(&audit, backend, AuditOptions::default()).await?;
+    let (_, findings) = run_audit(&audit, backend.clone(), AuditOptions::default()).await?;
     output::print_audit(audit.name(), &findings);
+
+    println!("\n== 5. integration-ownership: whose credentials each enrichment column runs on");
+    let (_, findings) = run_audit(&ownership, backend, AuditOptions::default()).await?;
+    output::print_audit(ownership.name(), &findings);
 
     println!("\nNext: explore the workspace with");
     println!("  kiln --workspace {} workspace show", path.display());

@@ -57,7 +57,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Seed a demo workspace, build the bundled plugins, run both and show the results.
+    /// Seed a demo workspace, build the bundled plugins, run them and show the results.
     Demo(demo::DemoArgs),
     /// Build a plugin crate into a WebAssembly component.
     Build {

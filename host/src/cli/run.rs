@@ -19,7 +19,7 @@ use super::{Common, Context, output, plugins};
 /// Options that shape one invocation.
 #[derive(Args, Clone, Debug)]
 pub(crate) struct InvokeArgs {
-    /// A plugin setting, `key=value` (repeatable).
+    /// A plugin setting, `key=value` (repeatable); `key=@file` passes the file's contents.
     #[arg(long = "config", short = 'c', value_name = "KEY=VALUE", value_parser = parse_kv)]
     pub config: Vec<(String, String)>,
     /// Wall-clock budget of one call into the plugin (a batch or an audit), in ms.
@@ -59,6 +59,8 @@ impl InvokeArgs {
     }
 }
 
+/// `key=value`, or `key=@path` for a file's contents: plugins have no filesystem, so a file
+/// (an IdP export, a list) reaches them as a config value. `@@` escapes a literal `@`.
 fn parse_kv(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
@@ -66,7 +68,16 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
     if k.trim().is_empty() {
         return Err(format!("`{s}` has an empty key"));
     }
-    Ok((k.trim().to_string(), v.to_string()))
+    let value = if let Some(literal) = v.strip_prefix("@@") {
+        format!("@{literal}")
+    } else if let Some(path) = v.strip_prefix('@') {
+        std::fs::read_to_string(path).map_err(|e| {
+            format!("cannot read `{path}` for config key `{}`: {e} (write @@ for a value that starts with @)", k.trim())
+        })?
+    } else {
+        v.to_string()
+    };
+    Ok((k.trim().to_string(), value))
 }
 
 #[derive(Args, Debug)]
@@ -182,4 +193,29 @@ pub(crate) async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Exit
         output::print_audit(plugin.name(), &report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_kv;
+
+    #[test]
+    fn config_values_can_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("idp.csv");
+        std::fs::write(&file, "email,status\nmaya@x.io,ACTIVE\n").unwrap();
+        let (k, v) = parse_kv(&format!("idp_csv=@{}", file.display())).unwrap();
+        assert_eq!(
+            (k.as_str(), v.as_str()),
+            ("idp_csv", "email,status\nmaya@x.io,ACTIVE\n")
+        );
+        assert_eq!(parse_kv("handle=@@maya").unwrap().1, "@maya");
+        assert_eq!(parse_kv(" a = b=c").unwrap(), ("a".into(), " b=c".into()));
+        let err = parse_kv("idp_csv=@/no/such/file.csv").unwrap_err();
+        assert!(
+            err.contains("/no/such/file.csv") && err.contains("idp_csv"),
+            "{err}"
+        );
+        assert!(parse_kv("novalue").is_err());
+    }
 }

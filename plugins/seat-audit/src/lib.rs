@@ -1,26 +1,25 @@
-//! seat-audit: who holds a seat, who administers the workspace, and what breaks when people
-//! leave — the questions Clay's Settings → Team page cannot answer.
+//! seat-audit: who holds a seat and who administers the workspace — the questions Clay's
+//! Settings → Team page cannot answer.
 //!
-//! Config keys (defaults): `inactive_days` (60), `max_pool_share` (0.5, the share of the
-//! period's credits one member may spend before it is a finding), `min_admins` (2).
+//! Config keys (defaults): `inactive_days` (60), `min_admins` (2).
 //!
-//! Finding codes: `seat.roles`, `seat.single-admin`, `seat.inactive`,
-//! `integration.removed-owner`, `credits.heavy-spender`.
+//! Finding codes: `seat.roles`, `seat.single-admin`, `seat.inactive`. Integrations are
+//! integration-ownership's (`integration.*`), credit use is credit-governance's (`credits.*`),
+//! so the bundled auditors never report the same thing twice.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use kiln_guest::clay::{credits, resources, tables, workspaces};
+use kiln_guest::clay::{credits, workspaces};
 use kiln_guest::time::DAY_MS;
 use kiln_guest::types::{
-    AuditScope, CreditReport, FieldKind, Integration, Member, MemberStatus, Resource, ResourceKind,
-    ResourceRef, Role, Severity, Subject, TableInfo, TimeRange, Timestamp,
+    AuditScope, CreditReport, Member, MemberStatus, Resource, Role, Severity, Subject, TimeRange,
+    Timestamp,
 };
 use kiln_guest::{Auditor, Config, Error, Report, finding};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub inactive_days: i64,
-    pub max_pool_share: f64,
     pub min_admins: usize,
 }
 
@@ -28,7 +27,6 @@ impl Settings {
     pub fn from_config(config: &Config) -> Result<Self, Error> {
         let settings = Self {
             inactive_days: config.parse("inactive_days", 60)?,
-            max_pool_share: config.parse("max_pool_share", 0.5)?,
             min_admins: config.parse("min_admins", 2)?,
         };
         if settings.inactive_days < 1 {
@@ -36,13 +34,6 @@ impl Settings {
                 key: "inactive_days".into(),
                 value: settings.inactive_days.to_string(),
                 reason: "must be at least 1".into(),
-            });
-        }
-        if !(0.0..=1.0).contains(&settings.max_pool_share) {
-            return Err(Error::Config {
-                key: "max_pool_share".into(),
-                value: settings.max_pool_share.to_string(),
-                reason: "must be a fraction between 0 and 1".into(),
             });
         }
         Ok(settings)
@@ -56,14 +47,10 @@ pub struct Facts {
     pub workspace_name: String,
     pub now: Timestamp,
     pub members: Vec<Member>,
-    /// Credits over the audit's period.
-    pub period_report: CreditReport,
     /// Credits over the inactivity window.
     pub recent_report: CreditReport,
     /// Resources created by members.
     pub resources: Vec<Resource>,
-    pub integrations: Vec<Integration>,
-    pub tables: Vec<TableInfo>,
 }
 
 fn credits_by_user(report: &CreditReport) -> HashMap<&str, f64> {
@@ -157,84 +144,16 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
         report.push(f);
     }
 
-    // Integrations whose owner was removed, and the columns that depend on them.
-    let by_id: HashMap<&str, &Member> = facts
-        .members
-        .iter()
-        .map(|m| (m.user_id.as_str(), m))
-        .collect();
-    for integration in &facts.integrations {
-        let Some(owner) = integration.owner_id.as_deref().and_then(|o| by_id.get(o)) else {
-            continue;
-        };
-        if owner.status != MemberStatus::Removed {
-            continue;
-        }
-        let dependents = dependent_columns(&facts.tables, &integration.id);
-        let mut f = finding(
-            Severity::Critical,
-            "integration.removed-owner",
-            Subject::integration(integration.id.clone(), integration.name.clone()),
-        )
-        .message(format!(
-            "{} ({}) was authenticated by {}, who has been removed: it has stopped working{}. Reconnect it with an active member's credentials.",
-            integration.name,
-            integration.type_id,
-            owner.name,
-            match dependents.len() {
-                0 => String::new(),
-                1 => " and 1 enrichment column depends on it".to_string(),
-                n => format!(" and {n} enrichment columns depend on it"),
-            }
-        ))
-        .evidence("owner", format!("{} ({})", owner.name, owner.email));
-        for column in &dependents {
-            f = f.evidence("used by", column);
-        }
-        report.push(f);
-    }
-
-    // Members who spend more than their share of the shared pool.
-    let total: f64 = facts
-        .period_report
-        .entities
-        .iter()
-        .map(|e| e.credits)
-        .sum::<f64>()
-        + facts.period_report.unattributed_credits;
-    if total > 0.0 {
-        for entity in &facts.period_report.entities {
-            let share = entity.credits / total;
-            if share <= settings.max_pool_share {
-                continue;
-            }
-            report.push(
-                finding(Severity::Medium, "credits.heavy-spender", Subject::member(entity.id.clone(), entity.name.clone()))
-                    .message(format!(
-                        "{} spent {:.0}% of the workspace's credits in the period ({:.0} of {:.0}); Clay has no per-member cap.",
-                        entity.name,
-                        share * 100.0,
-                        entity.credits,
-                        total
-                    ))
-                    .evidence("credits", format!("{:.0}", entity.credits))
-                    .evidence("share", format!("{:.1}%", share * 100.0))
-                    .evidence("limit", format!("{:.0}%", settings.max_pool_share * 100.0)),
-            );
-        }
-    }
-
     let flagged = report
         .findings()
         .iter()
         .filter(|f| f.severity != Severity::Info)
         .count();
     report.set_summary(format!(
-        "{} members ({} active, {} admin), {} integrations, {} findings",
+        "{} members ({} active, {} admin), {} findings",
         facts.members.len(),
         active.len(),
         admins.len(),
-        facts.integrations.len(),
         flagged
     ));
     report
@@ -249,41 +168,6 @@ fn names(members: &[&Member]) -> String {
         .map(|m| format!("{} ({})", m.name, m.email))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// "table / column (t_…/f_…)" for every action column running on `integration_id`.
-pub fn dependent_columns(tables: &[TableInfo], integration_id: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for t in tables {
-        for f in &t.fields {
-            let uses = f.kind == FieldKind::Action
-                && f.action.as_ref().and_then(|a| a.auth_account_id.as_deref())
-                    == Some(integration_id);
-            if uses {
-                out.push(format!("{} / {} ({}/{})", t.name, f.name, t.id, f.id));
-            }
-        }
-    }
-    out
-}
-
-/// Every table in the workspace, walking the resource tree level by level.
-fn all_tables(workspace_id: u64) -> Result<Vec<TableInfo>, Error> {
-    let mut tables = Vec::new();
-    let mut seen = HashSet::new();
-    let mut frontier: Vec<Option<ResourceRef>> = vec![None];
-    while let Some(parent) = frontier.pop() {
-        for r in resources::list(workspace_id, parent.as_ref(), &[])? {
-            if !seen.insert(r.id.clone()) {
-                continue;
-            }
-            match r.kind {
-                ResourceKind::Table => tables.push(tables::get(&r.id)?),
-                kind => frontier.push(Some(ResourceRef { id: r.id, kind })),
-            }
-        }
-    }
-    Ok(tables)
 }
 
 pub struct SeatAudit {
@@ -314,11 +198,8 @@ impl Auditor for SeatAudit {
             workspace_id: ws,
             workspace_name,
             now: scope.now,
-            period_report: credits::workspace_report(ws, scope.period)?,
             recent_report: credits::user_report(ws, window, &ids)?,
             resources: credits::user_resources(ws, &ids)?,
-            integrations: credits::integrations(ws)?,
-            tables: all_tables(ws)?,
             members,
         };
         Ok(audit(&facts, &self.settings))
@@ -330,7 +211,7 @@ kiln_guest::export_auditor!(SeatAudit);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kiln_guest::types::{ActionConfig, CreditEntity, Field, TableKind};
+    use kiln_guest::types::{CreditEntity, ResourceKind};
 
     const NOW: i64 = 1_800_000_000_000;
 
@@ -375,7 +256,6 @@ mod tests {
                 member("3", "Sam", Role::Member, MemberStatus::Removed),
                 member("4", "Ines", Role::Member, MemberStatus::Active),
             ],
-            period_report: report(&[("1", 10.0), ("2", 80.0), ("4", 10.0)]),
             recent_report: report(&[("1", 5.0), ("2", 40.0)]),
             resources: vec![Resource {
                 id: "wb_1".into(),
@@ -386,34 +266,6 @@ mod tests {
                 created_at: NOW - 100 * DAY_MS,
                 updated_at: NOW - 100 * DAY_MS,
                 deleted: false,
-            }],
-            integrations: vec![Integration {
-                id: "aa_1".into(),
-                name: "Hunter".into(),
-                type_id: "hunter".into(),
-                owner_id: Some("3".into()),
-                created_at: 0,
-            }],
-            tables: vec![TableInfo {
-                id: "t_1".into(),
-                name: "Leads".into(),
-                kind: TableKind::Spreadsheet,
-                workspace_id: 1,
-                workbook_id: None,
-                first_view_id: None,
-                views: vec![],
-                fields: vec![Field {
-                    id: "f_1".into(),
-                    name: "Work Email".into(),
-                    kind: FieldKind::Action,
-                    action: Some(ActionConfig {
-                        action_key: "find-work-email".into(),
-                        package_id: "hunter".into(),
-                        auth_account_id: Some("aa_1".into()),
-                        credit_cost: Some(2.0),
-                        input_field_ids: vec![],
-                    }),
-                }],
             }],
         }
     }
@@ -463,45 +315,17 @@ mod tests {
     }
 
     #[test]
-    fn removed_owner_integrations_list_their_dependent_columns() {
+    fn only_seat_codes_so_other_auditors_are_not_repeated() {
         let r = audit(&facts(), &settings());
-        let f: Vec<_> = r.with_code("integration.removed-owner").collect();
-        assert_eq!(f.len(), 1);
-        assert_eq!(f[0].severity, Severity::Critical);
-        assert!(
-            f[0].evidence
-                .iter()
-                .any(|(k, v)| k == "used by" && v.contains("Leads / Work Email"))
-        );
-    }
-
-    #[test]
-    fn heavy_spenders_are_measured_against_the_configured_share() {
-        let r = audit(&facts(), &settings());
-        let heavy: Vec<_> = r
-            .with_code("credits.heavy-spender")
-            .map(|f| f.subject.id.clone())
-            .collect();
-        assert_eq!(heavy, vec!["2".to_string()]);
-        let lenient = Settings {
-            max_pool_share: 0.9,
-            ..settings()
-        };
-        assert_eq!(
-            audit(&facts(), &lenient)
-                .with_code("credits.heavy-spender")
-                .count(),
-            0
-        );
+        assert!(r.findings().iter().all(|f| f.code.starts_with("seat.")));
     }
 
     #[test]
     fn bad_settings_name_their_key() {
         let err =
-            Settings::from_config(&Config::from_pairs([("max_pool_share", "lots")])).unwrap_err();
-        assert!(err.to_string().contains("max_pool_share"));
-        let err =
-            Settings::from_config(&Config::from_pairs([("max_pool_share", "1.5")])).unwrap_err();
-        assert!(err.to_string().contains("between 0 and 1"));
+            Settings::from_config(&Config::from_pairs([("inactive_days", "soon")])).unwrap_err();
+        assert!(err.to_string().contains("inactive_days"));
+        let err = Settings::from_config(&Config::from_pairs([("inactive_days", "0")])).unwrap_err();
+        assert!(err.to_string().contains("at least 1"));
     }
 }

@@ -142,6 +142,10 @@ const LAST: &[&str] = &[
     "Mensah",
     "Berg",
 ];
+/// Head count per entry of `COMPANIES`, for lead scoring.
+const EMPLOYEES: &[f64] = &[
+    1200.0, 340.0, 45.0, 2800.0, 150.0, 15000.0, 8000.0, 60.0, 25.0, 900.0, 12.0, 30.0,
+];
 const COMPANIES: &[(&str, &str)] = &[
     ("Acme Corp", "acme.com"),
     ("Globex", "globex.com"),
@@ -377,6 +381,10 @@ fn seed(db: &mut Db<'_>, now: Timestamp) -> Result<SeedSummary, LocalError> {
     ] {
         f.insert(name, db.add_field(&leads, name, FieldKind::Text, None)?);
     }
+    // For lead-score: a company size to score and the two columns it writes.
+    let employees = db.add_field(&leads, "Employees", FieldKind::Number, None)?;
+    db.add_field(&leads, "Lead Score", FieldKind::Number, None)?;
+    db.add_field(&leads, "Score Reason", FieldKind::Text, None)?;
     let action =
         |key: &str, pkg: &str, account: &str, cost: f64, inputs: Vec<String>| ActionConfig {
             action_key: key.into(),
@@ -464,7 +472,8 @@ fn seed(db: &mut Db<'_>, now: Timestamp) -> Result<SeedSummary, LocalError> {
         }
         let first = rng.pick(FIRST);
         let last = rng.pick(LAST);
-        let (company, domain) = COMPANIES[rng.below(COMPANIES.len() as u64) as usize];
+        let company_index = rng.below(COMPANIES.len() as u64) as usize;
+        let (company, domain) = COMPANIES[company_index];
         let mut cells = vec![
             text_cell(&f["Full Name"], text(messy_name(&mut rng, first, last))),
             text_cell(
@@ -475,6 +484,7 @@ fn seed(db: &mut Db<'_>, now: Timestamp) -> Result<SeedSummary, LocalError> {
             text_cell(&f["Company"], text(company)),
             text_cell(&f["Title"], text(rng.pick(TITLES))),
             text_cell(&f["Country"], text(rng.pick(COUNTRIES))),
+            text_cell(&employees, CellValue::Number(EMPLOYEES[company_index])),
         ];
         if rows.len() < 300 {
             let local = format!("{}.{}", first.to_lowercase(), last.to_lowercase());
@@ -494,6 +504,7 @@ fn seed(db: &mut Db<'_>, now: Timestamp) -> Result<SeedSummary, LocalError> {
         })
         .collect();
     db.add_rows(&accounts, &account_rows, usize::MAX)?;
+    seed_contacts(db, ws, &customers, day(5))?;
 
     // 90 days of credit use. Jonas burns most of the pool; Ines stopped 70 days ago; Tom
     // never spends; Sam spent until he was removed 20 days ago.
@@ -580,4 +591,196 @@ fn seed(db: &mut Db<'_>, now: Timestamp) -> Result<SeedSummary, LocalError> {
         ledger_entries: entries,
         credits_spent: spent,
     })
+}
+
+/// (full name, email, company, phone, source). The `re-import` rows repeat an earlier
+/// contact: a re-typed email, a +tag, the same name at the same company under another
+/// address. The `look-alike` rows only resemble one and must survive a dedupe.
+const CONTACTS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "Ada Lovelace",
+        "ada.lovelace@acme.com",
+        "Acme Corp",
+        "+1 415 555 0101",
+        "webinar",
+    ),
+    (
+        "Grace Hopper",
+        "grace@globex.com",
+        "Globex",
+        "+1 415 555 0102",
+        "webinar",
+    ),
+    (
+        "Alan Turing",
+        "alan.turing@initech.io",
+        "Initech",
+        "+44 20 7946 0103",
+        "conference",
+    ),
+    (
+        "Linus Torvalds",
+        "linus@hooli.xyz",
+        "Hooli",
+        "+1 503 555 0104",
+        "conference",
+    ),
+    (
+        "Margaret Hamilton",
+        "mhamilton@stark.com",
+        "Stark Industries",
+        "+1 617 555 0105",
+        "referral",
+    ),
+    (
+        "Ken Thompson",
+        "ken@wayne.co",
+        "Wayne Enterprises",
+        "+1 908 555 0106",
+        "webinar",
+    ),
+    (
+        "Barbara Liskov",
+        "barbara.liskov@tyrell.ai",
+        "Tyrell",
+        "+1 617 555 0107",
+        "conference",
+    ),
+    (
+        "Dennis Ritchie",
+        "dmr@cyberdyne.net",
+        "Cyberdyne",
+        "+1 908 555 0108",
+        "referral",
+    ),
+    (
+        "Frances Allen",
+        "fran.allen@soylent.com",
+        "Soylent",
+        "+1 914 555 0109",
+        "webinar",
+    ),
+    (
+        "Radia Perlman",
+        "radia@piedpiper.com",
+        "Pied Piper",
+        "+1 650 555 0110",
+        "conference",
+    ),
+    (
+        "Hedy Lamarr",
+        "hedy.lamarr@gmail.com",
+        "Vandelay Industries",
+        "+1 212 555 0111",
+        "referral",
+    ),
+    (
+        "Edsger Dijkstra",
+        "edsger@umbrella-health.com",
+        "Umbrella Health",
+        "+31 20 555 0112",
+        "webinar",
+    ),
+    (
+        "ADA LOVELACE",
+        "  Ada.Lovelace@ACME.com ",
+        "Acme Corp",
+        "415-555-0101",
+        "re-import",
+    ),
+    (
+        "Grace Hopper",
+        "grace+events@globex.com",
+        "Globex",
+        "",
+        "re-import",
+    ),
+    (
+        "Alan M. Turing",
+        "aturing@initech.io",
+        "Initech",
+        "",
+        "re-import",
+    ),
+    (
+        "Ken Thompson",
+        "KEN@WAYNE.CO",
+        "Wayne Enterprises",
+        "(908) 555-0106",
+        "re-import",
+    ),
+    (
+        "Radia Perlman",
+        "radia.perlman@piedpiper.com",
+        "Pied Piper",
+        "",
+        "re-import",
+    ),
+    (
+        "Alan Turing",
+        "alan@turing.example",
+        "Bletchley Labs",
+        "",
+        "look-alike",
+    ),
+    (
+        "Ada Byron",
+        "ada.byron@acme.com",
+        "Acme Corp",
+        "",
+        "look-alike",
+    ),
+    (
+        "Hedy Lamarr",
+        "hedy@vandelay.com",
+        "Vandelay Industries",
+        "",
+        "look-alike",
+    ),
+    (
+        "Dennis Ritchie",
+        "dennis.ritchie@yahoo.com",
+        "",
+        "",
+        "look-alike",
+    ),
+    (
+        "Sophie Wilson",
+        "sophie.wilson@acorn.co.uk",
+        "Acorn",
+        "+44 1223 555 0122",
+        "conference",
+    ),
+];
+
+/// A small contact list with known duplicates, for dedupe-contacts.
+fn seed_contacts(db: &mut Db<'_>, ws: u64, workbook: &str, at: i64) -> Result<(), LocalError> {
+    let table = db.create_table(ws, workbook, "Contacts", Some("1002"), at)?;
+    let mut fields = Vec::new();
+    for name in [
+        "Full Name",
+        "Email",
+        "Company",
+        "Phone",
+        "Source",
+        "Duplicate Of",
+    ] {
+        fields.push(db.add_field(&table, name, FieldKind::Text, None)?);
+    }
+    let rows: Vec<NewRow> = CONTACTS
+        .iter()
+        .map(|(name, email, company, phone, source)| NewRow {
+            id: None,
+            cells: [*name, *email, *company, *phone, *source]
+                .into_iter()
+                .zip(&fields)
+                .map(|(v, f)| CellInput {
+                    field_id: f.clone(),
+                    value: text(v),
+                })
+                .collect(),
+        })
+        .collect();
+    db.add_rows(&table, &rows, usize::MAX)?;
+    Ok(())
 }
