@@ -462,17 +462,69 @@ mod tests {
         );
     }
 
+    /// The whole plugin, host calls included, against the SDK's in-memory workspace.
     #[test]
     fn removed_owner_integrations_list_their_dependent_columns() {
-        let r = audit(&facts(), &settings());
+        use kiln_guest::testing::MockWorkspace;
+
+        let ws = MockWorkspace::new("Acme");
+        ws.set_now(NOW);
+        let maya = ws.add_member(
+            "maya@example.com",
+            "Maya",
+            Role::Admin,
+            MemberStatus::Active,
+        );
+        let sam = ws.add_member(
+            "sam@example.com",
+            "Sam",
+            Role::Member,
+            MemberStatus::Removed,
+        );
+        let hunter = ws.add_integration("Hunter", "hunter", Some(&sam));
+        ws.act_as(&maya);
+        let folder = ws.add_folder("Outbound", None);
+        let workbook = ws.add_workbook("Q3", Some(&folder));
+        let leads = ws.add_table("Leads", Some(&workbook), &["Name", "Company"]);
+        ws.add_action_column(
+            &leads,
+            "Work Email",
+            "find-work-email",
+            "hunter",
+            Some(&hunter),
+            2.0,
+            &["Name", "Company"],
+        );
+        ws.record_usage(Some(&maya), "hunter", 40.0, NOW - DAY_MS);
+        let _installed = ws.install();
+
+        let scope = AuditScope {
+            workspace_id: ws.workspace_id(),
+            period: TimeRange {
+                start: NOW - 90 * DAY_MS,
+                end: NOW,
+            },
+            now: NOW,
+        };
+        let r = SeatAudit::new(Config::default())
+            .unwrap()
+            .audit(&scope)
+            .unwrap();
+
         let f: Vec<_> = r.with_code("integration.removed-owner").collect();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Critical);
+        assert!(f[0].message.contains("Sam"), "{}", f[0].message);
         assert!(
             f[0].evidence
                 .iter()
-                .any(|(k, v)| k == "used by" && v.contains("Leads / Work Email"))
+                .any(|(k, v)| k == "used by" && v.contains("Leads / Work Email")),
+            "{:?}",
+            f[0].evidence
         );
+        // The table was found by walking folder → workbook → table, and an audit spends nothing.
+        assert!(ws.calls().contains(&"tables::get".to_string()));
+        assert_eq!(ws.credits_spent(), 0.0);
     }
 
     #[test]
