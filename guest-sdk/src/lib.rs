@@ -3,7 +3,7 @@
 //! A plugin implements one trait — [`Transformer`] for row transformations, [`Auditor`] for
 //! workspace audits — and calls one macro. The WebAssembly bindings stay out of sight.
 //!
-//! ```ignore
+//! ```
 //! use kiln_guest::{Batch, Config, Error, Outcome, Transformer};
 //!
 //! struct Shout { column: String }
