@@ -79,7 +79,7 @@ fn scaffold_build_and_inspect(world: &str) {
     assert!(inspected.status.success(), "{}", text(&inspected));
     let info: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
     assert_eq!(info["world"], world);
-    assert_eq!(info["name"], name.replace('-', "_"));
+    assert_eq!(info["name"], name);
 
     // Scaffolding over an existing crate is refused and changes nothing.
     let again = kiln(dir.path())
