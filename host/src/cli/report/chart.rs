@@ -11,8 +11,10 @@ const PALETTE: &[&str] = &[
 ];
 const OTHERS: &str = "#94a3b8";
 
+/// Escapes for HTML text and attribute values alike (quotes included), so one function is
+/// safe wherever a label lands.
 pub(crate) fn esc(s: &str) -> String {
-    html_escape::encode_double_quoted_attribute(s).into_owned()
+    html_escape::encode_safe(s).into_owned()
 }
 
 /// A compact number: 1234 → "1,234", 0.5 → "0.5".
@@ -24,7 +26,7 @@ pub(crate) fn num(n: f64) -> String {
     let digits = whole.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

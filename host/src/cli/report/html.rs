@@ -157,7 +157,7 @@ mod tests {
             "a raw <script> made it into the page"
         );
         assert!(page.contains(
-            "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;quotes&quot;"
+            "&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2F;script&gt; &amp; &quot;quotes&quot;"
         ));
         assert!(page.contains("Northwind &amp; Co"));
         assert!(page.contains("1 &lt; 2 &amp; 3"));
