@@ -29,7 +29,15 @@ impl Config {
         }
     }
 
-    /// Reads the settings from the host (inside a plugin); natively, no settings.
+    /// Reads the settings from the host (inside a plugin); natively, those of the installed
+    /// [`MockWorkspace`](crate::testing::MockWorkspace) (none when nothing is installed).
+    ///
+    /// ```
+    /// let ws = kiln_guest::testing::MockWorkspace::new("Acme");
+    /// ws.set_config("min_admins", "3");
+    /// let _installed = ws.install();
+    /// assert_eq!(kiln_guest::Config::from_host().get("min_admins"), Some("3"));
+    /// ```
     pub fn from_host() -> Self {
         #[cfg(target_arch = "wasm32")]
         {
@@ -37,7 +45,7 @@ impl Config {
         }
         #[cfg(not(target_arch = "wasm32"))]
         {
-            Self::default()
+            Self::from_pairs(crate::testing::installed_config())
         }
     }
 

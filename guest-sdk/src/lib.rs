@@ -111,15 +111,20 @@ pub mod testing;
 
 /// Leveled logging into the host's log, tagged with the plugin's name.
 pub mod log {
-    use crate::bindings::clay::api::log::{Level, log};
+    use crate::bindings::clay::api::log::log;
+
+    /// A log line's level.
+    pub use crate::bindings::clay::api::log::Level;
 
     fn emit(level: Level, message: &str) {
         #[cfg(target_arch = "wasm32")]
         log(level, message);
         #[cfg(not(target_arch = "wasm32"))]
         {
-            // Natively (tests, benches) there is no host: print instead.
+            // Natively there is no host: an installed mock workspace keeps the line for
+            // the test to assert on; either way it is printed.
             let _ = log;
+            crate::testing::record_log(level, message);
             eprintln!("[{level:?}] {message}");
         }
     }

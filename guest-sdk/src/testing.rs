@@ -34,6 +34,8 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
+use crate::log::Level;
+
 use crate::types::{
     ActionConfig, Cell, CellInput, CellStatus, CellValue, ClayError, CreditEntity, CreditReport,
     CreditSubentity, Field, FieldKind, Folder, Integration, IntegrationType, Member, MemberStatus,
@@ -69,6 +71,25 @@ impl Drop for Installed {
         let previous = self.previous.take();
         INSTALLED.with(|slot| *slot.borrow_mut() = previous);
     }
+}
+
+/// The installed workspace's plugin settings (none when nothing is installed).
+pub(crate) fn installed_config() -> Vec<(String, String)> {
+    INSTALLED.with(|slot| {
+        slot.borrow()
+            .as_ref()
+            .map(|s| s.borrow().config.clone().into_iter().collect())
+            .unwrap_or_default()
+    })
+}
+
+/// Keeps a log line on the installed workspace, if there is one.
+pub(crate) fn record_log(level: Level, message: &str) {
+    INSTALLED.with(|slot| {
+        if let Some(state) = slot.borrow().as_ref() {
+            state.borrow_mut().logs.push((level, message.to_string()));
+        }
+    });
 }
 
 /// Runs `f` on the installed workspace (the native side of [`crate::clay`]).
@@ -121,6 +142,8 @@ pub(crate) struct State {
     types: Vec<IntegrationType>,
     ledger: Vec<Usage>,
     spent: f64,
+    config: BTreeMap<String, String>,
+    logs: Vec<(Level, String)>,
     calls: Vec<String>,
     failures: HashMap<String, ClayError>,
 }
@@ -156,6 +179,8 @@ impl MockWorkspace {
                 types: Vec::new(),
                 ledger: Vec::new(),
                 spent: 0.0,
+                config: BTreeMap::new(),
+                logs: Vec::new(),
                 calls: Vec::new(),
                 failures: HashMap::new(),
             })),
@@ -219,6 +244,28 @@ impl MockWorkspace {
     /// made (usage added with [`MockWorkspace::record_usage`] is not counted).
     pub fn credits_spent(&self) -> f64 {
         self.state.borrow().spent
+    }
+
+    /// A plugin setting, as the operator's `--config key=value` would give it; the plugin
+    /// sees it through [`Config::from_host`](crate::Config::from_host).
+    pub fn set_config(&self, key: &str, value: &str) {
+        self.state
+            .borrow_mut()
+            .config
+            .insert(key.to_string(), value.to_string());
+    }
+
+    /// What the plugin logged through [`crate::log`] while this workspace was installed.
+    ///
+    /// ```
+    /// use kiln_guest::log::Level;
+    /// let ws = kiln_guest::testing::MockWorkspace::new("Acme");
+    /// let _installed = ws.install();
+    /// kiln_guest::log::warn("3 rows skipped");
+    /// assert_eq!(ws.logs(), vec![(Level::Warn, "3 rows skipped".to_string())]);
+    /// ```
+    pub fn logs(&self) -> Vec<(Level, String)> {
+        self.state.borrow().logs.clone()
     }
 
     /// Every [`crate::clay`] call made so far, as `"interface::function"`, in order.
