@@ -3,14 +3,29 @@ use std::fmt;
 use crate::types::ClayError;
 
 /// What a plugin fails with: an error from Clay, a bad setting, or its own complaint.
+///
+/// `?` turns a [`ClayError`] into an `Error`:
+///
+/// ```
+/// use kiln_guest::Error;
+/// use kiln_guest::types::ClayError;
+///
+/// fn read() -> Result<(), Error> {
+///     Err(ClayError::Denied("credits".into()))?
+/// }
+/// assert_eq!(read().unwrap_err().to_string(), "denied: credits");
+/// ```
 #[derive(Debug, Clone)]
 pub enum Error {
     /// A capability call failed.
     Clay(ClayError),
     /// A config key has a value the plugin cannot use.
     Config {
+        /// The key.
         key: String,
+        /// The value it has.
         value: String,
+        /// Why the plugin cannot use it.
         reason: String,
     },
     /// Anything else the plugin wants to report.
@@ -18,6 +33,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// The plugin's own complaint.
+    ///
+    /// ```
+    /// let e = kiln_guest::Error::plugin("no Leads table");
+    /// assert_eq!(e.to_string(), "no Leads table");
+    /// ```
     pub fn plugin(message: impl Into<String>) -> Self {
         Error::Plugin(message.into())
     }
@@ -38,6 +59,11 @@ impl From<ClayError> for Error {
 }
 
 /// A readable description of a Clay error.
+///
+/// ```
+/// use kiln_guest::types::ClayError;
+/// assert_eq!(kiln_guest::describe(&ClayError::RateLimited(250)), "rate limited, retry after 250 ms");
+/// ```
 pub fn describe(e: &ClayError) -> String {
     match e {
         ClayError::NotFound(s) => format!("not found: {s}"),

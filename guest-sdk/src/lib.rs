@@ -3,7 +3,7 @@
 //! A plugin implements one trait — [`Transformer`] for row transformations, [`Auditor`] for
 //! workspace audits — and calls one macro. The WebAssembly bindings stay out of sight.
 //!
-//! ```ignore
+//! ```
 //! use kiln_guest::{Batch, Config, Error, Outcome, Transformer};
 //!
 //! struct Shout { column: String }
@@ -29,7 +29,10 @@
 //!
 //! The crate enables feature `transformer` or `auditor` (exactly one) for its world. Plugin
 //! logic also compiles natively, so it can be unit-tested and benchmarked without wasm:
-//! build a [`Batch`] with [`Batch::new`] and call your `transform`.
+//! build a [`Batch`] with [`Batch::new`] and call your `transform`, or install a
+//! [`testing::MockWorkspace`] and let your code call [`clay`] as it would inside the host.
+
+#![warn(missing_docs)]
 
 extern crate self as kiln_guest;
 
@@ -41,7 +44,7 @@ pub mod walk;
 
 pub use audit::{Auditor, FindingBuilder, Report, finding};
 pub use config::Config;
-pub use error::Error;
+pub use error::{Error, describe};
 pub use transform::{Batch, Outcome, RowRef, Transformer};
 
 #[doc(hidden)]
@@ -102,41 +105,51 @@ pub mod types {
     pub use crate::bindings::clay::api::types::*;
 }
 
-/// Clay's API, one module per capability. Each call crosses into the host, which checks
-/// the plugin's grant; a capability the plugin was not granted returns `ClayError::Denied`.
-pub mod clay {
-    pub use crate::bindings::clay::api::{
-        credits, folders, resources, tables, workbooks, workspaces,
-    };
-}
+pub mod clay;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 /// Leveled logging into the host's log, tagged with the plugin's name.
 pub mod log {
-    use crate::bindings::clay::api::log::{Level, log};
+    use crate::bindings::clay::api::log::log;
+
+    /// A log line's level.
+    pub use crate::bindings::clay::api::log::Level;
 
     fn emit(level: Level, message: &str) {
         #[cfg(target_arch = "wasm32")]
         log(level, message);
         #[cfg(not(target_arch = "wasm32"))]
         {
-            // Natively (tests, benches) there is no host: print instead.
+            // Natively there is no host: an installed mock workspace keeps the line for
+            // the test to assert on; either way it is printed.
             let _ = log;
+            crate::testing::record_log(level, message);
             eprintln!("[{level:?}] {message}");
         }
     }
 
+    /// Logs at debug level.
+    ///
+    /// ```
+    /// kiln_guest::log::debug("read 200 rows");
+    /// ```
     pub fn debug(message: &str) {
         emit(Level::Debug, message);
     }
 
+    /// Logs at info level.
     pub fn info(message: &str) {
         emit(Level::Info, message);
     }
 
+    /// Logs at warn level.
     pub fn warn(message: &str) {
         emit(Level::Warn, message);
     }
 
+    /// Logs at error level.
     pub fn error(message: &str) {
         emit(Level::Error, message);
     }
@@ -146,9 +159,15 @@ pub mod log {
 pub mod time {
     use crate::types::Timestamp;
 
+    /// One day in milliseconds.
     pub const DAY_MS: i64 = 24 * 3600 * 1000;
 
     /// Whole days from `earlier` to `later` (negative if reversed).
+    ///
+    /// ```
+    /// use kiln_guest::time::{DAY_MS, days_between};
+    /// assert_eq!(days_between(0, 3 * DAY_MS + 5), 3);
+    /// ```
     pub fn days_between(earlier: Timestamp, later: Timestamp) -> i64 {
         (later - earlier).div_euclid(DAY_MS)
     }

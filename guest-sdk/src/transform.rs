@@ -8,7 +8,37 @@ use crate::{Config, Error};
 
 /// A row transformation. The SDK creates one value per plugin instance (from its config) and
 /// calls [`Transformer::transform`] once per batch.
+///
+/// ```
+/// use kiln_guest::{Batch, Config, Error, Outcome, Transformer};
+///
+/// struct Shout;
+///
+/// impl Transformer for Shout {
+///     fn new(_config: Config) -> Result<Self, Error> {
+///         Ok(Shout)
+///     }
+///
+///     fn transform(&mut self, batch: &Batch) -> Vec<Outcome> {
+///         batch
+///             .rows()
+///             .map(|row| match row.text("Name") {
+///                 Some(name) => row.set("Name", name.to_uppercase()),
+///                 None => row.unchanged(),
+///             })
+///             .collect()
+///     }
+/// }
+///
+/// let table = Batch::table_with_columns("Leads", &["Name"]);
+/// let row = Batch::row_with_text(&table, "r_1", &[("Name", "ada")]);
+/// let batch = Batch::new(table, vec![row]);
+/// let outcomes = batch.resolve(Shout.transform(&batch));
+/// assert!(matches!(outcomes[0].effect, kiln_guest::types::Effect::SetCells(_)));
+/// ```
 pub trait Transformer: Sized + 'static {
+    /// Creates the plugin from its settings; a bad setting fails every row of the batch
+    /// with the error's message.
     fn new(config: Config) -> Result<Self, Error>;
 
     /// One [`Outcome`] per row of the batch, built from its [`RowRef`]s.
@@ -26,6 +56,13 @@ pub struct Batch {
 
 impl Batch {
     /// A batch over `table` (for native tests and benches).
+    ///
+    /// ```
+    /// use kiln_guest::Batch;
+    /// let table = Batch::table_with_columns("Leads", &["Email"]);
+    /// let batch = Batch::new(table, vec![]);
+    /// assert!(batch.is_empty());
+    /// ```
     pub fn new(table: TableInfo, rows: Vec<Row>) -> Self {
         let total = rows.len() as u64;
         Self::from_parts(
@@ -63,22 +100,27 @@ impl Batch {
         }
     }
 
+    /// The table the rows come from, with the fields this plugin may see.
     pub fn table(&self) -> &TableInfo {
         &self.ctx.table
     }
 
+    /// What the host said about this batch: its index, the run's size, whether it is a dry run.
     pub fn context(&self) -> &TransformContext {
         &self.ctx
     }
 
+    /// Rows in the batch.
     pub fn len(&self) -> usize {
         self.rows.len()
     }
 
+    /// Whether the batch has no rows.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
 
+    /// The rows, in order; build one [`Outcome`] from each.
     pub fn rows(&self) -> impl Iterator<Item = RowRef<'_>> {
         self.rows
             .iter()
@@ -91,6 +133,12 @@ impl Batch {
     }
 
     /// A column by name (case-insensitive) or id.
+    ///
+    /// ```
+    /// use kiln_guest::Batch;
+    /// let batch = Batch::new(Batch::table_with_columns("Leads", &["Email"]), vec![]);
+    /// assert_eq!(batch.field("email").map(|f| f.id.as_str()), Some("f_0"));
+    /// ```
     pub fn field(&self, column: &str) -> Option<&Field> {
         self.by_id
             .get(column)
@@ -98,12 +146,23 @@ impl Batch {
             .map(|i| &self.ctx.table.fields[*i])
     }
 
+    /// Whether the table has this column (by name or id).
     pub fn has_column(&self, column: &str) -> bool {
         self.field(column).is_some()
     }
 
     /// Turns outcomes into the effects the host applies: column names become field ids,
     /// no-op writes are dropped, and an unknown column fails only its own row.
+    ///
+    /// ```
+    /// use kiln_guest::Batch;
+    /// use kiln_guest::types::Effect;
+    /// let table = Batch::table_with_columns("Leads", &["Email"]);
+    /// let row = Batch::row_with_text(&table, "r_1", &[("Email", "a@b.io")]);
+    /// let batch = Batch::new(table, vec![row]);
+    /// let outcomes = batch.rows().map(|r| r.set("Email", "a@b.io").set("Nope", "x")).collect();
+    /// assert!(matches!(batch.resolve(outcomes)[0].effect, Effect::Error(_)));
+    /// ```
     pub fn resolve(&self, outcomes: Vec<Outcome>) -> Vec<RowOutcome> {
         outcomes
             .into_iter()
@@ -156,6 +215,11 @@ impl Batch {
 
     /// A table description from column names (native tests and benches); field ids are
     /// `f_<index>`.
+    ///
+    /// ```
+    /// let table = kiln_guest::Batch::table_with_columns("Leads", &["Email", "Name"]);
+    /// assert_eq!(table.fields[1].id, "f_1");
+    /// ```
     pub fn table_with_columns(name: &str, columns: &[&str]) -> TableInfo {
         TableInfo {
             id: format!("t_{}", name.to_lowercase().replace(' ', "_")),
@@ -181,7 +245,15 @@ impl Batch {
         }
     }
 
-    /// A row of text cells by column name for `table` (native tests and benches).
+    /// A row of text cells by column name for `table` (native tests and benches); unknown
+    /// columns are skipped.
+    ///
+    /// ```
+    /// use kiln_guest::Batch;
+    /// let table = Batch::table_with_columns("Leads", &["Email"]);
+    /// let row = Batch::row_with_text(&table, "r_1", &[("Email", "a@b.io")]);
+    /// assert_eq!(row.cells.len(), 1);
+    /// ```
     pub fn row_with_text(table: &TableInfo, id: &str, cells: &[(&str, &str)]) -> Row {
         Row {
             id: id.to_string(),
@@ -226,15 +298,27 @@ pub struct RowRef<'a> {
 }
 
 impl<'a> RowRef<'a> {
+    /// The record id (`r_…`).
     pub fn id(&self) -> &'a str {
         &self.row.id
     }
 
+    /// The row as the host sent it: every cell with its field id and status.
     pub fn raw(&self) -> &'a Row {
         self.row
     }
 
     /// The cell's value; `None` when the column does not exist or the cell is unset.
+    ///
+    /// ```
+    /// use kiln_guest::Batch;
+    /// use kiln_guest::types::CellValue;
+    /// let table = Batch::table_with_columns("Leads", &["Email", "Name"]);
+    /// let batch = Batch::new(table.clone(), vec![Batch::row_with_text(&table, "r_1", &[("Email", "a@b.io")])]);
+    /// let row = batch.rows().next().unwrap();
+    /// assert_eq!(row.get("Email"), Some(&CellValue::Text("a@b.io".into())));
+    /// assert_eq!(row.get("Name"), None);
+    /// ```
     pub fn get(&self, column: &str) -> Option<&'a CellValue> {
         let field = self.batch.field(column)?;
         self.row
@@ -246,6 +330,13 @@ impl<'a> RowRef<'a> {
     }
 
     /// The cell as text: text and JSON as they are, numbers and booleans formatted.
+    ///
+    /// ```
+    /// use kiln_guest::Batch;
+    /// let table = Batch::table_with_columns("Leads", &["Email"]);
+    /// let batch = Batch::new(table.clone(), vec![Batch::row_with_text(&table, "r_1", &[("Email", "a@b.io")])]);
+    /// assert_eq!(batch.rows().next().unwrap().text("email").as_deref(), Some("a@b.io"));
+    /// ```
     pub fn text(&self, column: &str) -> Option<String> {
         match self.get(column)? {
             CellValue::Null => None,
@@ -259,6 +350,7 @@ impl<'a> RowRef<'a> {
         }
     }
 
+    /// Leaves the row as it is.
     pub fn unchanged(&self) -> Outcome {
         Outcome {
             index: self.index,
@@ -266,6 +358,7 @@ impl<'a> RowRef<'a> {
         }
     }
 
+    /// Deletes the row.
     pub fn delete(&self) -> Outcome {
         Outcome {
             index: self.index,
@@ -282,6 +375,15 @@ impl<'a> RowRef<'a> {
     }
 
     /// Sets a cell; chain [`Outcome::set`] for more.
+    ///
+    /// ```
+    /// use kiln_guest::Batch;
+    /// let table = Batch::table_with_columns("Leads", &["First", "Last"]);
+    /// let batch = Batch::new(table.clone(), vec![Batch::row_with_text(&table, "r_1", &[])]);
+    /// let row = batch.rows().next().unwrap();
+    /// let outcome = row.set("First", "Ada").set("Last", "Lovelace");
+    /// assert!(!outcome.is_unchanged());
+    /// ```
     pub fn set(&self, column: &str, value: impl Into<CellValue>) -> Outcome {
         self.unchanged().set(column, value)
     }
@@ -358,6 +460,7 @@ thread_local! {
 }
 
 /// The export glue: one plugin value per instance, created on the first batch.
+#[doc(hidden)]
 #[cfg(feature = "transformer")]
 pub fn run_transformer<T: Transformer>(rows: Vec<Row>, ctx: TransformContext) -> Vec<RowOutcome> {
     let batch = Batch::from_parts(rows, ctx);

@@ -2,9 +2,12 @@
 //! by the `kiln_host` library.
 
 mod demo;
+mod golden;
 mod inspect;
+mod new;
 mod output;
 mod plugins;
+mod report;
 mod run;
 mod workspace;
 
@@ -70,6 +73,10 @@ enum Command {
     Audit(run::AuditArgs),
     /// Show a plugin's world, imports, exports, size and hash.
     Inspect(inspect::InspectArgs),
+    /// Scaffold a plugin crate that builds and passes its test as it stands.
+    New(new::NewArgs),
+    /// Run a built plugin against a workspace snapshot and compare its effects with a golden file.
+    Test(golden::TestArgs),
     /// Create, seed, import into, export from and show the embedded workspace.
     #[command(subcommand)]
     Workspace(workspace::WorkspaceCommand),
@@ -164,6 +171,8 @@ pub fn main() -> ExitCode {
             Command::Audit(args) => run::audit(&ctx, args).await,
             Command::Inspect(args) => inspect::inspect(&ctx, args).await,
             Command::Workspace(cmd) => workspace::workspace(&ctx, cmd).await,
+            Command::New(args) => new::new(args),
+            Command::Test(args) => golden::test(&ctx, args).await,
         }
     });
     match result {

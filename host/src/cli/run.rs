@@ -14,7 +14,7 @@ use kiln_host::invocation::{
 };
 use kiln_host::{Clay, Plugin};
 
-use super::{Common, Context, output, plugins};
+use super::{Common, Context, output, plugins, report};
 
 /// Options that shape one invocation.
 #[derive(Args, Clone, Debug)]
@@ -106,6 +106,12 @@ pub(crate) struct AuditArgs {
     /// How many days back the audit looks.
     #[arg(long, default_value_t = 90)]
     period_days: u64,
+    /// How to present the report (`--json` is short for `--format json`).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<report::Format>,
+    /// Write the report to this file (json, md, html) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<std::path::PathBuf>,
     #[command(flatten)]
     invoke: InvokeArgs,
     #[command(flatten)]
@@ -172,6 +178,19 @@ pub(crate) async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Exit
     if args.period_days == 0 {
         bail!("--period-days must be at least 1");
     }
+    let format = match (args.format, args.common.json) {
+        (None, json) => {
+            if json {
+                report::Format::Json
+            } else {
+                report::Format::Table
+            }
+        }
+        (Some(f), false) | (Some(f @ report::Format::Json), true) => f,
+        (Some(f), true) => {
+            bail!("--json asks for JSON but --format asks for {f:?}; pass one of them")
+        }
+    };
     let backend = open_backend(ctx, args.invoke.acting_as.as_deref())?;
     let runtime = ctx.runtime(args.invoke.fuel.is_some())?;
     let plugin = plugins::load(&runtime, &args.plugin).await?;
@@ -180,18 +199,18 @@ pub(crate) async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Exit
         invocation: args.invoke.invocation(&plugin),
         ..AuditOptions::default()
     };
-    let (scope, report) = run_audit(&plugin, backend, options)
+    let (scope, report) = run_audit(&plugin, backend.clone(), options)
         .await
         .with_context(|| format!("auditing with {}", plugin.name()))?;
-    if args.common.json {
-        output::json(&serde_json::json!({
-            "plugin": plugin.name(),
-            "scope": scope,
-            "report": report,
-        }))?;
-    } else {
-        output::print_audit(plugin.name(), &report);
-    }
+    report::present(
+        &backend,
+        plugin.name(),
+        scope,
+        report,
+        format,
+        args.out.as_deref(),
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 

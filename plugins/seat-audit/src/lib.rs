@@ -314,6 +314,48 @@ mod tests {
         );
     }
 
+    /// The whole plugin, host calls included, against the SDK's in-memory workspace.
+    #[test]
+    fn the_whole_plugin_against_the_mock_workspace() {
+        use kiln_guest::testing::MockWorkspace;
+
+        let ws = MockWorkspace::new("Acme");
+        ws.set_now(NOW);
+        let maya = ws.add_member(
+            "maya@example.com",
+            "Maya",
+            Role::Admin,
+            MemberStatus::Active,
+        );
+        ws.add_member("sam@example.com", "Sam", Role::Member, MemberStatus::Active);
+        ws.act_as(&maya);
+        ws.add_folder("Outbound", None);
+        let _installed = ws.install();
+
+        let scope = AuditScope {
+            workspace_id: ws.workspace_id(),
+            period: TimeRange {
+                start: NOW - 90 * DAY_MS,
+                end: NOW,
+            },
+            now: NOW,
+        };
+        let r = <SeatAudit as Auditor>::new(Config::default())
+            .unwrap()
+            .audit(&scope)
+            .unwrap();
+
+        assert_eq!(r.with_code("seat.single-admin").count(), 1);
+        // Maya created a folder just now; Sam did nothing at all.
+        let inactive: Vec<_> = r
+            .with_code("seat.inactive")
+            .map(|f| f.subject.name.clone())
+            .collect();
+        assert_eq!(inactive, vec!["Sam".to_string()]);
+        assert!(ws.calls().contains(&"credits::permissions".to_string()));
+        assert_eq!(ws.credits_spent(), 0.0, "an audit spends nothing");
+    }
+
     #[test]
     fn only_seat_codes_so_other_auditors_are_not_repeated() {
         let r = audit(&facts(), &settings());
