@@ -43,9 +43,13 @@ pub fn all_rows(table_id: &str, view_id: &str) -> Result<Vec<Row>, Error> {
 /// An enrichment column and the table it sits in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnRef {
+    /// The table's id (`t_…`).
     pub table_id: String,
+    /// The table's name.
     pub table_name: String,
+    /// The column's field id (`f_…`).
     pub field_id: String,
+    /// The column's name.
     pub field_name: String,
 }
 

@@ -139,7 +139,7 @@ fn read_expected(path: &Path) -> anyhow::Result<Option<Value>> {
 }
 
 pub(crate) async fn test(ctx: &Context, args: TestArgs) -> anyhow::Result<ExitCode> {
-    let runtime = ctx.runtime()?;
+    let runtime = ctx.runtime(args.invoke.fuel.is_some())?;
     let plugin = plugins::load(&runtime, &args.plugin).await?;
     let expect_path = args
         .expect
@@ -179,7 +179,7 @@ pub(crate) async fn test(ctx: &Context, args: TestArgs) -> anyhow::Result<ExitCo
                 backend,
                 table,
                 TransformOptions {
-                    invocation: args.invoke.invocation(),
+                    invocation: args.invoke.invocation(&plugin),
                     ..TransformOptions::default()
                 },
             )
@@ -199,7 +199,7 @@ pub(crate) async fn test(ctx: &Context, args: TestArgs) -> anyhow::Result<ExitCo
                 AuditOptions {
                     period: Duration::from_millis(period_days * DAY_MS as u64),
                     now: Some(now),
-                    invocation: args.invoke.invocation(),
+                    invocation: args.invoke.invocation(&plugin),
                     ..AuditOptions::default()
                 },
             )
