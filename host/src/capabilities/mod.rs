@@ -2,7 +2,8 @@
 //! the generated WIT types and the [`Clay`](crate::backend::Clay) backend.
 //!
 //! Every call goes through [`Capabilities::enter`], which checks the plugin's grant for the
-//! interface and counts the call against the invocation's host-call budget.
+//! interface and counts the call against the invocation's host-call budget, and ends in
+//! [`Capabilities::finish`]; between the two, the call is written to the audit trail.
 
 pub(crate) mod bindings;
 mod config;
@@ -21,7 +22,9 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::backend::{Clay, ClayError};
+use crate::backend::{Clay, ClayError, ClayResult};
+use crate::budget::Meter;
+use crate::trail::{Outcome, Recorder};
 use bindings::types as wit;
 
 /// A WIT interface of `clay:api` that a plugin can import.
@@ -137,6 +140,18 @@ pub enum HostError {
     Trap(HostTrap),
 }
 
+impl HostTrap {
+    /// How the trail records it: as the limit it is.
+    fn outcome(&self) -> Outcome {
+        match self {
+            HostTrap::HostCallLimit { .. } => Outcome::Limit {
+                name: "host-calls".into(),
+                message: self.to_string(),
+            },
+        }
+    }
+}
+
 impl From<ClayError> for HostError {
     fn from(e: ClayError) -> Self {
         HostError::Clay(e)
@@ -152,6 +167,8 @@ pub struct Capabilities {
     grants: Grants,
     max_host_calls: Option<u64>,
     host_calls: u64,
+    trail: Option<Recorder>,
+    meter: Option<Meter>,
 }
 
 impl Capabilities {
@@ -169,7 +186,25 @@ impl Capabilities {
             grants,
             max_host_calls,
             host_calls: 0,
+            trail: None,
+            meter: None,
         }
+    }
+
+    /// Records every call in the audit trail.
+    pub fn with_trail(mut self, trail: Recorder) -> Self {
+        self.trail = Some(trail);
+        self
+    }
+
+    /// Meters credit-spending calls against budgets.
+    pub fn with_meter(mut self, meter: Meter) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    pub fn trail_mut(&mut self) -> Option<&mut Recorder> {
+        self.trail.as_mut()
     }
 
     /// Host calls made so far in this invocation.
@@ -177,13 +212,39 @@ impl Capabilities {
         self.host_calls
     }
 
-    /// Checks the grant and meters the call; every capability function starts here.
+    /// Checks the grant and meters the call; every capability function starts here and
+    /// ends in [`Capabilities::finish`]. `targets` are the ids the call names, for the trail.
     fn enter(
         &mut self,
         interface: Interface,
         access: Access,
         function: &'static str,
+        targets: Vec<String>,
     ) -> Result<&Arc<dyn Clay>, HostError> {
+        let checked = self.check(interface, access, function);
+        if let Some(trail) = &mut self.trail {
+            let call = format!("{}.{function}", interface.name());
+            match &checked {
+                Ok(()) => trail.begin(call, targets),
+                Err(HostError::Clay(e)) => trail.record(call, targets, Outcome::from_clay(e), 0.0),
+                Err(HostError::Trap(t)) => {
+                    let outcome = t.outcome();
+                    trail.record(call, targets, outcome.clone(), 0.0);
+                    trail.ended_by(outcome);
+                }
+            }
+        }
+        checked?;
+        tracing::trace!(plugin = %self.plugin, "{}.{function}", interface.name());
+        Ok(&self.backend)
+    }
+
+    fn check(
+        &mut self,
+        interface: Interface,
+        access: Access,
+        function: &'static str,
+    ) -> Result<(), HostError> {
         self.host_calls += 1;
         if let Some(limit) = self.max_host_calls
             && self.host_calls > limit
@@ -201,8 +262,31 @@ impl Capabilities {
                 interface.name()
             ))));
         }
-        tracing::trace!(plugin = %self.plugin, "{}.{function}", interface.name());
-        Ok(&self.backend)
+        Ok(())
+    }
+
+    /// Ends a call begun with [`Capabilities::enter`]: records its outcome in the trail.
+    fn finish<T>(&mut self, result: ClayResult<T>) -> Result<T, HostError> {
+        self.finish_spent(result, 0.0)
+    }
+
+    /// [`Capabilities::finish`] for a call that cannot fail once admitted.
+    fn finish_ok(&mut self) {
+        if let Some(trail) = &mut self.trail {
+            trail.finish(Outcome::Ok, 0.0);
+        }
+    }
+
+    /// [`Capabilities::finish`] for a call that spent `credits`.
+    fn finish_spent<T>(&mut self, result: ClayResult<T>, credits: f64) -> Result<T, HostError> {
+        if let Some(trail) = &mut self.trail {
+            let outcome = match &result {
+                Ok(_) => Outcome::Ok,
+                Err(e) => Outcome::from_clay(e),
+            };
+            trail.finish(outcome, credits);
+        }
+        Ok(result?)
     }
 }
 
@@ -213,6 +297,20 @@ impl wit::Host for Capabilities {
             HostError::Trap(t) => Err(wasmtime::Error::new(t)),
         }
     }
+}
+
+/// The ids a call names, for the trail: `one` (a table, a workspace…) then `many` (records,
+/// fields…).
+pub(crate) fn named(one: &[&str], many: &[String]) -> Vec<String> {
+    one.iter()
+        .map(|s| s.to_string())
+        .chain(many.iter().cloned())
+        .collect()
+}
+
+/// How a workspace id appears among a call's targets.
+pub(crate) fn workspace(id: u64) -> String {
+    format!("workspace:{id}")
 }
 
 /// Data reachable from a store that capability functions need, in the spirit of

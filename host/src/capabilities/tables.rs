@@ -2,12 +2,19 @@ use super::bindings::{tables, types as w};
 use super::convert::{
     new_row, row_to_wit, run_result_to_wit, run_target, source_to_wit, table_to_wit,
 };
-use super::{Access, Capabilities, HostError, Interface};
+use super::{Access, Capabilities, HostError, Interface, named};
+use crate::backend::model::RunTarget;
 
 impl tables::Host for Capabilities {
     async fn get(&mut self, table_id: String) -> Result<w::TableInfo, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Read, "get")?;
-        Ok(table_to_wit(clay.get_table(&table_id).await?))
+        let clay = self.enter(
+            Interface::Tables,
+            Access::Read,
+            "get",
+            named(&[&table_id], &[]),
+        )?;
+        let result = clay.get_table(&table_id).await.map(table_to_wit);
+        self.finish(result)
     }
 
     async fn record_ids(
@@ -15,8 +22,10 @@ impl tables::Host for Capabilities {
         table_id: String,
         view_id: String,
     ) -> Result<Vec<String>, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Read, "record-ids")?;
-        Ok(clay.record_ids(&table_id, &view_id).await?)
+        let targets = named(&[&table_id, &view_id], &[]);
+        let clay = self.enter(Interface::Tables, Access::Read, "record-ids", targets)?;
+        let result = clay.record_ids(&table_id, &view_id).await;
+        self.finish(result)
     }
 
     async fn read_records(
@@ -24,9 +33,10 @@ impl tables::Host for Capabilities {
         table_id: String,
         record_ids: Vec<String>,
     ) -> Result<Vec<w::Row>, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Read, "read-records")?;
-        let rows = clay.read_records(&table_id, &record_ids).await?;
-        Ok(rows.into_iter().map(row_to_wit).collect())
+        let targets = named(&[&table_id], &record_ids);
+        let clay = self.enter(Interface::Tables, Access::Read, "read-records", targets)?;
+        let result = clay.read_records(&table_id, &record_ids).await;
+        self.finish(result.map(|rows| rows.into_iter().map(row_to_wit).collect()))
     }
 
     async fn add_rows(
@@ -34,10 +44,15 @@ impl tables::Host for Capabilities {
         table_id: String,
         rows: Vec<w::NewRow>,
     ) -> Result<Vec<w::Row>, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Write, "add-rows")?;
+        let clay = self.enter(
+            Interface::Tables,
+            Access::Write,
+            "add-rows",
+            named(&[&table_id], &[]),
+        )?;
         let rows: Vec<_> = rows.into_iter().map(new_row).collect();
-        let added = clay.add_rows(&table_id, &rows).await?;
-        Ok(added.into_iter().map(row_to_wit).collect())
+        let result = clay.add_rows(&table_id, &rows).await;
+        self.finish(result.map(|added| added.into_iter().map(row_to_wit).collect()))
     }
 
     async fn delete_rows(
@@ -45,8 +60,10 @@ impl tables::Host for Capabilities {
         table_id: String,
         record_ids: Vec<String>,
     ) -> Result<(), HostError> {
-        let clay = self.enter(Interface::Tables, Access::Write, "delete-rows")?;
-        Ok(clay.delete_rows(&table_id, &record_ids).await?)
+        let targets = named(&[&table_id], &record_ids);
+        let clay = self.enter(Interface::Tables, Access::Write, "delete-rows", targets)?;
+        let result = clay.delete_rows(&table_id, &record_ids).await;
+        self.finish(result)
     }
 
     async fn delete_all_rows(
@@ -54,8 +71,11 @@ impl tables::Host for Capabilities {
         table_id: String,
         view_id: Option<String>,
     ) -> Result<(), HostError> {
-        let clay = self.enter(Interface::Tables, Access::Write, "delete-all-rows")?;
-        Ok(clay.delete_all_rows(&table_id, view_id.as_deref()).await?)
+        let mut targets = named(&[&table_id], &[]);
+        targets.extend(view_id.clone());
+        let clay = self.enter(Interface::Tables, Access::Write, "delete-all-rows", targets)?;
+        let result = clay.delete_all_rows(&table_id, view_id.as_deref()).await;
+        self.finish(result)
     }
 
     async fn run_column(
@@ -65,22 +85,37 @@ impl tables::Host for Capabilities {
         target: w::RunTarget,
         force: bool,
     ) -> Result<w::RunResult, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Write, "run-column")?;
-        let result = clay
-            .run_column(&table_id, &field_ids, &run_target(target), force)
-            .await?;
-        Ok(run_result_to_wit(result))
+        let target = run_target(target);
+        let mut targets = named(&[&table_id], &field_ids);
+        match &target {
+            RunTarget::Records(ids) => targets.extend(ids.iter().cloned()),
+            RunTarget::ViewTop { view_id, .. } => targets.push(view_id.clone()),
+        }
+        let clay = self
+            .enter(Interface::Tables, Access::Write, "run-column", targets)?
+            .clone();
+        let estimate = clay.estimate_run_cost(&table_id, &field_ids, &target);
+        let run = clay.run_column(&table_id, &field_ids, &target, force);
+        let result = match &mut self.meter {
+            Some(meter) => meter.spend(estimate, run).await,
+            None => run.await,
+        };
+        let credits = result.as_ref().map_or(0.0, |r| r.credits_spent);
+        self.finish_spent(result.map(run_result_to_wit), credits)
     }
 
     async fn count_rows(&mut self, table_id: String) -> Result<u64, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Read, "count-rows")?;
-        Ok(clay.count_rows(&table_id).await?)
+        let targets = named(&[&table_id], &[]);
+        let clay = self.enter(Interface::Tables, Access::Read, "count-rows", targets)?;
+        let result = clay.count_rows(&table_id).await;
+        self.finish(result)
     }
 
     async fn list_sources(&mut self, table_id: String) -> Result<Vec<w::Source>, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Read, "list-sources")?;
-        let sources = clay.list_sources(&table_id).await?;
-        Ok(sources.into_iter().map(source_to_wit).collect())
+        let targets = named(&[&table_id], &[]);
+        let clay = self.enter(Interface::Tables, Access::Read, "list-sources", targets)?;
+        let result = clay.list_sources(&table_id).await;
+        self.finish(result.map(|sources| sources.into_iter().map(source_to_wit).collect()))
     }
 
     async fn add_webhook_source(
@@ -88,10 +123,15 @@ impl tables::Host for Capabilities {
         table_id: String,
         name: String,
     ) -> Result<w::Source, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Write, "add-webhook-source")?;
-        Ok(source_to_wit(
-            clay.add_webhook_source(&table_id, &name).await?,
-        ))
+        let targets = named(&[&table_id], &[]);
+        let clay = self.enter(
+            Interface::Tables,
+            Access::Write,
+            "add-webhook-source",
+            targets,
+        )?;
+        let result = clay.add_webhook_source(&table_id, &name).await;
+        self.finish(result.map(source_to_wit))
     }
 
     async fn delete_source(
@@ -99,7 +139,9 @@ impl tables::Host for Capabilities {
         source_id: String,
         delete_records: bool,
     ) -> Result<(), HostError> {
-        let clay = self.enter(Interface::Tables, Access::Write, "delete-source")?;
-        Ok(clay.delete_source(&source_id, delete_records).await?)
+        let targets = named(&[&source_id], &[]);
+        let clay = self.enter(Interface::Tables, Access::Write, "delete-source", targets)?;
+        let result = clay.delete_source(&source_id, delete_records).await;
+        self.finish(result)
     }
 }

@@ -1,11 +1,13 @@
 //! `kiln`: argument parsing and dispatch. Everything here is presentation; the work is done
 //! by the `kiln_host` library.
 
+mod budget;
 mod demo;
 mod inspect;
 mod output;
 mod plugins;
 mod run;
+mod trail;
 mod workspace;
 
 use std::path::PathBuf;
@@ -60,6 +62,12 @@ enum Command {
     /// Create, seed, import into, export from and show the embedded workspace.
     #[command(subcommand)]
     Workspace(workspace::WorkspaceCommand),
+    /// Show or verify the audit trail of every host call plugins made.
+    #[command(subcommand)]
+    Trail(trail::TrailCommand),
+    /// Show or set credit budgets per member and per plugin.
+    #[command(subcommand)]
+    Budget(budget::BudgetCommand),
 }
 
 /// Options shared by commands that load plugins.
@@ -121,6 +129,8 @@ pub fn main() -> ExitCode {
             Command::Audit(args) => run::audit(&ctx, args).await,
             Command::Inspect(args) => inspect::inspect(&ctx, args).await,
             Command::Workspace(cmd) => workspace::workspace(&ctx, cmd).await,
+            Command::Trail(cmd) => trail::trail(&ctx, cmd),
+            Command::Budget(cmd) => budget::budget(&ctx, cmd),
         }
     });
     match result {

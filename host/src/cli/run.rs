@@ -14,7 +14,7 @@ use kiln_host::invocation::{
     AuditOptions, InvocationOptions, Limits, TransformOptions, run_audit, run_transform,
 };
 
-use super::{Common, Context, output, plugins};
+use super::{Common, Context, budget, output, plugins};
 
 /// Options that shape one invocation.
 #[derive(Args, Clone, Debug)]
@@ -31,6 +31,9 @@ pub(crate) struct InvokeArgs {
     /// The member the plugin acts as (email or user id); the first admin by default.
     #[arg(long = "as", value_name = "MEMBER")]
     pub acting_as: Option<String>,
+    /// Credits this run may spend (enrichment columns it runs); 0 forbids spending.
+    #[arg(long, value_name = "N", value_parser = parse_credits)]
+    pub max_credits: Option<f64>,
 }
 
 impl InvokeArgs {
@@ -45,8 +48,16 @@ impl InvokeArgs {
         InvocationOptions {
             config: self.config.iter().cloned().collect::<BTreeMap<_, _>>(),
             limits: Some(limits),
-            grants: None,
+            credit_budget: self.max_credits,
+            ..InvocationOptions::default()
         }
+    }
+}
+
+fn parse_credits(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
+        _ => Err(format!("`{s}` is not a number of credits (0 or more)")),
     }
 }
 
@@ -92,16 +103,13 @@ pub(crate) struct AuditArgs {
     common: Common,
 }
 
-pub(crate) fn open_backend(
-    ctx: &Context,
-    acting_as: Option<&str>,
-) -> anyhow::Result<Arc<dyn Clay>> {
+pub(crate) fn open_local(ctx: &Context, acting_as: Option<&str>) -> anyhow::Result<LocalBackend> {
     let path = ctx.workspace_path()?;
     let mut backend = LocalBackend::open(&path)?;
     if let Some(member) = acting_as {
         backend = backend.acting_as(member)?;
     }
-    Ok(Arc::new(backend))
+    Ok(backend)
 }
 
 pub(crate) fn progress_bar(hidden: bool) -> ProgressBar {
@@ -118,7 +126,10 @@ pub(crate) fn progress_bar(hidden: bool) -> ProgressBar {
 }
 
 pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let backend = open_backend(ctx, args.invoke.acting_as.as_deref())?;
+    let local = open_local(ctx, args.invoke.acting_as.as_deref())?;
+    let mut invocation = args.invoke.invocation();
+    budget::attach(&ctx.workspace_path()?, &mut invocation, &local)?;
+    let backend: Arc<dyn Clay> = Arc::new(local);
     let runtime = ctx.runtime()?;
     let plugin = plugins::load(&runtime, &args.plugin).await?;
     let bar = progress_bar(args.common.json);
@@ -126,7 +137,7 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode
     let options = TransformOptions {
         rows_per_batch: args.batch_size,
         dry_run: args.dry_run,
-        invocation: args.invoke.invocation(),
+        invocation,
         progress: Some(Box::new(move |done, total| {
             progress_bar.set_length(total);
             progress_bar.set_position(done);
@@ -152,12 +163,15 @@ pub(crate) async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Exit
     if args.period_days == 0 {
         bail!("--period-days must be at least 1");
     }
-    let backend = open_backend(ctx, args.invoke.acting_as.as_deref())?;
+    let local = open_local(ctx, args.invoke.acting_as.as_deref())?;
+    let mut invocation = args.invoke.invocation();
+    budget::attach(&ctx.workspace_path()?, &mut invocation, &local)?;
+    let backend: Arc<dyn Clay> = Arc::new(local);
     let runtime = ctx.runtime()?;
     let plugin = plugins::load(&runtime, &args.plugin).await?;
     let options = AuditOptions {
         period: Duration::from_secs(args.period_days * 24 * 3600),
-        invocation: args.invoke.invocation(),
+        invocation,
         ..AuditOptions::default()
     };
     let (scope, report) = run_audit(&plugin, backend, options)

@@ -23,10 +23,12 @@ use wasmtime::{ResourceLimiter, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::backend::Clay;
+use crate::budget::{Ledger, Meter};
 use crate::capabilities::bindings::{auditor::Auditor, transformer::Transformer};
 use crate::capabilities::{Capabilities, CapabilitiesView, Grants, HostTrap};
 use crate::plugin::{Plugin, Pre, World};
 use crate::runtime::ticker;
+use crate::trail::{self, Recorder, Trail};
 use output::{GuestOutput, Stream};
 
 /// A memory fault under this many frames of one or two functions is reported as stack overflow.
@@ -118,6 +120,27 @@ impl InvocationError {
             _ => None,
         }
     }
+
+    /// How the audit trail records this as the end of an invocation.
+    pub fn trail_outcome(&self) -> trail::Outcome {
+        match &self.kind {
+            InvocationErrorKind::Limit(l) => trail::Outcome::Limit {
+                name: l.name().into(),
+                message: l.to_string(),
+            },
+            InvocationErrorKind::Trap { message, .. } => trail::Outcome::Trap {
+                message: message.clone(),
+            },
+            kind @ (InvocationErrorKind::Instantiate(_)
+            | InvocationErrorKind::WrongWorld { .. }) => trail::Outcome::Trap {
+                message: kind.to_string(),
+            },
+            InvocationErrorKind::Guest(message) => trail::Outcome::Error {
+                kind: "guest".into(),
+                message: message.clone(),
+            },
+        }
+    }
 }
 
 /// What the caller decides per invocation.
@@ -129,6 +152,14 @@ pub struct InvocationOptions {
     pub limits: Option<Limits>,
     /// Overrides the world's default grants.
     pub grants: Option<Grants>,
+    /// Records every host call and the invocation's start and end; `None` records nothing.
+    pub trail: Option<Trail>,
+    /// Credits this invocation may spend (`None`: no per-run cap; `Some(0.0)`: none).
+    pub credit_budget: Option<f64>,
+    /// Per-member and per-plugin budgets, and where spending is recorded.
+    pub ledger: Option<Ledger>,
+    /// The acting member's email, for per-member budgets.
+    pub member: Option<String>,
 }
 
 /// Store data: WASI (sandboxed to nothing), the capabilities and the memory limiter.
@@ -193,6 +224,7 @@ struct Instance {
     stderr: GuestOutput,
     limits: Limits,
     fuel: bool,
+    invocation_id: String,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -232,13 +264,32 @@ impl Instance {
         let grants = options
             .grants
             .unwrap_or_else(|| plugin.world().default_grants());
-        let caps = Capabilities::new(
+        let invocation_id = trail::new_invocation_id();
+        let mut caps = Capabilities::new(
             backend,
             name,
             Arc::new(options.config),
             grants,
             limits.max_host_calls,
         );
+        if let Some(t) = options.trail {
+            let info = plugin.info();
+            caps = caps.with_trail(Recorder::start(
+                t,
+                &info.name,
+                &info.sha256,
+                invocation_id.clone(),
+            ));
+        }
+        if options.credit_budget.is_some() || options.ledger.is_some() {
+            caps = caps.with_meter(Meter::new(
+                plugin.name(),
+                options.member,
+                invocation_id.clone(),
+                options.credit_budget,
+                options.ledger,
+            ));
+        }
         let engine = match &plugin.inner.pre {
             Pre::Transformer(p) => p.engine().clone(),
             Pre::Auditor(p) => p.engine().clone(),
@@ -264,8 +315,16 @@ impl Instance {
             stderr,
             limits,
             fuel,
+            invocation_id,
             _permit: permit,
         })
+    }
+
+    /// Remembers, for the trail's `invocation.end`, what ended the invocation.
+    fn ended_by(&mut self, err: &InvocationError) {
+        if let Some(t) = self.store.data_mut().caps.trail_mut() {
+            t.ended_by(err.trail_outcome());
+        }
     }
 
     /// Arms the deadline (and fuel) for the next call into the guest.
@@ -279,15 +338,24 @@ impl Instance {
         Ok(())
     }
 
-    fn timed_out(&self) -> InvocationError {
-        InvocationError {
+    fn timed_out(&mut self) -> InvocationError {
+        let err = InvocationError {
             plugin: self.plugin.name().to_string(),
             kind: InvocationErrorKind::Limit(LimitKind::Deadline(self.limits.deadline)),
-        }
+        };
+        self.ended_by(&err);
+        err
+    }
+
+    /// The limit or trap the guest's failure really is, recorded as what ended the invocation.
+    fn error(&mut self, err: wasmtime::Error) -> InvocationError {
+        let err = self.classify(err);
+        self.ended_by(&err);
+        err
     }
 
     /// Turns whatever the guest's failure was into the limit or trap it really is.
-    fn error(&self, err: wasmtime::Error) -> InvocationError {
+    fn classify(&self, err: wasmtime::Error) -> InvocationError {
         let plugin = self.plugin.name().to_string();
         let limit = |l| InvocationError {
             plugin: plugin.clone(),
@@ -429,6 +497,11 @@ impl TransformerInstance {
     pub fn host_calls(&self) -> u64 {
         self.instance.host_calls()
     }
+
+    /// This invocation's id in the audit trail and the credit ledger.
+    pub fn invocation_id(&self) -> &str {
+        &self.instance.invocation_id
+    }
 }
 
 /// An auditor instance.
@@ -475,12 +548,16 @@ impl AuditorInstance {
         let call = self.bindings.call_audit(&mut self.instance.store, wscope);
         match tokio::time::timeout(deadline, call).await {
             Ok(Ok(Ok(report))) => Ok(types::report_from_wit(report)),
-            Ok(Ok(Err(e))) => Err(InvocationError {
-                plugin: self.instance.plugin.name().to_string(),
-                kind: InvocationErrorKind::Guest(
-                    crate::capabilities::convert::error_from_wit(e).to_string(),
-                ),
-            }),
+            Ok(Ok(Err(e))) => {
+                let e = crate::capabilities::convert::error_from_wit(e);
+                if let Some(t) = self.instance.store.data_mut().caps.trail_mut() {
+                    t.ended_by(trail::Outcome::from_clay(&e));
+                }
+                Err(InvocationError {
+                    plugin: self.instance.plugin.name().to_string(),
+                    kind: InvocationErrorKind::Guest(e.to_string()),
+                })
+            }
             Ok(Err(e)) => Err(self.instance.error(e)),
             Err(_) => Err(self.instance.timed_out()),
         }
@@ -488,5 +565,10 @@ impl AuditorInstance {
 
     pub fn host_calls(&self) -> u64 {
         self.instance.host_calls()
+    }
+
+    /// This invocation's id in the audit trail and the credit ledger.
+    pub fn invocation_id(&self) -> &str {
+        &self.instance.invocation_id
     }
 }

@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::backend::ClayError;
 pub use chain::{Break, BreakKind, GENESIS};
 use chain::{Fields, Head, Stored};
-pub use recorder::Recorder;
+pub use recorder::{Recorder, new_invocation_id};
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS kiln_trail (
