@@ -15,7 +15,7 @@ fn options(mode: &str, limits: Limits) -> TransformOptions {
         invocation: InvocationOptions {
             config: [("mode".to_string(), mode.to_string())].into(),
             limits: Some(limits),
-            grants: None,
+            ..InvocationOptions::default()
         },
         ..TransformOptions::default()
     }

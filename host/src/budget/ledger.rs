@@ -77,6 +77,7 @@ impl std::fmt::Display for Scope {
 /// A cap on credits spent through kiln over a rolling period.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Budget {
+    #[serde(flatten)]
     pub scope: Scope,
     pub credits: f64,
     pub period_days: u32,

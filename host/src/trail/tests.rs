@@ -11,7 +11,7 @@ fn record(i: usize) -> Record {
         invocation_id: "inv_1".into(),
         call: format!("tables.get#{i}"),
         targets: vec![format!("t_{i}")],
-        outcome: if i % 2 == 0 {
+        outcome: if i.is_multiple_of(2) {
             Outcome::Ok
         } else {
             Outcome::from_clay(&ClayError::Denied("no".into()))
