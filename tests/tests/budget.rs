@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::process::Command;
 
+use kiln_host::World;
 use kiln_host::budget::{Budget, Ledger, Scope};
 use kiln_host::capabilities::{Access, Interface};
 use kiln_host::invocation::{AuditError, AuditOptions, InvocationOptions, run_audit};
 use kiln_host::trail::{Filter, Trail};
-use kiln_host::World;
 use kiln_tests::{DemoWorkspace, kiln_bin, runtime, spender};
 
 /// Credits in the workspace's own (Clay) ledger: what was really charged.

@@ -98,8 +98,7 @@ pub(crate) fn trail(ctx: &Context, cmd: TrailCommand) -> anyhow::Result<ExitCode
                 match &v.broken {
                     None => println!("audit trail intact: {} entries, head {}", v.entries, v.head),
                     Some(b) => eprintln!(
-                        "audit trail BROKEN at entry #{}: {b}\n({} entries in {})",
-                        b.seq,
+                        "audit trail BROKEN: {b}\n({} entries in {})",
                         v.entries,
                         trail.path().display()
                     ),
@@ -155,11 +154,7 @@ fn print_entries(entries: &[Entry]) {
         t.add_row(vec![
             e.seq.to_string(),
             time(e.at_ms),
-            format!(
-                "{} ({})",
-                e.plugin,
-                &e.plugin_sha256[..e.plugin_sha256.len().min(12)]
-            ),
+            e.plugin.clone(),
             e.invocation_id.clone(),
             e.call.clone(),
             targets,
