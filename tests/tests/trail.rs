@@ -314,3 +314,29 @@ fn trail_commands_need_a_workspace() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("duration like 2h"));
 }
+
+#[test]
+fn a_plugin_refused_at_load_is_recorded() {
+    let ws = DemoWorkspace::new();
+    let garbage = ws.dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"definitely not wasm").unwrap();
+    let out = kiln(
+        &ws.path,
+        ws.dir.path(),
+        &["audit", garbage.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    let shown = ok(kiln(&ws.path, ws.dir.path(), &["trail", "show", "--json"]));
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&shown).unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["plugin"], "garbage");
+    assert_eq!(entries[0]["call"], "plugin.load");
+    assert_eq!(entries[0]["outcome"], "error:refused");
+    assert!(
+        entries[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not WebAssembly")
+    );
+    assert_eq!(entries[0]["plugin_sha256"].as_str().unwrap().len(), 64);
+}

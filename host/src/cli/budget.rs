@@ -109,6 +109,22 @@ pub(crate) fn budget(ctx: &Context, cmd: BudgetCommand) -> anyhow::Result<ExitCo
                 }
                 println!("{t}");
             }
+            if !json {
+                let totals = ledger.totals(now_ms() - 30 * 24 * 3600 * 1000)?;
+                println!(
+                    "spent through kiln in the last 30 days: {} credits in {} calls{}",
+                    totals.spent,
+                    totals.calls,
+                    if totals.open_reservations > 0 {
+                        format!(
+                            "; {} credits held by {} calls in flight",
+                            totals.reserved, totals.open_reservations
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+            }
         }
         BudgetCommand::Set(args) => {
             let scope = args.who.scope()?;

@@ -131,7 +131,7 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode
     budget::attach(&ctx.workspace_path()?, &mut invocation, &local)?;
     let backend: Arc<dyn Clay> = Arc::new(local);
     let runtime = ctx.runtime()?;
-    let plugin = plugins::load(&runtime, &args.plugin).await?;
+    let plugin = plugins::load_recorded(&runtime, &args.plugin, invocation.trail.as_ref()).await?;
     let bar = progress_bar(args.common.json);
     let progress_bar = bar.clone();
     let options = TransformOptions {
@@ -168,7 +168,7 @@ pub(crate) async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Exit
     budget::attach(&ctx.workspace_path()?, &mut invocation, &local)?;
     let backend: Arc<dyn Clay> = Arc::new(local);
     let runtime = ctx.runtime()?;
-    let plugin = plugins::load(&runtime, &args.plugin).await?;
+    let plugin = plugins::load_recorded(&runtime, &args.plugin, invocation.trail.as_ref()).await?;
     let options = AuditOptions {
         period: Duration::from_secs(args.period_days * 24 * 3600),
         invocation,

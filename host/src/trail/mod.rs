@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS kiln_trail_head (
 /// The trail's own call names for invocation-level events.
 pub const INVOCATION_START: &str = "invocation.start";
 pub const INVOCATION_END: &str = "invocation.end";
+/// A plugin the runtime refused to load (not a component, wrong world, a missing grant…).
+pub const PLUGIN_LOAD: &str = "plugin.load";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrailError {
@@ -323,6 +325,28 @@ impl Trail {
         .map_err(|e| self.sql(e))?;
         tx.commit().map_err(|e| self.sql(e))?;
         Ok(out)
+    }
+
+    /// Records that a plugin was refused at load. There is no invocation: its id is empty.
+    pub fn record_refused_load(
+        &self,
+        plugin: &str,
+        sha256: &str,
+        reason: &str,
+    ) -> Result<Entry, TrailError> {
+        self.append(Record {
+            at_ms: crate::state_db::now_ms(),
+            plugin: plugin.to_string(),
+            plugin_sha256: sha256.to_string(),
+            invocation_id: String::new(),
+            call: PLUGIN_LOAD.to_string(),
+            targets: Vec::new(),
+            outcome: Outcome::Error {
+                kind: "refused".into(),
+                message: reason.to_string(),
+            },
+            credits: 0.0,
+        })
     }
 
     /// The entries `filter` selects, oldest first. Rows that can no longer be read as
