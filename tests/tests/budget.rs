@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use kiln_host::World;
 use kiln_host::budget::{Budget, Ledger, Scope};
 use kiln_host::capabilities::{Access, Interface};
 use kiln_host::invocation::{AuditError, AuditOptions, InvocationOptions, run_audit};
 use kiln_host::trail::{Filter, Trail};
+use kiln_host::{Plugin, World};
 use kiln_tests::{DemoWorkspace, kiln_bin, runtime, spender};
 
 /// Credits in the workspace's own (Clay) ledger: what was really charged.
@@ -41,9 +41,20 @@ async fn spend_from(
     calls: usize,
     credit_budget: Option<f64>,
 ) -> Result<String, AuditError> {
-    let table = ws.backend().resolve_table("Leads").await.unwrap();
     let rt = runtime();
     let plugin = rt.load_file(&spender()).await.unwrap();
+    spend_with(&plugin, ws, offset, rows, calls, credit_budget).await
+}
+
+async fn spend_with(
+    plugin: &Plugin,
+    ws: &DemoWorkspace,
+    offset: usize,
+    rows: usize,
+    calls: usize,
+    credit_budget: Option<f64>,
+) -> Result<String, AuditError> {
+    let table = ws.backend().resolve_table("Leads").await.unwrap();
     let options = AuditOptions {
         invocation: InvocationOptions {
             config: [
@@ -66,7 +77,7 @@ async fn spend_from(
         },
         ..AuditOptions::default()
     };
-    run_audit(&plugin, ws.backend(), options)
+    run_audit(plugin, ws.backend(), options)
         .await
         .map(|(_, report)| report.summary)
 }
@@ -198,6 +209,44 @@ async fn a_member_budget_holds_across_runs_and_a_plugin_budget_across_members() 
     // The plugin has spent 7 today already.
     let msg = exhausted(spend_from(&ws, 7, 1, 1, None).await);
     assert!(msg.contains("plugin `spender`"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_runs_never_overspend_a_shared_budget() {
+    let ws = std::sync::Arc::new(DemoWorkspace::new());
+    Ledger::open(&ws.path)
+        .unwrap()
+        .set_budget(&Budget {
+            scope: Scope::member("maya@northwind.io"),
+            credits: 20.0,
+            period_days: 30,
+        })
+        .unwrap();
+    let before = charged(&ws.path);
+    let rt = runtime();
+    let plugin = rt.load_file(&spender()).await.unwrap();
+    // Ten runs of 5 credits each, on disjoint rows, all at once, against 20 credits.
+    let runs: Vec<_> = (0..10)
+        .map(|i| {
+            let (ws, plugin) = (ws.clone(), plugin.clone());
+            tokio::spawn(async move { spend_with(&plugin, &ws, i * 5, 5, 1, None).await })
+        })
+        .collect();
+    let mut admitted = 0;
+    for run in runs {
+        match run.await.unwrap() {
+            Ok(summary) => {
+                assert_eq!(summary, "spent 5 credits");
+                admitted += 1;
+            }
+            Err(e) => assert!(e.to_string().contains("credit budget exhausted"), "{e}"),
+        }
+    }
+    assert_eq!(admitted, 4);
+    assert_eq!(charged(&ws.path) - before, 20.0);
+    let totals = Ledger::open(&ws.path).unwrap().totals(0).unwrap();
+    assert_eq!((totals.spent, totals.open_reservations), (20.0, 0));
+    assert!(Trail::open(&ws.path).unwrap().verify().unwrap().intact());
 }
 
 #[tokio::test]
