@@ -155,6 +155,35 @@ pub mod log {
     }
 }
 
+/// Email helpers shared by the contact plugins.
+pub mod email {
+    /// Domains of free-mail providers: an address there says nothing about the company.
+    pub const FREE_MAIL_DOMAINS: &[&str] = &[
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "hotmail.com",
+        "outlook.com",
+        "live.com",
+        "icloud.com",
+        "aol.com",
+        "proton.me",
+        "protonmail.com",
+        "gmx.de",
+        "web.de",
+    ];
+
+    /// Whether `domain` (lower-case) belongs to a free-mail provider.
+    ///
+    /// ```
+    /// assert!(kiln_guest::email::is_free_mail("gmail.com"));
+    /// assert!(!kiln_guest::email::is_free_mail("acme.com"));
+    /// ```
+    pub fn is_free_mail(domain: &str) -> bool {
+        FREE_MAIL_DOMAINS.contains(&domain)
+    }
+}
+
 /// Time helpers: Clay timestamps are milliseconds since the Unix epoch.
 pub mod time {
     use crate::types::Timestamp;

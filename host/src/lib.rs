@@ -5,11 +5,14 @@
 //! limits) → [`capabilities`] (Clay's API as WIT interfaces) → a [`backend::Clay`].
 
 pub mod backend;
+pub mod budget;
 pub mod build;
 pub mod capabilities;
 pub mod invocation;
 pub mod plugin;
 pub mod runtime;
+mod state_db;
+pub mod trail;
 
 pub use backend::{Clay, ClayError};
 pub use invocation::{InvocationError, Limits};

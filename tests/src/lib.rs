@@ -82,6 +82,11 @@ pub fn hostile() -> PathBuf {
     component("tests/guests/hostile")
 }
 
+/// An auditor that runs an enrichment column (see `tests/guests/spender`).
+pub fn spender() -> PathBuf {
+    component("tests/guests/spender")
+}
+
 /// A runtime with its compiled-code cache in `cache_dir`.
 pub fn runtime_with_cache(cache_dir: &Path) -> Runtime {
     Runtime::new(RuntimeConfig {

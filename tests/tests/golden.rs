@@ -102,7 +102,7 @@ fn golden_tests_record_compare_and_show_a_diff() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|f| f["code"] == "integration.removed-owner")
+            .any(|f| f["code"] == "seat.single-admin")
     );
     let passed = test(&["seat-audit"]);
     assert!(passed.status.success(), "{}", text(&passed));

@@ -1,5 +1,5 @@
 //! `kiln audit --format table|json|md|html`: the reports people read, end to end over the
-//! real binary, a seeded workspace and the real seat-audit component.
+//! real binary, a seeded workspace and the real integration-ownership component.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -42,40 +42,40 @@ fn audit_reports_in_every_format() {
         v
     };
     let alias = strip_now(ok(kiln(dir.path(), &ws)
-        .args(["audit", "seat-audit", "--json"])
+        .args(["audit", "integration-ownership", "--json"])
         .output()
         .unwrap()));
     let explicit = strip_now(ok(kiln(dir.path(), &ws)
-        .args(["audit", "seat-audit", "--format", "json"])
+        .args(["audit", "integration-ownership", "--format", "json"])
         .output()
         .unwrap()));
     assert_eq!(alias, explicit);
-    assert_eq!(alias["plugin"], "seat-audit");
+    assert_eq!(alias["plugin"], "integration-ownership");
 
     let conflict = kiln(dir.path(), &ws)
-        .args(["audit", "seat-audit", "--json", "--format", "md"])
+        .args(["audit", "integration-ownership", "--json", "--format", "md"])
         .output()
         .unwrap();
     assert!(!conflict.status.success());
     assert!(String::from_utf8_lossy(&conflict.stderr).contains("pass one of them"));
 
     let table = ok(kiln(dir.path(), &ws)
-        .args(["audit", "seat-audit", "--format", "table"])
+        .args(["audit", "integration-ownership", "--format", "table"])
         .output()
         .unwrap());
     assert!(table.contains("CRITICAL"), "{table}");
 
     let md = ok(kiln(dir.path(), &ws)
-        .args(["audit", "seat-audit", "--format", "md"])
+        .args(["audit", "integration-ownership", "--format", "md"])
         .output()
         .unwrap());
-    assert!(md.starts_with("# seat-audit — "), "{md}");
+    assert!(md.starts_with("# integration-ownership — "), "{md}");
     assert!(md.contains("## CRITICAL ("), "{md}");
     assert!(md.contains("## Credits by integration"), "{md}");
 
     let html_path = dir.path().join("report.html");
     ok(kiln(dir.path(), &ws)
-        .args(["audit", "seat-audit", "--format", "html", "--out"])
+        .args(["audit", "integration-ownership", "--format", "html", "--out"])
         .arg(&html_path)
         .output()
         .unwrap());
@@ -84,7 +84,7 @@ fn audit_reports_in_every_format() {
     for section in ["Credit burn per member", "Spend by integration", "Findings"] {
         assert!(html.contains(section), "missing {section}");
     }
-    // The demo's heaviest spender and a removed member's integration both appear.
+    // A removed member's integration, the demo's most serious finding, appears.
     assert!(html.contains("integration.removed-owner"));
     assert!(
         html.matches("<rect").count() > 50,

@@ -88,6 +88,21 @@ pub trait Clay: Send + Sync + 'static {
         target: &RunTarget,
         force: bool,
     ) -> ClayResult<RunResult>;
+    /// The most `run_column` with these arguments could spend: credits per row of every
+    /// named enrichment column × rows targeted. Budgets reserve this before the run. A
+    /// backend that cannot tell says `Unavailable`, and a budgeted plugin's run is refused.
+    async fn estimate_run_cost(
+        &self,
+        table_id: &str,
+        field_ids: &[String],
+        target: &RunTarget,
+    ) -> ClayResult<f64> {
+        let _ = (table_id, field_ids, target);
+        Err(ClayError::Unavailable(
+            "this backend cannot estimate what running a column costs, so a credit budget cannot be enforced"
+                .into(),
+        ))
+    }
     async fn count_rows(&self, table_id: &str) -> ClayResult<u64>;
     async fn list_sources(&self, table_id: &str) -> ClayResult<Vec<Source>>;
     async fn add_webhook_source(&self, table_id: &str, name: &str) -> ClayResult<Source>;

@@ -2,9 +2,19 @@ use super::bindings::config;
 use super::{Access, Capabilities, HostError, Interface};
 
 impl Capabilities {
-    fn enter_config(&mut self, function: &'static str) -> wasmtime::Result<bool> {
-        match self.enter(Interface::Config, Access::Read, function) {
-            Ok(_) => Ok(true),
+    /// Config calls cannot fail once admitted, so they are recorded as done on entry; the
+    /// key is the target (keys are names, never secrets; values are not recorded).
+    fn enter_config(
+        &mut self,
+        function: &'static str,
+        key: Option<&str>,
+    ) -> wasmtime::Result<bool> {
+        let targets = key.map(str::to_string).into_iter().collect();
+        match self.enter(Interface::Config, Access::Read, function, targets) {
+            Ok(_) => {
+                self.finish_ok();
+                Ok(true)
+            }
             Err(HostError::Trap(t)) => Err(wasmtime::Error::new(t)),
             Err(HostError::Clay(_)) => Ok(false),
         }
@@ -13,14 +23,14 @@ impl Capabilities {
 
 impl config::Host for Capabilities {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        if !self.enter_config("get")? {
+        if !self.enter_config("get", Some(&key))? {
             return Ok(None);
         }
         Ok(self.config.get(&key).cloned())
     }
 
     async fn all(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
-        if !self.enter_config("all")? {
+        if !self.enter_config("all", None)? {
             return Ok(Vec::new());
         }
         Ok(self

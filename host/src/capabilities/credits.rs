@@ -3,13 +3,14 @@ use super::convert::{
     integration_to_wit, integration_type_to_wit, member_to_wit, report_to_wit, resource_to_wit,
     time_range,
 };
-use super::{Access, Capabilities, HostError, Interface};
+use super::{Access, Capabilities, HostError, Interface, named, workspace};
 
 impl credits::Host for Capabilities {
     async fn permissions(&mut self, workspace_id: u64) -> Result<Vec<w::Member>, HostError> {
-        let clay = self.enter(Interface::Credits, Access::Read, "permissions")?;
-        let members = clay.permissions(workspace_id).await?;
-        Ok(members.into_iter().map(member_to_wit).collect())
+        let targets = vec![workspace(workspace_id)];
+        let clay = self.enter(Interface::Credits, Access::Read, "permissions", targets)?;
+        let result = clay.permissions(workspace_id).await;
+        self.finish(result.map(|members| members.into_iter().map(member_to_wit).collect()))
     }
 
     async fn workspace_report(
@@ -17,11 +18,15 @@ impl credits::Host for Capabilities {
         workspace_id: u64,
         range: w::TimeRange,
     ) -> Result<w::CreditReport, HostError> {
-        let clay = self.enter(Interface::Credits, Access::Read, "workspace-report")?;
-        let report = clay
-            .workspace_report(workspace_id, time_range(range))
-            .await?;
-        Ok(report_to_wit(report))
+        let targets = vec![workspace(workspace_id)];
+        let clay = self.enter(
+            Interface::Credits,
+            Access::Read,
+            "workspace-report",
+            targets,
+        )?;
+        let result = clay.workspace_report(workspace_id, time_range(range)).await;
+        self.finish(result.map(report_to_wit))
     }
 
     async fn user_report(
@@ -30,11 +35,12 @@ impl credits::Host for Capabilities {
         range: w::TimeRange,
         owner_ids: Vec<String>,
     ) -> Result<w::CreditReport, HostError> {
-        let clay = self.enter(Interface::Credits, Access::Read, "user-report")?;
-        let report = clay
+        let targets = named(&[&workspace(workspace_id)], &owner_ids);
+        let clay = self.enter(Interface::Credits, Access::Read, "user-report", targets)?;
+        let result = clay
             .user_report(workspace_id, time_range(range), &owner_ids)
-            .await?;
-        Ok(report_to_wit(report))
+            .await;
+        self.finish(result.map(report_to_wit))
     }
 
     async fn integration_report(
@@ -42,11 +48,17 @@ impl credits::Host for Capabilities {
         workspace_id: u64,
         range: w::TimeRange,
     ) -> Result<w::CreditReport, HostError> {
-        let clay = self.enter(Interface::Credits, Access::Read, "integration-report")?;
-        let report = clay
+        let targets = vec![workspace(workspace_id)];
+        let clay = self.enter(
+            Interface::Credits,
+            Access::Read,
+            "integration-report",
+            targets,
+        )?;
+        let result = clay
             .integration_report(workspace_id, time_range(range))
-            .await?;
-        Ok(report_to_wit(report))
+            .await;
+        self.finish(result.map(report_to_wit))
     }
 
     async fn integration_specific_report(
@@ -55,15 +67,17 @@ impl credits::Host for Capabilities {
         range: w::TimeRange,
         integration_ids: Vec<String>,
     ) -> Result<w::CreditReport, HostError> {
+        let targets = named(&[&workspace(workspace_id)], &integration_ids);
         let clay = self.enter(
             Interface::Credits,
             Access::Read,
             "integration-specific-report",
+            targets,
         )?;
-        let report = clay
+        let result = clay
             .integration_specific_report(workspace_id, time_range(range), &integration_ids)
-            .await?;
-        Ok(report_to_wit(report))
+            .await;
+        self.finish(result.map(report_to_wit))
     }
 
     async fn user_resources(
@@ -71,30 +85,42 @@ impl credits::Host for Capabilities {
         workspace_id: u64,
         owner_ids: Vec<String>,
     ) -> Result<Vec<w::Resource>, HostError> {
-        let clay = self.enter(Interface::Credits, Access::Read, "user-resources")?;
-        let found = clay.user_resources(workspace_id, &owner_ids).await?;
-        Ok(found.into_iter().map(resource_to_wit).collect())
+        let targets = named(&[&workspace(workspace_id)], &owner_ids);
+        let clay = self.enter(Interface::Credits, Access::Read, "user-resources", targets)?;
+        let result = clay.user_resources(workspace_id, &owner_ids).await;
+        self.finish(result.map(|found| found.into_iter().map(resource_to_wit).collect()))
     }
 
     async fn integrations(&mut self, workspace_id: u64) -> Result<Vec<w::Integration>, HostError> {
-        let clay = self.enter(Interface::Credits, Access::Read, "integrations")?;
-        let found = clay.integrations(workspace_id).await?;
-        Ok(found.into_iter().map(integration_to_wit).collect())
+        let targets = vec![workspace(workspace_id)];
+        let clay = self.enter(Interface::Credits, Access::Read, "integrations", targets)?;
+        let result = clay.integrations(workspace_id).await;
+        self.finish(result.map(|found| found.into_iter().map(integration_to_wit).collect()))
     }
 
     async fn get_integration_type(
         &mut self,
         type_id: String,
     ) -> Result<w::IntegrationType, HostError> {
-        let clay = self.enter(Interface::Credits, Access::Read, "get-integration-type")?;
-        Ok(integration_type_to_wit(
-            clay.integration_type(&type_id).await?,
-        ))
+        let targets = named(&[&type_id], &[]);
+        let clay = self.enter(
+            Interface::Credits,
+            Access::Read,
+            "get-integration-type",
+            targets,
+        )?;
+        let result = clay.integration_type(&type_id).await;
+        self.finish(result.map(integration_type_to_wit))
     }
 
     async fn list_integration_types(&mut self) -> Result<Vec<w::IntegrationType>, HostError> {
-        let clay = self.enter(Interface::Credits, Access::Read, "list-integration-types")?;
-        let found = clay.integration_types().await?;
-        Ok(found.into_iter().map(integration_type_to_wit).collect())
+        let clay = self.enter(
+            Interface::Credits,
+            Access::Read,
+            "list-integration-types",
+            Vec::new(),
+        )?;
+        let result = clay.integration_types().await;
+        self.finish(result.map(|found| found.into_iter().map(integration_type_to_wit).collect()))
     }
 }

@@ -1,6 +1,6 @@
 use super::bindings::{folders, types as w};
 use super::convert::folder_to_wit;
-use super::{Access, Capabilities, HostError, Interface};
+use super::{Access, Capabilities, HostError, Interface, named, workspace};
 
 impl folders::Host for Capabilities {
     async fn create(
@@ -9,11 +9,13 @@ impl folders::Host for Capabilities {
         name: String,
         parent_folder_id: Option<String>,
     ) -> Result<w::Folder, HostError> {
-        let clay = self.enter(Interface::Folders, Access::Write, "create")?;
-        let folder = clay
+        let mut targets = vec![workspace(workspace_id)];
+        targets.extend(parent_folder_id.clone());
+        let clay = self.enter(Interface::Folders, Access::Write, "create", targets)?;
+        let result = clay
             .create_folder(workspace_id, &name, parent_folder_id.as_deref())
-            .await?;
-        Ok(folder_to_wit(folder))
+            .await;
+        self.finish(result.map(folder_to_wit))
     }
 
     async fn delete(
@@ -22,9 +24,11 @@ impl folders::Host for Capabilities {
         folder_ids: Vec<String>,
         permanent: bool,
     ) -> Result<(), HostError> {
-        let clay = self.enter(Interface::Folders, Access::Write, "delete")?;
-        Ok(clay
+        let targets = named(&[&workspace(workspace_id)], &folder_ids);
+        let clay = self.enter(Interface::Folders, Access::Write, "delete", targets)?;
+        let result = clay
             .delete_folders(workspace_id, &folder_ids, permanent)
-            .await?)
+            .await;
+        self.finish(result)
     }
 }

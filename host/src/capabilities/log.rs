@@ -3,8 +3,8 @@ use super::{Access, Capabilities, HostError, Interface};
 
 impl log::Host for Capabilities {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        match self.enter(Interface::Log, Access::Read, "log") {
-            Ok(_) => {}
+        match self.enter(Interface::Log, Access::Read, "log", Vec::new()) {
+            Ok(_) => self.finish_ok(),
             Err(HostError::Trap(t)) => return Err(wasmtime::Error::new(t)),
             // A plugin without the log grant loses its message, not its run.
             Err(HostError::Clay(_)) => return Ok(()),

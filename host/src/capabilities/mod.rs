@@ -2,7 +2,8 @@
 //! the generated WIT types and the [`Clay`](crate::backend::Clay) backend.
 //!
 //! Every call goes through [`Capabilities::enter`], which checks the plugin's grant for the
-//! interface and counts the call against the invocation's host-call budget.
+//! interface and counts the call against the invocation's host-call budget, and ends in
+//! [`Capabilities::finish`]; between the two, the call is written to the audit trail.
 
 pub(crate) mod bindings;
 mod config;
@@ -22,7 +23,9 @@ use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::backend::model::TableInfo;
-use crate::backend::{Clay, ClayError};
+use crate::backend::{Clay, ClayError, ClayResult};
+use crate::budget::Meter;
+use crate::trail::{Outcome, Recorder};
 use bindings::types as wit;
 pub use grants::{Access, Grants, Interface, TableScope};
 
@@ -90,6 +93,22 @@ pub enum HostError {
     Trap(HostTrap),
 }
 
+impl HostTrap {
+    /// How the trail records it: as the limit it is.
+    fn outcome(&self) -> Outcome {
+        match self {
+            HostTrap::HostCallLimit { .. } => Outcome::Limit {
+                name: "host-calls".into(),
+                message: self.to_string(),
+            },
+            HostTrap::LogVolume { .. } => Outcome::Limit {
+                name: "log-volume".into(),
+                message: self.to_string(),
+            },
+        }
+    }
+}
+
 impl From<ClayError> for HostError {
     fn from(e: ClayError) -> Self {
         HostError::Clay(e)
@@ -113,6 +132,8 @@ pub struct Capabilities {
     dry_run: bool,
     /// Tables looked up to check the plugin's table scope, by id.
     scoped_tables: HashMap<String, Arc<TableInfo>>,
+    trail: Option<Recorder>,
+    meter: Option<Meter>,
 }
 
 impl Capabilities {
@@ -135,6 +156,8 @@ impl Capabilities {
             max_host_calls,
             host_calls: 0,
             scoped_tables: HashMap::new(),
+            trail: None,
+            meter: None,
         }
     }
 
@@ -153,24 +176,40 @@ impl Capabilities {
     }
 
     /// Gate for functions that change rows, tables or sources directly.
-    fn direct_write(&self, function: &'static str) -> Result<(), HostError> {
+    fn direct_write(&self, function: &'static str) -> ClayResult<()> {
         if self.effects_only {
-            return Err(HostError::Clay(ClayError::Denied(format!(
+            return Err(ClayError::Denied(format!(
                 "plugin `{}` may not call tables.{function}: a transformer changes rows only through the effects it returns",
                 self.plugin
-            ))));
+            )));
         }
         self.not_dry_run(function)
     }
 
-    fn not_dry_run(&self, function: &'static str) -> Result<(), HostError> {
+    fn not_dry_run(&self, function: &'static str) -> ClayResult<()> {
         if self.dry_run {
-            return Err(HostError::Clay(ClayError::Denied(format!(
+            return Err(ClayError::Denied(format!(
                 "plugin `{}` may not call tables.{function} during a dry run",
                 self.plugin
-            ))));
+            )));
         }
         Ok(())
+    }
+
+    /// Records every call in the audit trail.
+    pub fn with_trail(mut self, trail: Recorder) -> Self {
+        self.trail = Some(trail);
+        self
+    }
+
+    /// Meters credit-spending calls against budgets.
+    pub fn with_meter(mut self, meter: Meter) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    pub fn trail_mut(&mut self) -> Option<&mut Recorder> {
+        self.trail.as_mut()
     }
 
     /// Host calls made so far in this invocation.
@@ -178,13 +217,39 @@ impl Capabilities {
         self.host_calls
     }
 
-    /// Checks the grant and meters the call; every capability function starts here.
+    /// Checks the grant and meters the call; every capability function starts here and
+    /// ends in [`Capabilities::finish`]. `targets` are the ids the call names, for the trail.
     fn enter(
         &mut self,
         interface: Interface,
         access: Access,
         function: &'static str,
+        targets: Vec<String>,
     ) -> Result<Arc<dyn Clay>, HostError> {
+        let checked = self.check(interface, access, function);
+        if let Some(trail) = &mut self.trail {
+            let call = format!("{}.{function}", interface.name());
+            match &checked {
+                Ok(()) => trail.begin(call, targets),
+                Err(HostError::Clay(e)) => trail.record(call, targets, Outcome::from_clay(e), 0.0),
+                Err(HostError::Trap(t)) => {
+                    let outcome = t.outcome();
+                    trail.record(call, targets, outcome.clone(), 0.0);
+                    trail.ended_by(outcome);
+                }
+            }
+        }
+        checked?;
+        tracing::trace!(plugin = %self.plugin, "{}.{function}", interface.name());
+        Ok(self.backend.clone())
+    }
+
+    fn check(
+        &mut self,
+        interface: Interface,
+        access: Access,
+        function: &'static str,
+    ) -> Result<(), HostError> {
         self.host_calls += 1;
         if let Some(limit) = self.max_host_calls
             && self.host_calls > limit
@@ -202,8 +267,31 @@ impl Capabilities {
                 interface.name()
             ))));
         }
-        tracing::trace!(plugin = %self.plugin, "{}.{function}", interface.name());
-        Ok(self.backend.clone())
+        Ok(())
+    }
+
+    /// Ends a call begun with [`Capabilities::enter`]: records its outcome in the trail.
+    fn finish<T>(&mut self, result: ClayResult<T>) -> Result<T, HostError> {
+        self.finish_spent(result, 0.0)
+    }
+
+    /// [`Capabilities::finish`] for a call that cannot fail once admitted.
+    fn finish_ok(&mut self) {
+        if let Some(trail) = &mut self.trail {
+            trail.finish(Outcome::Ok, 0.0);
+        }
+    }
+
+    /// [`Capabilities::finish`] for a call that spent `credits`.
+    fn finish_spent<T>(&mut self, result: ClayResult<T>, credits: f64) -> Result<T, HostError> {
+        if let Some(trail) = &mut self.trail {
+            let outcome = match &result {
+                Ok(_) => Outcome::Ok,
+                Err(e) => Outcome::from_clay(e),
+            };
+            trail.finish(outcome, credits);
+        }
+        Ok(result?)
     }
 
     /// Checks that `table_id` is inside the plugin's table scope. Returns the table (all
@@ -213,7 +301,7 @@ impl Capabilities {
         &mut self,
         table_id: &str,
         function: &'static str,
-    ) -> Result<Option<Arc<TableInfo>>, HostError> {
+    ) -> ClayResult<Option<Arc<TableInfo>>> {
         if self.grants.tables.is_unrestricted() {
             return Ok(None);
         }
@@ -226,13 +314,13 @@ impl Capabilities {
             }
         };
         if !self.grants.tables.allows_table(&table) {
-            return Err(HostError::Clay(ClayError::Denied(format!(
+            return Err(ClayError::Denied(format!(
                 "plugin `{}` may not call tables.{function} on table `{}` ({}): its grant covers {} only",
                 self.plugin,
                 table.name,
                 table.id,
                 self.grants.tables.describe_tables()
-            ))));
+            ));
         }
         Ok(Some(table))
     }
@@ -243,24 +331,24 @@ impl Capabilities {
         table: &TableInfo,
         field_ids: impl IntoIterator<Item = &'a str>,
         function: &'static str,
-    ) -> Result<(), HostError> {
+    ) -> ClayResult<()> {
         for id in field_ids {
             let allowed = table
                 .field(id)
                 .is_some_and(|f| self.grants.tables.allows_field(f));
             if !allowed {
                 let name = table.field(id).map_or(id, |f| f.name.as_str());
-                return Err(HostError::Clay(ClayError::Denied(format!(
+                return Err(ClayError::Denied(format!(
                     "plugin `{}` may not call tables.{function} on column `{name}` of table `{}`: the column is not granted to it",
                     self.plugin, table.name
-                ))));
+                ));
             }
         }
         Ok(())
     }
 
     /// Refuses a whole-row operation (deleting rows) when some columns are not granted.
-    fn scope_whole_rows(&self, table: &TableInfo, function: &'static str) -> Result<(), HostError> {
+    fn scope_whole_rows(&self, table: &TableInfo, function: &'static str) -> ClayResult<()> {
         let hidden: Vec<&str> = table
             .fields
             .iter()
@@ -270,12 +358,12 @@ impl Capabilities {
         if hidden.is_empty() {
             return Ok(());
         }
-        Err(HostError::Clay(ClayError::Denied(format!(
+        Err(ClayError::Denied(format!(
             "plugin `{}` may not call tables.{function} on table `{}`: it removes whole rows, including columns not granted to it ({})",
             self.plugin,
             table.name,
             hidden.join(", ")
-        ))))
+        ))
     }
 }
 
@@ -286,6 +374,20 @@ impl wit::Host for Capabilities {
             HostError::Trap(t) => Err(wasmtime::Error::new(t)),
         }
     }
+}
+
+/// The ids a call names, for the trail: `one` (a table, a workspace…) then `many` (records,
+/// fields…).
+pub(crate) fn named(one: &[&str], many: &[String]) -> Vec<String> {
+    one.iter()
+        .map(|s| s.to_string())
+        .chain(many.iter().cloned())
+        .collect()
+}
+
+/// How a workspace id appears among a call's targets.
+pub(crate) fn workspace(id: u64) -> String {
+    format!("workspace:{id}")
 }
 
 /// Data reachable from a store that capability functions need, in the spirit of

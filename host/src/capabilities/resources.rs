@@ -1,6 +1,6 @@
 use super::bindings::{resources, types as w};
 use super::convert::{resource_kind, resource_ref, resource_to_wit};
-use super::{Access, Capabilities, HostError, Interface};
+use super::{Access, Capabilities, HostError, Interface, workspace};
 
 impl resources::Host for Capabilities {
     async fn list(
@@ -9,13 +9,15 @@ impl resources::Host for Capabilities {
         parent: Option<w::ResourceRef>,
         kinds: Vec<w::ResourceKind>,
     ) -> Result<Vec<w::Resource>, HostError> {
-        let clay = self.enter(Interface::Resources, Access::Read, "list")?;
         let parent = parent.map(resource_ref);
+        let mut targets = vec![workspace(workspace_id)];
+        targets.extend(parent.as_ref().map(|p| p.id.clone()));
+        let clay = self.enter(Interface::Resources, Access::Read, "list", targets)?;
         let kinds: Vec<_> = kinds.into_iter().map(resource_kind).collect();
-        let found = clay
+        let result = clay
             .list_resources(workspace_id, parent.as_ref(), &kinds)
-            .await?;
-        Ok(found.into_iter().map(resource_to_wit).collect())
+            .await;
+        self.finish(result.map(|found| found.into_iter().map(resource_to_wit).collect()))
     }
 
     async fn search(
@@ -23,8 +25,9 @@ impl resources::Host for Capabilities {
         workspace_id: u64,
         query: String,
     ) -> Result<Vec<w::Resource>, HostError> {
-        let clay = self.enter(Interface::Resources, Access::Read, "search")?;
-        let found = clay.search_resources(workspace_id, &query).await?;
-        Ok(found.into_iter().map(resource_to_wit).collect())
+        let targets = vec![workspace(workspace_id)];
+        let clay = self.enter(Interface::Resources, Access::Read, "search", targets)?;
+        let result = clay.search_resources(workspace_id, &query).await;
+        self.finish(result.map(|found| found.into_iter().map(resource_to_wit).collect()))
     }
 }

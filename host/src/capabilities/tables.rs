@@ -2,16 +2,20 @@ use super::bindings::{tables, types as w};
 use super::convert::{
     new_row, row_to_wit, run_result_to_wit, run_target, source_to_wit, table_to_wit,
 };
-use super::{Access, Capabilities, HostError, Interface};
+use super::{Access, Capabilities, HostError, Interface, named};
+use crate::backend::model::RunTarget;
+use crate::backend::{ClayError, ClayResult};
 
 impl tables::Host for Capabilities {
     async fn get(&mut self, table_id: String) -> Result<w::TableInfo, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Read, "get")?;
-        let table = match self.scope_table(&table_id, "get").await? {
-            Some(table) => self.grants.tables.visible(&table),
-            None => clay.get_table(&table_id).await?,
+        let targets = named(&[&table_id], &[]);
+        let clay = self.enter(Interface::Tables, Access::Read, "get", targets)?;
+        let result = match self.scope_table(&table_id, "get").await {
+            Ok(Some(table)) => Ok(self.grants.tables.visible(&table)),
+            Ok(None) => clay.get_table(&table_id).await,
+            Err(e) => Err(e),
         };
-        Ok(table_to_wit(table))
+        self.finish(result.map(table_to_wit))
     }
 
     async fn record_ids(
@@ -19,9 +23,13 @@ impl tables::Host for Capabilities {
         table_id: String,
         view_id: String,
     ) -> Result<Vec<String>, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Read, "record-ids")?;
-        self.scope_table(&table_id, "record-ids").await?;
-        Ok(clay.record_ids(&table_id, &view_id).await?)
+        let targets = named(&[&table_id, &view_id], &[]);
+        let clay = self.enter(Interface::Tables, Access::Read, "record-ids", targets)?;
+        let result = match self.scope_table(&table_id, "record-ids").await {
+            Ok(_) => clay.record_ids(&table_id, &view_id).await,
+            Err(e) => Err(e),
+        };
+        self.finish(result)
     }
 
     async fn read_records(
@@ -29,15 +37,21 @@ impl tables::Host for Capabilities {
         table_id: String,
         record_ids: Vec<String>,
     ) -> Result<Vec<w::Row>, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Read, "read-records")?;
-        let scoped = self.scope_table(&table_id, "read-records").await?;
-        let mut rows = clay.read_records(&table_id, &record_ids).await?;
-        if let Some(table) = scoped {
-            for row in &mut rows {
-                self.grants.tables.strip(&table, row);
-            }
-        }
-        Ok(rows.into_iter().map(row_to_wit).collect())
+        let targets = named(&[&table_id], &record_ids);
+        let clay = self.enter(Interface::Tables, Access::Read, "read-records", targets)?;
+        let result = match self.scope_table(&table_id, "read-records").await {
+            Ok(scoped) => clay.read_records(&table_id, &record_ids).await.map(|mut rows| {
+                // Columns the plugin was not granted never reach it.
+                if let Some(table) = scoped {
+                    for row in &mut rows {
+                        self.grants.tables.strip(&table, row);
+                    }
+                }
+                rows
+            }),
+            Err(e) => Err(e),
+        };
+        self.finish(result.map(|rows| rows.into_iter().map(row_to_wit).collect()))
     }
 
     async fn add_rows(
@@ -45,23 +59,28 @@ impl tables::Host for Capabilities {
         table_id: String,
         rows: Vec<w::NewRow>,
     ) -> Result<Vec<w::Row>, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Write, "add-rows")?;
-        self.direct_write("add-rows")?;
-        let scoped = self.scope_table(&table_id, "add-rows").await?;
+        let targets = named(&[&table_id], &[]);
+        let clay = self.enter(Interface::Tables, Access::Write, "add-rows", targets)?;
         let rows: Vec<_> = rows.into_iter().map(new_row).collect();
-        if let Some(table) = &scoped {
-            let fields = rows
-                .iter()
-                .flat_map(|r| r.cells.iter().map(|c| c.field_id.as_str()));
-            self.scope_fields(table, fields, "add-rows")?;
-        }
-        let mut added = clay.add_rows(&table_id, &rows).await?;
-        if let Some(table) = scoped {
-            for row in &mut added {
-                self.grants.tables.strip(&table, row);
+        let result = async {
+            self.direct_write("add-rows")?;
+            let scoped = self.scope_table(&table_id, "add-rows").await?;
+            if let Some(table) = &scoped {
+                let fields = rows
+                    .iter()
+                    .flat_map(|r| r.cells.iter().map(|c| c.field_id.as_str()));
+                self.scope_fields(table, fields, "add-rows")?;
             }
+            let mut added = clay.add_rows(&table_id, &rows).await?;
+            if let Some(table) = scoped {
+                for row in &mut added {
+                    self.grants.tables.strip(&table, row);
+                }
+            }
+            Ok(added)
         }
-        Ok(added.into_iter().map(row_to_wit).collect())
+        .await;
+        self.finish(result.map(|added| added.into_iter().map(row_to_wit).collect()))
     }
 
     async fn delete_rows(
@@ -69,12 +88,17 @@ impl tables::Host for Capabilities {
         table_id: String,
         record_ids: Vec<String>,
     ) -> Result<(), HostError> {
-        let clay = self.enter(Interface::Tables, Access::Write, "delete-rows")?;
-        self.direct_write("delete-rows")?;
-        if let Some(table) = self.scope_table(&table_id, "delete-rows").await? {
-            self.scope_whole_rows(&table, "delete-rows")?;
+        let targets = named(&[&table_id], &record_ids);
+        let clay = self.enter(Interface::Tables, Access::Write, "delete-rows", targets)?;
+        let result = async {
+            self.direct_write("delete-rows")?;
+            if let Some(table) = self.scope_table(&table_id, "delete-rows").await? {
+                self.scope_whole_rows(&table, "delete-rows")?;
+            }
+            clay.delete_rows(&table_id, &record_ids).await
         }
-        Ok(clay.delete_rows(&table_id, &record_ids).await?)
+        .await;
+        self.finish(result)
     }
 
     async fn delete_all_rows(
@@ -82,12 +106,18 @@ impl tables::Host for Capabilities {
         table_id: String,
         view_id: Option<String>,
     ) -> Result<(), HostError> {
-        let clay = self.enter(Interface::Tables, Access::Write, "delete-all-rows")?;
-        self.direct_write("delete-all-rows")?;
-        if let Some(table) = self.scope_table(&table_id, "delete-all-rows").await? {
-            self.scope_whole_rows(&table, "delete-all-rows")?;
+        let mut targets = named(&[&table_id], &[]);
+        targets.extend(view_id.clone());
+        let clay = self.enter(Interface::Tables, Access::Write, "delete-all-rows", targets)?;
+        let result = async {
+            self.direct_write("delete-all-rows")?;
+            if let Some(table) = self.scope_table(&table_id, "delete-all-rows").await? {
+                self.scope_whole_rows(&table, "delete-all-rows")?;
+            }
+            clay.delete_all_rows(&table_id, view_id.as_deref()).await
         }
-        Ok(clay.delete_all_rows(&table_id, view_id.as_deref()).await?)
+        .await;
+        self.finish(result)
     }
 
     async fn run_column(
@@ -97,28 +127,54 @@ impl tables::Host for Capabilities {
         target: w::RunTarget,
         force: bool,
     ) -> Result<w::RunResult, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Write, "run-column")?;
-        self.not_dry_run("run-column")?;
-        if let Some(table) = self.scope_table(&table_id, "run-column").await? {
-            self.scope_fields(&table, field_ids.iter().map(String::as_str), "run-column")?;
+        let target = run_target(target);
+        let mut targets = named(&[&table_id], &field_ids);
+        match &target {
+            RunTarget::Records(ids) => targets.extend(ids.iter().cloned()),
+            RunTarget::ViewTop { view_id, .. } => targets.push(view_id.clone()),
         }
-        let result = clay
-            .run_column(&table_id, &field_ids, &run_target(target), force)
-            .await?;
-        Ok(run_result_to_wit(result))
+        let clay = self.enter(Interface::Tables, Access::Write, "run-column", targets)?;
+        let admitted: ClayResult<()> = async {
+            self.not_dry_run("run-column")?;
+            if let Some(table) = self.scope_table(&table_id, "run-column").await? {
+                self.scope_fields(&table, field_ids.iter().map(String::as_str), "run-column")?;
+            }
+            Ok(())
+        }
+        .await;
+        let result = match admitted {
+            Ok(()) => {
+                let estimate = clay.estimate_run_cost(&table_id, &field_ids, &target);
+                let run = clay.run_column(&table_id, &field_ids, &target, force);
+                match &mut self.meter {
+                    Some(meter) => meter.spend(estimate, run).await,
+                    None => run.await,
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let credits = result.as_ref().map_or(0.0, |r| r.credits_spent);
+        self.finish_spent(result.map(run_result_to_wit), credits)
     }
 
     async fn count_rows(&mut self, table_id: String) -> Result<u64, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Read, "count-rows")?;
-        self.scope_table(&table_id, "count-rows").await?;
-        Ok(clay.count_rows(&table_id).await?)
+        let targets = named(&[&table_id], &[]);
+        let clay = self.enter(Interface::Tables, Access::Read, "count-rows", targets)?;
+        let result = match self.scope_table(&table_id, "count-rows").await {
+            Ok(_) => clay.count_rows(&table_id).await,
+            Err(e) => Err(e),
+        };
+        self.finish(result)
     }
 
     async fn list_sources(&mut self, table_id: String) -> Result<Vec<w::Source>, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Read, "list-sources")?;
-        self.scope_table(&table_id, "list-sources").await?;
-        let sources = clay.list_sources(&table_id).await?;
-        Ok(sources.into_iter().map(source_to_wit).collect())
+        let targets = named(&[&table_id], &[]);
+        let clay = self.enter(Interface::Tables, Access::Read, "list-sources", targets)?;
+        let result = match self.scope_table(&table_id, "list-sources").await {
+            Ok(_) => clay.list_sources(&table_id).await,
+            Err(e) => Err(e),
+        };
+        self.finish(result.map(|sources| sources.into_iter().map(source_to_wit).collect()))
     }
 
     async fn add_webhook_source(
@@ -126,12 +182,20 @@ impl tables::Host for Capabilities {
         table_id: String,
         name: String,
     ) -> Result<w::Source, HostError> {
-        let clay = self.enter(Interface::Tables, Access::Write, "add-webhook-source")?;
-        self.direct_write("add-webhook-source")?;
-        self.scope_table(&table_id, "add-webhook-source").await?;
-        Ok(source_to_wit(
-            clay.add_webhook_source(&table_id, &name).await?,
-        ))
+        let targets = named(&[&table_id], &[]);
+        let clay = self.enter(
+            Interface::Tables,
+            Access::Write,
+            "add-webhook-source",
+            targets,
+        )?;
+        let result = async {
+            self.direct_write("add-webhook-source")?;
+            self.scope_table(&table_id, "add-webhook-source").await?;
+            clay.add_webhook_source(&table_id, &name).await
+        }
+        .await;
+        self.finish(result.map(source_to_wit))
     }
 
     async fn delete_source(
@@ -139,16 +203,21 @@ impl tables::Host for Capabilities {
         source_id: String,
         delete_records: bool,
     ) -> Result<(), HostError> {
-        let clay = self.enter(Interface::Tables, Access::Write, "delete-source")?;
-        self.direct_write("delete-source")?;
-        // A source id does not say which table it feeds; only an unscoped plugin may.
-        if !self.grants.tables.is_unrestricted() {
-            return Err(HostError::Clay(crate::backend::ClayError::Denied(format!(
-                "plugin `{}` may not call tables.delete-source: its table grant is scoped to {}, and a source is deleted by id alone",
-                self.plugin,
-                self.grants.tables.describe_tables()
-            ))));
+        let targets = named(&[&source_id], &[]);
+        let clay = self.enter(Interface::Tables, Access::Write, "delete-source", targets)?;
+        let result = async {
+            self.direct_write("delete-source")?;
+            // A source id does not say which table it feeds; only an unscoped plugin may.
+            if !self.grants.tables.is_unrestricted() {
+                return Err(ClayError::Denied(format!(
+                    "plugin `{}` may not call tables.delete-source: its table grant is scoped to {}, and a source is deleted by id alone",
+                    self.plugin,
+                    self.grants.tables.describe_tables()
+                )));
+            }
+            clay.delete_source(&source_id, delete_records).await
         }
-        Ok(clay.delete_source(&source_id, delete_records).await?)
+        .await;
+        self.finish(result)
     }
 }

@@ -1,6 +1,6 @@
 use super::bindings::{types as w, workbooks};
 use super::convert::workbook_to_wit;
-use super::{Access, Capabilities, HostError, Interface};
+use super::{Access, Capabilities, HostError, Interface, named, workspace};
 
 impl workbooks::Host for Capabilities {
     async fn create(
@@ -10,15 +10,19 @@ impl workbooks::Host for Capabilities {
         auto_run: bool,
         parent_folder_id: Option<String>,
     ) -> Result<w::Workbook, HostError> {
-        let clay = self.enter(Interface::Workbooks, Access::Write, "create")?;
-        let wb = clay
+        let mut targets = vec![workspace(workspace_id)];
+        targets.extend(parent_folder_id.clone());
+        let clay = self.enter(Interface::Workbooks, Access::Write, "create", targets)?;
+        let result = clay
             .create_workbook(workspace_id, &name, auto_run, parent_folder_id.as_deref())
-            .await?;
-        Ok(workbook_to_wit(wb))
+            .await;
+        self.finish(result.map(workbook_to_wit))
     }
 
     async fn delete(&mut self, workbook_id: String) -> Result<(), HostError> {
-        let clay = self.enter(Interface::Workbooks, Access::Write, "delete")?;
-        Ok(clay.delete_workbook(&workbook_id).await?)
+        let targets = named(&[&workbook_id], &[]);
+        let clay = self.enter(Interface::Workbooks, Access::Write, "delete", targets)?;
+        let result = clay.delete_workbook(&workbook_id).await;
+        self.finish(result)
     }
 }

@@ -8,7 +8,9 @@ use anyhow::Context as _;
 use clap::Args;
 use kiln_host::Clay;
 use kiln_host::backend::local::LocalBackend;
-use kiln_host::invocation::{AuditOptions, TransformOptions, now_ms, run_audit, run_transform};
+use kiln_host::invocation::{
+    AuditOptions, InvocationOptions, TransformOptions, now_ms, run_audit, run_transform,
+};
 
 use super::workspace::{create_parent, remove_workspace};
 use super::{Context, output, plugins, run::progress_bar};
@@ -37,6 +39,8 @@ pub(crate) async fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<ExitCo
     let local = LocalBackend::create(&path)?;
     let summary = local.seed_demo(now_ms())?;
     println!("{summary}\n");
+    let mut invocation = InvocationOptions::default();
+    super::budget::attach(&path, &mut invocation, &local)?;
     let backend: Arc<dyn Clay> = Arc::new(local);
 
     println!("== 2. Building the bundled plugins to WebAssembly components");
@@ -74,6 +78,7 @@ pub(crate) async fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<ExitCo
                 progress.set_length(total);
                 progress.set_position(done);
             })),
+            invocation: invocation.clone(),
             ..TransformOptions::default()
         },
     )
@@ -82,11 +87,27 @@ pub(crate) async fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<ExitCo
     output::print_transform(&report, 8);
 
     println!("\n== 4. seat-audit over the workspace (read access, as its manifest requests)");
-    let (_, findings) = run_audit(&audit, backend.clone(), AuditOptions::default()).await?;
+    let (_, findings) = run_audit(
+        &audit,
+        backend.clone(),
+        AuditOptions {
+            invocation: invocation.clone(),
+            ..AuditOptions::default()
+        },
+    )
+    .await?;
     output::print_audit(audit.name(), &findings);
 
     println!("\n== 5. integration-ownership: whose credentials each enrichment column runs on");
-    let (_, findings) = run_audit(&ownership, backend, AuditOptions::default()).await?;
+    let (_, findings) = run_audit(
+        &ownership,
+        backend,
+        AuditOptions {
+            invocation,
+            ..AuditOptions::default()
+        },
+    )
+    .await?;
     output::print_audit(ownership.name(), &findings);
 
     println!("\nNext: explore the workspace with");
@@ -97,6 +118,10 @@ pub(crate) async fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<ExitCo
     );
     println!(
         "  kiln --workspace {} audit seat-audit --json",
+        path.display()
+    );
+    println!(
+        "  kiln --workspace {} trail show --limit 20",
         path.display()
     );
     Ok(ExitCode::SUCCESS)

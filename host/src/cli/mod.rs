@@ -1,6 +1,7 @@
 //! `kiln`: argument parsing and dispatch. Everything here is presentation; the work is done
 //! by the `kiln_host` library.
 
+mod budget;
 mod demo;
 mod golden;
 mod inspect;
@@ -9,6 +10,7 @@ mod output;
 mod plugins;
 mod report;
 mod run;
+mod trail;
 mod workspace;
 
 use std::path::PathBuf;
@@ -80,6 +82,12 @@ enum Command {
     /// Create, seed, import into, export from and show the embedded workspace.
     #[command(subcommand)]
     Workspace(workspace::WorkspaceCommand),
+    /// Show or verify the audit trail of every host call plugins made.
+    #[command(subcommand)]
+    Trail(trail::TrailCommand),
+    /// Show or set credit budgets per member and per plugin.
+    #[command(subcommand)]
+    Budget(budget::BudgetCommand),
 }
 
 /// Options shared by commands that load plugins.
@@ -173,6 +181,8 @@ pub fn main() -> ExitCode {
             Command::Workspace(cmd) => workspace::workspace(&ctx, cmd).await,
             Command::New(args) => new::new(args),
             Command::Test(args) => golden::test(&ctx, args).await,
+            Command::Trail(cmd) => trail::trail(&ctx, cmd),
+            Command::Budget(cmd) => budget::budget(&ctx, cmd),
         }
     });
     match result {

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use kiln_host::build::build_plugin;
+use kiln_host::trail::Trail;
 use kiln_host::{Plugin, Runtime};
+use sha2::{Digest, Sha256};
 
 /// Where the bundled plugins live in this source tree.
 pub(crate) fn bundled_dir() -> PathBuf {
@@ -60,6 +62,33 @@ pub(crate) async fn load(runtime: &Runtime, spec: &str) -> anyhow::Result<Plugin
         .load_file(&path)
         .await
         .with_context(|| format!("cannot load plugin {}", path.display()))
+}
+
+/// [`load`], recording a refusal in the trail: a plugin turned away is worth knowing about.
+pub(crate) async fn load_recorded(
+    runtime: &Runtime,
+    spec: &str,
+    trail: Option<&Trail>,
+) -> anyhow::Result<Plugin> {
+    let path = component_path(spec)?;
+    match runtime.load_file(&path).await {
+        Ok(plugin) => Ok(plugin),
+        Err(e) => {
+            if let Some(trail) = trail {
+                let name = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().replace('_', "-"))
+                    .unwrap_or_default();
+                let sha = std::fs::read(&path)
+                    .map(|b| hex::encode(Sha256::digest(b)))
+                    .unwrap_or_default();
+                if let Err(te) = trail.record_refused_load(&name, &sha, &e.to_string()) {
+                    tracing::error!("could not record the refused plugin in the audit trail: {te}");
+                }
+            }
+            Err(anyhow::Error::new(e).context(format!("cannot load plugin {}", path.display())))
+        }
+    }
 }
 
 pub(crate) fn build_command(dir: &Path) -> anyhow::Result<ExitCode> {

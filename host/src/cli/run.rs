@@ -14,7 +14,7 @@ use kiln_host::invocation::{
 };
 use kiln_host::{Clay, Plugin};
 
-use super::{Common, Context, output, plugins, report};
+use super::{Common, Context, budget, output, plugins, report};
 
 /// Options that shape one invocation.
 #[derive(Args, Clone, Debug)]
@@ -35,12 +35,22 @@ pub(crate) struct InvokeArgs {
     /// The member the plugin acts as (email or user id); the first admin by default.
     #[arg(long = "as", value_name = "MEMBER")]
     pub acting_as: Option<String>,
+    /// Credits this run may spend (enrichment columns it runs); 0 forbids spending.
+    #[arg(long, value_name = "N", value_parser = parse_credits)]
+    pub max_credits: Option<f64>,
 }
 
 impl InvokeArgs {
-    /// The plugin's own limits (its manifest's, capped by the policy), with the command
-    /// line's overrides on top.
+    /// The plugin's own limits and credit budget (its manifest's, capped by the policy),
+    /// with the command line's overrides on top.
     pub(crate) fn invocation(&self, plugin: &Plugin) -> InvocationOptions {
+        let mut options = InvocationOptions::default();
+        self.apply(plugin, &mut options);
+        options
+    }
+
+    /// [`InvokeArgs::invocation`] into options that already carry the trail and ledger.
+    pub(crate) fn apply(&self, plugin: &Plugin, options: &mut InvocationOptions) {
         let mut limits: Limits = plugin.limits().clone();
         if let Some(ms) = self.deadline_ms {
             limits.deadline = Duration::from_millis(ms);
@@ -51,11 +61,18 @@ impl InvokeArgs {
         if let Some(fuel) = self.fuel {
             limits.fuel = Some(fuel);
         }
-        InvocationOptions {
-            config: self.config.iter().cloned().collect::<BTreeMap<_, _>>(),
-            limits: Some(limits),
-            ..InvocationOptions::default()
-        }
+        options.config = self.config.iter().cloned().collect::<BTreeMap<_, _>>();
+        options.limits = Some(limits);
+        // `--max-credits` can only lower what the manifest asks (and the policy allows).
+        let allowed = plugin.credits_per_run();
+        options.credit_budget = Some(self.max_credits.map_or(allowed, |m| m.min(allowed)));
+    }
+}
+
+fn parse_credits(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
+        _ => Err(format!("`{s}` is not a number of credits (0 or more)")),
     }
 }
 
@@ -118,16 +135,13 @@ pub(crate) struct AuditArgs {
     common: Common,
 }
 
-pub(crate) fn open_backend(
-    ctx: &Context,
-    acting_as: Option<&str>,
-) -> anyhow::Result<Arc<dyn Clay>> {
+pub(crate) fn open_local(ctx: &Context, acting_as: Option<&str>) -> anyhow::Result<LocalBackend> {
     let path = ctx.workspace_path()?;
     let mut backend = LocalBackend::open(&path)?;
     if let Some(member) = acting_as {
         backend = backend.acting_as(member)?;
     }
-    Ok(Arc::new(backend))
+    Ok(backend)
 }
 
 pub(crate) fn progress_bar(hidden: bool) -> ProgressBar {
@@ -144,15 +158,19 @@ pub(crate) fn progress_bar(hidden: bool) -> ProgressBar {
 }
 
 pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let backend = open_backend(ctx, args.invoke.acting_as.as_deref())?;
+    let local = open_local(ctx, args.invoke.acting_as.as_deref())?;
     let runtime = ctx.runtime(args.invoke.fuel.is_some())?;
-    let plugin = plugins::load(&runtime, &args.plugin).await?;
+    let mut invocation = InvocationOptions::default();
+    budget::attach(&ctx.workspace_path()?, &mut invocation, &local)?;
+    let backend: Arc<dyn Clay> = Arc::new(local);
+    let plugin = plugins::load_recorded(&runtime, &args.plugin, invocation.trail.as_ref()).await?;
+    args.invoke.apply(&plugin, &mut invocation);
     let bar = progress_bar(args.common.json);
     let progress_bar = bar.clone();
     let options = TransformOptions {
         rows_per_batch: args.batch_size,
         dry_run: args.dry_run,
-        invocation: args.invoke.invocation(&plugin),
+        invocation,
         progress: Some(Box::new(move |done, total| {
             progress_bar.set_length(total);
             progress_bar.set_position(done);
@@ -191,12 +209,16 @@ pub(crate) async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Exit
             bail!("--json asks for JSON but --format asks for {f:?}; pass one of them")
         }
     };
-    let backend = open_backend(ctx, args.invoke.acting_as.as_deref())?;
+    let local = open_local(ctx, args.invoke.acting_as.as_deref())?;
     let runtime = ctx.runtime(args.invoke.fuel.is_some())?;
-    let plugin = plugins::load(&runtime, &args.plugin).await?;
+    let mut invocation = InvocationOptions::default();
+    budget::attach(&ctx.workspace_path()?, &mut invocation, &local)?;
+    let backend: Arc<dyn Clay> = Arc::new(local);
+    let plugin = plugins::load_recorded(&runtime, &args.plugin, invocation.trail.as_ref()).await?;
+    args.invoke.apply(&plugin, &mut invocation);
     let options = AuditOptions {
         period: Duration::from_secs(args.period_days * 24 * 3600),
-        invocation: args.invoke.invocation(&plugin),
+        invocation,
         ..AuditOptions::default()
     };
     let (scope, report) = run_audit(&plugin, backend.clone(), options)

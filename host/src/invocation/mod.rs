@@ -23,10 +23,12 @@ use wasmtime::{ResourceLimiter, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::backend::Clay;
+use crate::budget::{Ledger, Meter};
 use crate::capabilities::bindings::{auditor::Auditor, transformer::Transformer};
 use crate::capabilities::{Capabilities, CapabilitiesView, Grants, HostTrap, LogBudget};
 use crate::plugin::{Plugin, Pre, World};
 use crate::runtime::ticker;
+use crate::trail::{self, Recorder, Trail};
 use output::{GuestOutput, Stream};
 
 /// A memory fault under this many frames of one or two functions is reported as stack overflow.
@@ -138,6 +140,27 @@ impl InvocationError {
             _ => None,
         }
     }
+
+    /// How the audit trail records this as the end of an invocation.
+    pub fn trail_outcome(&self) -> trail::Outcome {
+        match &self.kind {
+            InvocationErrorKind::Limit(l) => trail::Outcome::Limit {
+                name: l.name().into(),
+                message: l.to_string(),
+            },
+            InvocationErrorKind::Trap { message, .. } => trail::Outcome::Trap {
+                message: message.clone(),
+            },
+            kind @ (InvocationErrorKind::Instantiate(_)
+            | InvocationErrorKind::WrongWorld { .. }) => trail::Outcome::Trap {
+                message: kind.to_string(),
+            },
+            InvocationErrorKind::Guest(message) => trail::Outcome::Error {
+                kind: "guest".into(),
+                message: message.clone(),
+            },
+        }
+    }
 }
 
 /// What the caller decides per invocation.
@@ -151,6 +174,14 @@ pub struct InvocationOptions {
     pub grants: Option<Grants>,
     /// Refuse every call that would change Clay or spend credits.
     pub dry_run: bool,
+    /// Records every host call and the invocation's start and end; `None` records nothing.
+    pub trail: Option<Trail>,
+    /// Credits this invocation may spend (`None`: no per-run cap; `Some(0.0)`: none).
+    pub credit_budget: Option<f64>,
+    /// Per-member and per-plugin budgets, and where spending is recorded.
+    pub ledger: Option<Ledger>,
+    /// The acting member's email, for per-member budgets.
+    pub member: Option<String>,
 }
 
 /// Store data: WASI (sandboxed to nothing), the capabilities and the memory limiter.
@@ -222,6 +253,7 @@ struct Instance {
     log_budget: LogBudget,
     limits: Limits,
     fuel: bool,
+    invocation_id: String,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -261,7 +293,8 @@ impl Instance {
             .allow_ip_name_lookup(false)
             .build();
         let grants = options.grants.unwrap_or_else(|| plugin.grants().clone());
-        let caps = Capabilities::new(
+        let invocation_id = trail::new_invocation_id();
+        let mut caps = Capabilities::new(
             backend,
             name,
             Arc::new(settings),
@@ -269,9 +302,27 @@ impl Instance {
             limits.max_host_calls,
             log_budget.clone(),
         );
-        let mut caps = caps;
         caps.effects_only(plugin.world() == World::Transformer);
         caps.dry_run(options.dry_run);
+        if let Some(t) = options.trail {
+            let info = plugin.info();
+            caps = caps.with_trail(Recorder::start(
+                t,
+                &info.name,
+                &info.sha256,
+                invocation_id.clone(),
+            ));
+        }
+        // Unless the caller says otherwise, a run may spend what the manifest asks and
+        // the policy allows, and no more.
+        let credit_budget = options.credit_budget.unwrap_or_else(|| plugin.credits_per_run());
+        caps = caps.with_meter(Meter::new(
+            plugin.name(),
+            options.member,
+            invocation_id.clone(),
+            Some(credit_budget),
+            options.ledger,
+        ));
         let engine = match &plugin.inner.pre {
             Pre::Transformer(p) => p.engine().clone(),
             Pre::Auditor(p) => p.engine().clone(),
@@ -303,8 +354,16 @@ impl Instance {
             log_budget,
             limits,
             fuel,
+            invocation_id,
             _permit: permit,
         })
+    }
+
+    /// Remembers, for the trail's `invocation.end`, what ended the invocation.
+    fn ended_by(&mut self, err: &InvocationError) {
+        if let Some(t) = self.store.data_mut().caps.trail_mut() {
+            t.ended_by(err.trail_outcome());
+        }
     }
 
     /// Arms the deadline (and fuel) for the next call into the guest.
@@ -318,22 +377,34 @@ impl Instance {
         Ok(())
     }
 
-    fn limit(&self, kind: LimitKind) -> InvocationError {
-        InvocationError {
+    /// A limit the host found after the call, recorded as what ended the invocation.
+    fn limit(&mut self, kind: LimitKind) -> InvocationError {
+        let err = InvocationError {
             plugin: self.plugin.name().to_string(),
             kind: InvocationErrorKind::Limit(kind),
-        }
+        };
+        self.ended_by(&err);
+        err
     }
 
-    fn timed_out(&self) -> InvocationError {
-        InvocationError {
+    fn timed_out(&mut self) -> InvocationError {
+        let err = InvocationError {
             plugin: self.plugin.name().to_string(),
             kind: InvocationErrorKind::Limit(LimitKind::Deadline(self.limits.deadline)),
-        }
+        };
+        self.ended_by(&err);
+        err
+    }
+
+    /// The limit or trap the guest's failure really is, recorded as what ended the invocation.
+    fn error(&mut self, err: wasmtime::Error) -> InvocationError {
+        let err = self.classify(err);
+        self.ended_by(&err);
+        err
     }
 
     /// Turns whatever the guest's failure was into the limit or trap it really is.
-    fn error(&self, err: wasmtime::Error) -> InvocationError {
+    fn classify(&self, err: wasmtime::Error) -> InvocationError {
         let plugin = self.plugin.name().to_string();
         let limit = |l| InvocationError {
             plugin: plugin.clone(),
@@ -511,6 +582,11 @@ impl TransformerInstance {
     pub fn host_calls(&self) -> u64 {
         self.instance.host_calls()
     }
+
+    /// This invocation's id in the audit trail and the credit ledger.
+    pub fn invocation_id(&self) -> &str {
+        &self.instance.invocation_id
+    }
 }
 
 /// An auditor instance.
@@ -565,12 +641,16 @@ impl AuditorInstance {
                 }
                 Ok(types::report_from_wit(report))
             }
-            Ok(Ok(Err(e))) => Err(InvocationError {
-                plugin: self.instance.plugin.name().to_string(),
-                kind: InvocationErrorKind::Guest(
-                    crate::capabilities::convert::error_from_wit(e).to_string(),
-                ),
-            }),
+            Ok(Ok(Err(e))) => {
+                let e = crate::capabilities::convert::error_from_wit(e);
+                if let Some(t) = self.instance.store.data_mut().caps.trail_mut() {
+                    t.ended_by(trail::Outcome::from_clay(&e));
+                }
+                Err(InvocationError {
+                    plugin: self.instance.plugin.name().to_string(),
+                    kind: InvocationErrorKind::Guest(e.to_string()),
+                })
+            }
             Ok(Err(e)) => Err(self.instance.error(e)),
             Err(_) => Err(self.instance.timed_out()),
         }
@@ -578,5 +658,10 @@ impl AuditorInstance {
 
     pub fn host_calls(&self) -> u64 {
         self.instance.host_calls()
+    }
+
+    /// This invocation's id in the audit trail and the credit ledger.
+    pub fn invocation_id(&self) -> &str {
+        &self.instance.invocation_id
     }
 }

@@ -14,24 +14,10 @@
 
 use std::collections::HashMap;
 
+use kiln_guest::email::is_free_mail;
 use kiln_guest::types::{CellValue, Row};
 use kiln_guest::walk::all_rows;
 use kiln_guest::{Batch, Config, Error, Outcome, Transformer};
-
-const FREE_MAIL: &[&str] = &[
-    "gmail.com",
-    "googlemail.com",
-    "yahoo.com",
-    "hotmail.com",
-    "outlook.com",
-    "live.com",
-    "icloud.com",
-    "aol.com",
-    "proton.me",
-    "protonmail.com",
-    "gmx.de",
-    "web.de",
-];
 
 /// `Ada.Lovelace+news@Acme.com ` → `ada.lovelace@acme.com`; `None` when it is not an email.
 pub fn email_key(raw: &str) -> Option<String> {
@@ -94,7 +80,7 @@ pub fn keys(c: &Contact, on: MatchOn) -> Vec<String> {
                     .as_deref()
                     .and_then(|e| e.split_once('@'))
                     .map(|(_, d)| d.to_string())
-                    .filter(|d| !FREE_MAIL.contains(&d.as_str()))
+                    .filter(|d| !is_free_mail(d))
             })
             .or_else(|| {
                 c.company

@@ -10,22 +10,8 @@
 //! `domain_points` (25), `title_points` (30), `size_points` (25), `country_points` (20),
 //! `free_email_penalty` (20).
 
+use kiln_guest::email::is_free_mail;
 use kiln_guest::{Batch, Config, Error, Outcome, RowRef, Transformer};
-
-const FREE_MAIL: &[&str] = &[
-    "gmail.com",
-    "googlemail.com",
-    "yahoo.com",
-    "hotmail.com",
-    "outlook.com",
-    "live.com",
-    "icloud.com",
-    "aol.com",
-    "proton.me",
-    "protonmail.com",
-    "gmx.de",
-    "web.de",
-];
 
 fn list(config: &Config, key: &str, default: &str) -> Vec<String> {
     config
@@ -116,7 +102,7 @@ pub fn score(lead: &Lead, rules: &Rules) -> (f64, String) {
         .map(|(_, d)| d.trim().to_lowercase())
         .filter(|d| !d.is_empty());
     if let Some(domain) = &domain {
-        if FREE_MAIL.contains(&domain.as_str()) {
+        if is_free_mail(domain) {
             points -= rules.free_email_penalty;
             reasons.push(format!(
                 "free email {domain} (-{})",

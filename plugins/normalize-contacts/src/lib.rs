@@ -9,28 +9,10 @@
 //! (First Name), `last_name_column` (Last Name), `phone_column` (Phone),
 //! `default_country_code` (1).
 
+use kiln_guest::email::is_free_mail;
 use kiln_guest::{Batch, Config, Error, Outcome, RowRef, Transformer};
 
 /// Mail providers whose domain says nothing about the person's company.
-const FREE_MAIL: &[&str] = &[
-    "gmail.com",
-    "googlemail.com",
-    "yahoo.com",
-    "hotmail.com",
-    "outlook.com",
-    "live.com",
-    "icloud.com",
-    "me.com",
-    "aol.com",
-    "proton.me",
-    "protonmail.com",
-    "gmx.de",
-    "gmx.net",
-    "web.de",
-    "mail.com",
-    "yandex.ru",
-];
-
 pub struct NormalizeContacts {
     email: String,
     status: String,
@@ -80,7 +62,7 @@ pub fn normalize_email(raw: &str) -> (String, Option<&'static str>) {
 /// The company domain of a valid email, unless it is a free-mail provider.
 pub fn company_domain(email: &str) -> Option<String> {
     let domain = email.rsplit_once('@')?.1;
-    (!FREE_MAIL.contains(&domain)).then(|| domain.to_string())
+    (!is_free_mail(domain)).then(|| domain.to_string())
 }
 
 fn title_case(word: &str) -> String {

@@ -50,23 +50,19 @@ fn is_empty(v: Option<&Cell>) -> bool {
     }
 }
 
-impl Db<'_> {
-    pub(crate) fn run_column(
-        &mut self,
-        table_id: &str,
-        field_ids: &[String],
-        target: &RunTarget,
-        force: bool,
-        now: Timestamp,
-    ) -> ClayResult<RunResult> {
-        let table = self.get_table(table_id)?;
-        if field_ids.is_empty() {
-            return Err(ClayError::Invalid(
-                "name at least one enrichment column to run".into(),
-            ));
-        }
-        let mut actions = Vec::new();
-        for id in field_ids {
+/// The enrichment columns named, with their actions; anything else is invalid.
+fn action_fields(
+    table: &TableInfo,
+    field_ids: &[String],
+) -> ClayResult<Vec<(Field, ActionConfig)>> {
+    if field_ids.is_empty() {
+        return Err(ClayError::Invalid(
+            "name at least one enrichment column to run".into(),
+        ));
+    }
+    field_ids
+        .iter()
+        .map(|id| {
             let field = table.field(id).ok_or_else(|| {
                 ClayError::Invalid(format!("table `{}` has no field {id}", table.name))
             })?;
@@ -80,24 +76,28 @@ impl Db<'_> {
                         field.name
                     ))
                 })?;
+            Ok((field.clone(), action))
+        })
+        .collect()
+}
+
+impl Db<'_> {
+    pub(crate) fn run_column(
+        &mut self,
+        table_id: &str,
+        field_ids: &[String],
+        target: &RunTarget,
+        force: bool,
+        now: Timestamp,
+    ) -> ClayResult<RunResult> {
+        let table = self.get_table(table_id)?;
+        let actions = action_fields(&table, field_ids)?;
+        for (_, action) in &actions {
             if let Some(account) = &action.auth_account_id {
                 self.check_integration(table.workspace_id, account)?;
             }
-            actions.push((field.clone(), action));
         }
-        let (ids, mode) = match target {
-            RunTarget::Records(ids) => (ids.clone(), RunMode::Individual),
-            RunTarget::ViewTop {
-                view_id,
-                num_records,
-            } => {
-                let mut all = self.record_ids(table_id, view_id)?;
-                if let Some(n) = num_records {
-                    all.truncate(*n as usize);
-                }
-                (all, RunMode::Bulk)
-            }
-        };
+        let (ids, mode) = self.run_targets(table_id, target)?;
         let mut rows = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(super::store::MAX_READ_PER_CALL) {
             rows.extend(self.read_records(table_id, chunk)?);
@@ -178,6 +178,44 @@ impl Db<'_> {
             mode,
             record_count: ran,
             credits_spent: spent,
+        })
+    }
+
+    /// Every named column's cost per row × the rows targeted: what `run_column` would
+    /// spend if every row qualified (it charges only rows that run).
+    pub(crate) fn estimate_run_cost(
+        &mut self,
+        table_id: &str,
+        field_ids: &[String],
+        target: &RunTarget,
+    ) -> ClayResult<f64> {
+        let table = self.get_table(table_id)?;
+        let per_row: f64 = action_fields(&table, field_ids)?
+            .iter()
+            .map(|(_, action)| action.credit_cost.unwrap_or(0.0))
+            .sum();
+        let (ids, _) = self.run_targets(table_id, target)?;
+        Ok(per_row * ids.len() as f64)
+    }
+
+    /// The records a run targets, and the mode Clay reports for it.
+    fn run_targets(
+        &mut self,
+        table_id: &str,
+        target: &RunTarget,
+    ) -> ClayResult<(Vec<String>, RunMode)> {
+        Ok(match target {
+            RunTarget::Records(ids) => (ids.clone(), RunMode::Individual),
+            RunTarget::ViewTop {
+                view_id,
+                num_records,
+            } => {
+                let mut all = self.record_ids(table_id, view_id)?;
+                if let Some(n) = num_records {
+                    all.truncate(*n as usize);
+                }
+                (all, RunMode::Bulk)
+            }
         })
     }
 

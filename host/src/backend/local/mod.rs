@@ -182,6 +182,23 @@ impl LocalBackend {
         self.actor.as_deref()
     }
 
+    /// The acting member's email, which member budgets are keyed by.
+    pub fn actor_email(&self) -> Result<Option<String>, LocalError> {
+        let Some(actor) = self.actor.clone() else {
+            return Ok(None);
+        };
+        self.blocking(move |db| {
+            Ok(db
+                .conn
+                .query_row(
+                    "SELECT email FROM members WHERE user_id = ?1",
+                    [actor],
+                    |r| r.get(0),
+                )
+                .ok())
+        })
+    }
+
     /// Caps rows per table (Clay's default is 50,000; the Free plan's 200).
     pub fn with_row_limit(mut self, limit: u64) -> Self {
         self.row_limit = limit;
@@ -344,6 +361,17 @@ impl Clay for LocalBackend {
     ) -> ClayResult<RunResult> {
         let (t, f, target) = (table_id.to_string(), owned(field_ids), target.clone());
         self.call(move |db| db.run_column(&t, &f, &target, force, store::now_ms()))
+            .await
+    }
+
+    async fn estimate_run_cost(
+        &self,
+        table_id: &str,
+        field_ids: &[String],
+        target: &RunTarget,
+    ) -> ClayResult<f64> {
+        let (t, f, target) = (table_id.to_string(), owned(field_ids), target.clone());
+        self.call(move |db| db.estimate_run_cost(&t, &f, &target))
             .await
     }
 

@@ -1,0 +1,409 @@
+//! The credit ledger in SQLite: budgets per member and per plugin over a rolling period,
+//! and one row per credit-spending call, reserved first and then committed or refunded.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use crate::backend::ClayError;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS kiln_budgets (
+    scope TEXT NOT NULL CHECK (scope IN ('member', 'plugin')),
+    name TEXT NOT NULL,
+    credits REAL NOT NULL CHECK (credits >= 0),
+    period_days INTEGER NOT NULL CHECK (period_days > 0),
+    PRIMARY KEY (scope, name)
+);
+-- state: reserved (in flight: `reserved` counts), committed (`spent` counts), refunded.
+CREATE TABLE IF NOT EXISTS kiln_spend (
+    id INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    plugin TEXT NOT NULL,
+    member TEXT,
+    invocation_id TEXT NOT NULL,
+    reserved REAL NOT NULL,
+    spent REAL NOT NULL DEFAULT 0,
+    state TEXT NOT NULL CHECK (state IN ('reserved', 'committed', 'refunded'))
+);
+CREATE INDEX IF NOT EXISTS kiln_spend_plugin ON kiln_spend(plugin, at_ms);
+CREATE INDEX IF NOT EXISTS kiln_spend_member ON kiln_spend(member, at_ms);
+"#;
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Who a budget caps.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "scope", content = "name", rename_all = "snake_case")]
+pub enum Scope {
+    /// A member (by email), across every plugin acting as them.
+    Member(String),
+    /// A plugin (by name), whoever runs it.
+    Plugin(String),
+}
+
+impl Scope {
+    /// Emails are matched case-insensitively, as Clay does.
+    pub fn member(email: &str) -> Self {
+        Scope::Member(email.trim().to_lowercase())
+    }
+
+    pub fn plugin(name: &str) -> Self {
+        Scope::Plugin(name.trim().to_string())
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Scope::Member(_) => "member",
+            Scope::Plugin(_) => "plugin",
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Scope::Member(n) | Scope::Plugin(n) => n,
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} `{}`", self.kind(), self.name())
+    }
+}
+
+/// A cap on credits spent through kiln over a rolling period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Budget {
+    #[serde(flatten)]
+    pub scope: Scope,
+    pub credits: f64,
+    pub period_days: u32,
+}
+
+/// A budget and how much of it the current period has used.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetStatus {
+    #[serde(flatten)]
+    pub budget: Budget,
+    /// Committed spending in the period.
+    pub spent: f64,
+    /// Held by calls in flight.
+    pub reserved: f64,
+    pub remaining: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("credit ledger in {}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "a budget needs credits ≥ 0 and a period of at least one day (got {credits} credits over {period_days} days)"
+    )]
+    InvalidBudget { credits: f64, period_days: u32 },
+}
+
+/// Who is about to spend, and how much at most.
+#[derive(Debug, Clone)]
+pub struct Spender<'a> {
+    pub plugin: &'a str,
+    /// The acting member's email, when known.
+    pub member: Option<&'a str>,
+    pub invocation_id: &'a str,
+}
+
+/// A reservation's row in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReservationId(i64);
+
+/// A handle to the ledger in one SQLite file. Clones share one connection.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+impl Ledger {
+    /// Opens the ledger in `path` (the workspace file, or a state file of its own).
+    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        let err = |source| LedgerError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = crate::state_db::open(path).map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                conn: Mutex::new(conn),
+            }),
+        })
+    }
+
+    fn sql(&self, source: rusqlite::Error) -> LedgerError {
+        LedgerError::Sqlite {
+            path: self.inner.path.clone(),
+            source,
+        }
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.inner.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets (or replaces) a budget.
+    pub fn set_budget(&self, budget: &Budget) -> Result<(), LedgerError> {
+        if !(budget.credits.is_finite() && budget.credits >= 0.0) || budget.period_days == 0 {
+            return Err(LedgerError::InvalidBudget {
+                credits: budget.credits,
+                period_days: budget.period_days,
+            });
+        }
+        self.conn()
+            .execute(
+                "INSERT INTO kiln_budgets(scope, name, credits, period_days) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(scope, name) DO UPDATE SET credits = excluded.credits,
+                                                        period_days = excluded.period_days",
+                params![
+                    budget.scope.kind(),
+                    budget.scope.name(),
+                    budget.credits,
+                    budget.period_days
+                ],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(())
+    }
+
+    /// Removes a budget; `false` if there was none.
+    pub fn remove_budget(&self, scope: &Scope) -> Result<bool, LedgerError> {
+        let n = self
+            .conn()
+            .execute(
+                "DELETE FROM kiln_budgets WHERE scope = ?1 AND name = ?2",
+                params![scope.kind(), scope.name()],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(n > 0)
+    }
+
+    /// Every budget with its use in the period ending at `now_ms`.
+    pub fn budgets(&self, now_ms: i64) -> Result<Vec<BudgetStatus>, LedgerError> {
+        let conn = self.conn();
+        let budgets: Vec<Budget> = {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT scope, name, credits, period_days FROM kiln_budgets ORDER BY scope, name",
+                )
+                .map_err(|e| self.sql(e))?;
+            stmt.query_map([], |r| {
+                let kind: String = r.get(0)?;
+                let name: String = r.get(1)?;
+                Ok(Budget {
+                    scope: if kind == "member" {
+                        Scope::Member(name)
+                    } else {
+                        Scope::Plugin(name)
+                    },
+                    credits: r.get(2)?,
+                    period_days: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.sql(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.sql(e))?
+        };
+        budgets
+            .into_iter()
+            .map(|budget| {
+                let (spent, reserved) = used(
+                    &conn,
+                    &budget.scope,
+                    now_ms - budget.period_days as i64 * DAY_MS,
+                )
+                .map_err(|e| self.sql(e))?;
+                Ok(BudgetStatus {
+                    remaining: (budget.credits - spent - reserved).max(0.0),
+                    budget,
+                    spent,
+                    reserved,
+                })
+            })
+            .collect()
+    }
+
+    /// Whether any budget caps this plugin or member.
+    pub fn has_budget_for(&self, spender: &Spender<'_>) -> Result<bool, LedgerError> {
+        let conn = self.conn();
+        Ok(!applicable(&conn, spender)
+            .map_err(|e| self.sql(e))?
+            .is_empty())
+    }
+
+    /// Holds `estimate` credits against every budget that caps this spender, or refuses
+    /// with `BudgetExhausted` naming the first budget it would exceed. The check and the
+    /// hold are one write transaction, so concurrent reservations (threads or processes)
+    /// can never together exceed a budget.
+    pub fn reserve(
+        &self,
+        spender: &Spender<'_>,
+        estimate: f64,
+        now_ms: i64,
+    ) -> Result<Result<ReservationId, ClayError>, LedgerError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sql(e))?;
+        for budget in applicable(&tx, spender).map_err(|e| self.sql(e))? {
+            let since = now_ms - budget.period_days as i64 * DAY_MS;
+            let (spent, reserved) = used(&tx, &budget.scope, since).map_err(|e| self.sql(e))?;
+            let left = budget.credits - spent - reserved;
+            if estimate > left + 1e-9 {
+                return Ok(Err(ClayError::BudgetExhausted(format!(
+                    "{}'s budget of {} credits per {} days: this call may cost up to {} credits, \
+                     and {} are left ({} spent, {} held by calls in flight)",
+                    budget.scope,
+                    fmt_credits(budget.credits),
+                    budget.period_days,
+                    fmt_credits(estimate),
+                    fmt_credits(left.max(0.0)),
+                    fmt_credits(spent),
+                    fmt_credits(reserved)
+                ))));
+            }
+        }
+        tx.execute(
+            "INSERT INTO kiln_spend(at_ms, plugin, member, invocation_id, reserved, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'reserved')",
+            params![
+                now_ms,
+                spender.plugin,
+                spender.member.map(str::to_lowercase),
+                spender.invocation_id,
+                estimate
+            ],
+        )
+        .map_err(|e| self.sql(e))?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(|e| self.sql(e))?;
+        Ok(Ok(ReservationId(id)))
+    }
+
+    /// Replaces a reservation with what the call really spent (the rest is refunded).
+    pub fn commit(&self, id: ReservationId, spent: f64) -> Result<(), LedgerError> {
+        self.settle(id, spent, "committed")
+    }
+
+    /// Releases a reservation entirely: the call spent nothing.
+    pub fn refund(&self, id: ReservationId) -> Result<(), LedgerError> {
+        self.settle(id, 0.0, "refunded")
+    }
+
+    fn settle(&self, id: ReservationId, spent: f64, state: &str) -> Result<(), LedgerError> {
+        self.conn()
+            .execute(
+                "UPDATE kiln_spend SET spent = ?2, state = ?3 WHERE id = ?1 AND state = 'reserved'",
+                params![id.0, spent, state],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(())
+    }
+
+    /// Totals over every call recorded since `since_ms`, for reports and tests.
+    pub fn totals(&self, since_ms: i64) -> Result<Totals, LedgerError> {
+        self.conn()
+            .query_row(
+                "SELECT COALESCE(SUM(CASE state WHEN 'committed' THEN spent ELSE 0 END), 0),
+                        COALESCE(SUM(CASE state WHEN 'reserved' THEN reserved ELSE 0 END), 0),
+                        COUNT(*),
+                        COALESCE(SUM(state = 'reserved'), 0)
+                 FROM kiln_spend WHERE at_ms >= ?1",
+                [since_ms],
+                |r| {
+                    Ok(Totals {
+                        spent: r.get(0)?,
+                        reserved: r.get(1)?,
+                        calls: r.get::<_, i64>(2)? as u64,
+                        open_reservations: r.get::<_, i64>(3)? as u64,
+                    })
+                },
+            )
+            .map_err(|e| self.sql(e))
+    }
+}
+
+/// What the ledger holds over a period.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Totals {
+    pub spent: f64,
+    pub reserved: f64,
+    pub calls: u64,
+    pub open_reservations: u64,
+}
+
+pub(crate) fn fmt_credits(c: f64) -> String {
+    if c.fract() == 0.0 {
+        format!("{c:.0}")
+    } else {
+        format!("{c:.2}")
+    }
+}
+
+fn applicable(conn: &Connection, spender: &Spender<'_>) -> rusqlite::Result<Vec<Budget>> {
+    let mut out = Vec::new();
+    let mut scopes = vec![Scope::plugin(spender.plugin)];
+    if let Some(m) = spender.member {
+        scopes.insert(0, Scope::member(m));
+    }
+    for scope in scopes {
+        let found: Option<(f64, u32)> = conn
+            .query_row(
+                "SELECT credits, period_days FROM kiln_budgets WHERE scope = ?1 AND name = ?2",
+                params![scope.kind(), scope.name()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((credits, period_days)) = found {
+            out.push(Budget {
+                scope,
+                credits,
+                period_days,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// (committed, reserved) credits of a scope since `since_ms`.
+fn used(conn: &Connection, scope: &Scope, since_ms: i64) -> rusqlite::Result<(f64, f64)> {
+    let column = match scope {
+        Scope::Member(_) => "member",
+        Scope::Plugin(_) => "plugin",
+    };
+    conn.query_row(
+        &format!(
+            "SELECT COALESCE(SUM(CASE state WHEN 'committed' THEN spent ELSE 0 END), 0),
+                    COALESCE(SUM(CASE state WHEN 'reserved' THEN reserved ELSE 0 END), 0)
+             FROM kiln_spend WHERE {column} = ?1 AND at_ms >= ?2"
+        ),
+        params![scope.name(), since_ms],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}

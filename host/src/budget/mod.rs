@@ -1,0 +1,201 @@
+//! Credit budgets: Clay shares one credit pool between all members and caps nobody, so
+//! kiln meters every credit-spending call a plugin makes.
+//!
+//! Before a call that spends credits (running an enrichment column) runs, its estimated
+//! cost is reserved against the invocation's per-run budget and against every per-member
+//! and per-plugin budget in the [`Ledger`]; a call that would exceed one gets
+//! `budget-exhausted` naming it, before anything is spent. Afterwards the actual cost is
+//! committed and the rest refunded — everything when the call failed.
+
+mod ledger;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+
+use ledger::fmt_credits;
+pub use ledger::{
+    Budget, BudgetStatus, Ledger, LedgerError, ReservationId, Scope, Spender, Totals,
+};
+
+use crate::backend::model::RunResult;
+use crate::backend::{ClayError, ClayResult};
+use crate::state_db::now_ms;
+
+/// Credits are decimals; never refuse a call over rounding noise.
+const EPSILON: f64 = 1e-9;
+
+/// One invocation's spending: its per-run budget, who it spends as, and the ledger.
+pub struct Meter {
+    plugin: String,
+    member: Option<String>,
+    invocation_id: String,
+    per_run: Option<f64>,
+    ledger: Option<Ledger>,
+    spent: f64,
+}
+
+impl Meter {
+    /// `per_run`: credits this invocation may spend (`None`: no per-run cap).
+    /// `ledger`: where per-member and per-plugin budgets are kept and spending is recorded.
+    pub fn new(
+        plugin: &str,
+        member: Option<String>,
+        invocation_id: String,
+        per_run: Option<f64>,
+        ledger: Option<Ledger>,
+    ) -> Self {
+        Self {
+            plugin: plugin.to_string(),
+            member,
+            invocation_id,
+            per_run,
+            ledger,
+            spent: 0.0,
+        }
+    }
+
+    /// Credits this invocation has spent so far.
+    pub fn spent(&self) -> f64 {
+        self.spent
+    }
+
+    /// Runs a credit-spending call under the budgets. `estimate` is awaited only when a
+    /// budget applies; `run` only when the estimate fits every budget.
+    pub async fn spend(
+        &mut self,
+        estimate: impl Future<Output = ClayResult<f64>> + Send,
+        run: impl Future<Output = ClayResult<RunResult>> + Send,
+    ) -> ClayResult<RunResult> {
+        let limited = self.per_run.is_some()
+            || match &self.ledger {
+                Some(ledger) => {
+                    let (ledger, plugin, member, inv) = self.owned(ledger);
+                    blocking(move || {
+                        ledger.has_budget_for(&Spender {
+                            plugin: &plugin,
+                            member: member.as_deref(),
+                            invocation_id: &inv,
+                        })
+                    })
+                    .await?
+                }
+                None => false,
+            };
+        let estimate = if limited {
+            let estimate = estimate.await?;
+            if !(estimate.is_finite() && estimate >= 0.0) {
+                return Err(ClayError::Unavailable(format!(
+                    "the backend estimated this call's cost as {estimate} credits, so the budget cannot be checked"
+                )));
+            }
+            estimate
+        } else {
+            // Nothing caps this spender: hold nothing, but still record what it spends.
+            0.0
+        };
+        if let Some(limit) = self.per_run {
+            let left = limit - self.spent;
+            if estimate > left + EPSILON {
+                return Err(ClayError::BudgetExhausted(format!(
+                    "plugin `{}`'s per-run budget of {} credits: this call may cost up to {} credits, and {} are left",
+                    self.plugin,
+                    fmt_credits(limit),
+                    fmt_credits(estimate),
+                    fmt_credits(left.max(0.0))
+                )));
+            }
+        }
+        let hold = match &self.ledger {
+            None => None,
+            Some(ledger) => {
+                let (ledger, plugin, member, inv) = self.owned(ledger);
+                let id = blocking({
+                    let ledger = ledger.clone();
+                    move || {
+                        let spender = Spender {
+                            plugin: &plugin,
+                            member: member.as_deref(),
+                            invocation_id: &inv,
+                        };
+                        ledger.reserve(&spender, estimate, now_ms())
+                    }
+                })
+                .await??;
+                Some(Hold {
+                    ledger,
+                    id,
+                    estimate,
+                    settled: false,
+                })
+            }
+        };
+        let result = run.await;
+        let spent = result.as_ref().map_or(0.0, |r| r.credits_spent);
+        if let Ok(r) = &result {
+            self.spent += r.credits_spent;
+            if r.credits_spent > estimate + EPSILON && limited {
+                tracing::warn!(
+                    plugin = %self.plugin,
+                    "the call spent {} credits, more than the {} estimated",
+                    r.credits_spent,
+                    estimate
+                );
+            }
+        }
+        if let Some(mut hold) = hold {
+            let ledger = hold.ledger.clone();
+            let id = hold.id;
+            let ok = result.is_ok();
+            hold.settled = true;
+            blocking(move || {
+                if ok {
+                    ledger.commit(id, spent)
+                } else {
+                    ledger.refund(id)
+                }
+            })
+            .await?;
+        }
+        result
+    }
+
+    fn owned(&self, ledger: &Ledger) -> (Ledger, String, Option<String>, String) {
+        (
+            ledger.clone(),
+            self.plugin.clone(),
+            self.member.clone(),
+            self.invocation_id.clone(),
+        )
+    }
+}
+
+/// A reservation not yet settled. If the call is abandoned mid-flight (its invocation hit
+/// a deadline) nobody knows what it spent, so the estimate stays charged: a budget may be
+/// under-used, never overspent.
+struct Hold {
+    ledger: Ledger,
+    id: ReservationId,
+    estimate: f64,
+    settled: bool,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if !self.settled
+            && let Err(e) = self.ledger.commit(self.id, self.estimate)
+        {
+            tracing::error!("could not settle an abandoned credit reservation: {e}");
+        }
+    }
+}
+
+/// Runs ledger SQL on the blocking pool; a ledger failure fails the call, never the host.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, LedgerError> + Send + 'static,
+) -> ClayResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ClayError::Unavailable(format!("credit ledger task failed: {e}")))?
+        .map_err(|e| ClayError::Unavailable(e.to_string()))
+}

@@ -1,0 +1,170 @@
+//! `kiln trail show|verify`: the audit trail kept in the workspace file.
+
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use kiln_host::trail::{Entry, Filter, Trail};
+
+use super::{Context, output};
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum TrailCommand {
+    /// List recorded host calls and invocations, oldest first.
+    Show(ShowArgs),
+    /// Check the hash chain; exits non-zero and names the first broken entry.
+    Verify {
+        /// Emit JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ShowArgs {
+    /// Only this plugin's entries.
+    #[arg(long)]
+    plugin: Option<String>,
+    /// Only this invocation's entries.
+    #[arg(long)]
+    invocation: Option<String>,
+    /// Only entries since T: a time (`2026-11-23T10:00:00Z`, `2026-11-23 10:00:00`) or a
+    /// duration back from now (`2h`, `7days`).
+    #[arg(long, value_name = "T", value_parser = parse_since)]
+    since: Option<i64>,
+    /// At most this many (the latest) entries.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Emit JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_since(s: &str) -> Result<i64, String> {
+    let at = if let Ok(ago) = humantime::parse_duration(s) {
+        SystemTime::now()
+            .checked_sub(ago)
+            .ok_or_else(|| format!("`{s}` reaches back before 1970"))?
+    } else {
+        humantime::parse_rfc3339_weak(s).map_err(|_| {
+            format!(
+                "`{s}` is neither a time like 2026-11-23T10:00:00Z nor a duration like 2h or 7days"
+            )
+        })?
+    };
+    Ok(at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0))
+}
+
+/// The trail in the workspace file; refuses to create a file that is not there.
+pub(crate) fn open(ctx: &Context) -> anyhow::Result<Trail> {
+    let path = ctx.workspace_path()?;
+    if !path.is_file() {
+        bail!(
+            "no kiln workspace at {}: its audit trail lives in the workspace file (pass --workspace <file>)",
+            path.display()
+        );
+    }
+    Trail::open(&path).context("opening the audit trail")
+}
+
+pub(crate) fn trail(ctx: &Context, cmd: TrailCommand) -> anyhow::Result<ExitCode> {
+    let trail = open(ctx)?;
+    match cmd {
+        TrailCommand::Show(args) => {
+            let mut entries = trail.entries(&Filter {
+                plugin: args.plugin,
+                invocation_id: args.invocation,
+                since_ms: args.since,
+            })?;
+            if let Some(n) = args.limit {
+                entries.drain(..entries.len().saturating_sub(n));
+            }
+            if args.json {
+                output::json(&entries)?;
+            } else {
+                print_entries(&entries);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TrailCommand::Verify { json } => {
+            let v = trail.verify()?;
+            if json {
+                output::json(&v)?;
+            } else {
+                match &v.broken {
+                    None => println!("audit trail intact: {} entries, head {}", v.entries, v.head),
+                    Some(b) => eprintln!(
+                        "audit trail BROKEN: {b}\n({} entries in {})",
+                        v.entries,
+                        trail.path().display()
+                    ),
+                }
+            }
+            Ok(if v.intact() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+pub(crate) fn time(ms: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+fn print_entries(entries: &[Entry]) {
+    if entries.is_empty() {
+        println!("no entries");
+        return;
+    }
+    let mut t = output::table(&[
+        "#",
+        "time",
+        "plugin",
+        "invocation",
+        "call",
+        "targets",
+        "outcome",
+        "credits",
+    ]);
+    for e in entries {
+        let mut targets = e
+            .targets
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if e.targets.len() > 3 {
+            targets.push_str(&format!(" +{}", e.targets.len() - 3));
+        }
+        let outcome = match &e.message {
+            Some(m) if e.outcome != "ok" => {
+                let short: String = m.chars().take(60).collect();
+                format!("{}: {short}", e.outcome)
+            }
+            _ => e.outcome.clone(),
+        };
+        t.add_row(vec![
+            e.seq.to_string(),
+            time(e.at_ms),
+            e.plugin.clone(),
+            e.invocation_id.clone(),
+            e.call.clone(),
+            targets,
+            outcome,
+            if e.credits == 0.0 {
+                String::new()
+            } else {
+                e.credits.to_string()
+            },
+        ]);
+    }
+    println!("{t}");
+}

@@ -1,0 +1,31 @@
+//! kiln's own state — the audit trail and the credit ledger — lives in SQLite tables named
+//! `kiln_*`. For the local backend that is the workspace file itself, so one file carries
+//! the data and its history; a remote backend points these at a state file of its own.
+//!
+//! Each user opens its own connection: the local backend keeps long transactions on its
+//! connection, and sharing it would make kiln's writes wait on (or break into) them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// How long a writer waits for another connection (or process) to let go of the file.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens (creating if needed) a state file in WAL mode with a busy timeout.
+pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,468 @@
+//! The audit trail: every host call every plugin made, and every invocation's start and
+//! end, appended to a hash-chained log in SQLite (`kiln_trail`).
+//!
+//! Each entry's hash is SHA-256 over a canonical encoding of its fields, its seq and the
+//! previous entry's hash, and a one-row head record remembers the last entry appended, so
+//! [`Trail::verify`] finds an entry that was edited, deleted, inserted or moved — anywhere,
+//! the last one included — and names it. Someone able to rewrite the whole file can
+//! rewrite the whole chain; the trail makes quiet edits evident, it does not make them
+//! impossible. Copy the head hash somewhere else to pin a point in time.
+
+mod chain;
+mod recorder;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use crate::backend::ClayError;
+pub use chain::{Break, BreakKind, GENESIS};
+use chain::{Fields, Head, Stored};
+pub use recorder::{Recorder, new_invocation_id};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS kiln_trail (
+    seq INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    plugin TEXT NOT NULL,
+    plugin_sha256 TEXT NOT NULL,
+    invocation_id TEXT NOT NULL,
+    call TEXT NOT NULL,
+    targets TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    message TEXT,
+    credits REAL NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS kiln_trail_plugin ON kiln_trail(plugin, at_ms);
+CREATE INDEX IF NOT EXISTS kiln_trail_invocation ON kiln_trail(invocation_id);
+CREATE TABLE IF NOT EXISTS kiln_trail_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+"#;
+
+/// The trail's own call names for invocation-level events.
+pub const INVOCATION_START: &str = "invocation.start";
+pub const INVOCATION_END: &str = "invocation.end";
+/// A plugin the runtime refused to load (not a component, wrong world, a missing grant…).
+pub const PLUGIN_LOAD: &str = "plugin.load";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrailError {
+    #[error("audit trail in {}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "audit trail in {}: cannot append after entry #{seq} ({source}); the trail was changed outside kiln — run `kiln trail verify`",
+        path.display()
+    )]
+    Inconsistent {
+        path: PathBuf,
+        seq: u64,
+        source: rusqlite::Error,
+    },
+}
+
+/// How a call (or an invocation) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// A `clay-error` returned to the guest; `kind` is its WIT case, e.g. `denied`.
+    Error {
+        kind: String,
+        message: String,
+    },
+    /// A limit that ended the invocation; `name` as in [`LimitKind::name`](crate::invocation::LimitKind::name).
+    Limit {
+        name: String,
+        message: String,
+    },
+    /// The guest trapped (panic, `unreachable`, a failed instantiation…).
+    Trap {
+        message: String,
+    },
+}
+
+impl Outcome {
+    pub fn from_clay(e: &ClayError) -> Self {
+        Outcome::Error {
+            kind: clay_error_kind(e).to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    /// `ok`, `error:<kind>`, `limit:<name>` or `trap`.
+    pub fn label(&self) -> String {
+        match self {
+            Outcome::Ok => "ok".into(),
+            Outcome::Error { kind, .. } => format!("error:{kind}"),
+            Outcome::Limit { name, .. } => format!("limit:{name}"),
+            Outcome::Trap { .. } => "trap".into(),
+        }
+    }
+
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Outcome::Ok => None,
+            Outcome::Error { message, .. }
+            | Outcome::Limit { message, .. }
+            | Outcome::Trap { message } => Some(message),
+        }
+    }
+}
+
+/// The WIT case name of a `clay-error`.
+pub fn clay_error_kind(e: &ClayError) -> &'static str {
+    match e {
+        ClayError::NotFound(_) => "not-found",
+        ClayError::Denied(_) => "denied",
+        ClayError::Invalid(_) => "invalid",
+        ClayError::RateLimited(_) => "rate-limited",
+        ClayError::BudgetExhausted(_) => "budget-exhausted",
+        ClayError::Conflict(_) => "conflict",
+        ClayError::Upstream(_) => "upstream",
+        ClayError::Unavailable(_) => "unavailable",
+    }
+}
+
+/// One entry to append; the trail assigns seq and hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub at_ms: i64,
+    pub plugin: String,
+    pub plugin_sha256: String,
+    pub invocation_id: String,
+    /// `interface.function` (e.g. `tables.run-column`) or `invocation.start`/`invocation.end`.
+    pub call: String,
+    /// The table, record, field (or workspace, folder…) ids the call named.
+    pub targets: Vec<String>,
+    pub outcome: Outcome,
+    pub credits: f64,
+}
+
+/// An entry as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    pub seq: u64,
+    pub at_ms: i64,
+    pub plugin: String,
+    pub plugin_sha256: String,
+    pub invocation_id: String,
+    pub call: String,
+    pub targets: Vec<String>,
+    /// `ok`, `error:<kind>`, `limit:<name>` or `trap`.
+    pub outcome: String,
+    pub message: Option<String>,
+    pub credits: f64,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Which entries [`Trail::entries`] returns (all of them by default), oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub plugin: Option<String>,
+    pub invocation_id: Option<String>,
+    /// Entries at or after this time (ms since the epoch).
+    pub since_ms: Option<i64>,
+}
+
+/// What [`Trail::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    pub entries: u64,
+    /// The hash of the last entry kiln appended (the genesis hash when there is none).
+    pub head: String,
+    /// The first break, if the trail is not intact.
+    pub broken: Option<Break>,
+}
+
+impl Verification {
+    pub fn intact(&self) -> bool {
+        self.broken.is_none()
+    }
+}
+
+/// A handle to the trail in one SQLite file. Clones share one connection.
+#[derive(Clone)]
+pub struct Trail {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Trail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trail")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+impl Trail {
+    /// Opens the trail in `path` (the workspace file, or a state file of its own),
+    /// creating its tables if needed.
+    pub fn open(path: &Path) -> Result<Self, TrailError> {
+        let err = |source| TrailError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = crate::state_db::open(path).map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                conn: Mutex::new(conn),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn sql(&self, source: rusqlite::Error) -> TrailError {
+        TrailError::Sqlite {
+            path: self.inner.path.clone(),
+            source,
+        }
+    }
+
+    pub fn append(&self, record: Record) -> Result<Entry, TrailError> {
+        let mut entries = self.append_all(std::slice::from_ref(&record))?;
+        entries.pop().ok_or_else(|| {
+            self.sql(rusqlite::Error::QueryReturnedNoRows) // unreachable: one in, one out
+        })
+    }
+
+    /// Appends `records` in order, in one transaction.
+    pub fn append_all(&self, records: &[Record]) -> Result<Vec<Entry>, TrailError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.inner.conn.lock().unwrap_or_else(|p| p.into_inner());
+        // IMMEDIATE: take the write lock before reading the head, so two writers (threads or
+        // processes) can never both chain onto the same entry.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.sql(e))?;
+        let head = read_head(&tx).map_err(|e| self.sql(e))?;
+        let (mut seq, mut prev_hash) = match head {
+            Some(h) => (h.seq, h.hash),
+            // No head: a fresh trail, or one whose head was deleted; chain onto the last row.
+            None => tx
+                .query_row(
+                    "SELECT seq, hash FROM kiln_trail ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
+                )
+                .optional()
+                .map_err(|e| self.sql(e))?
+                .unwrap_or((0, GENESIS.to_string())),
+        };
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            seq += 1;
+            let fields = Fields {
+                seq,
+                at_ms: r.at_ms,
+                plugin: r.plugin.clone(),
+                plugin_sha256: r.plugin_sha256.clone(),
+                invocation_id: r.invocation_id.clone(),
+                call: r.call.clone(),
+                targets: r.targets.clone(),
+                message: r.outcome.message().map(str::to_string),
+                outcome: r.outcome.label(),
+                credits: r.credits,
+                prev_hash,
+            };
+            let hash = chain::hash(&fields);
+            let targets = serde_json::to_string(&fields.targets).unwrap_or_else(|_| "[]".into());
+            tx.execute(
+                "INSERT INTO kiln_trail(seq, at_ms, plugin, plugin_sha256, invocation_id, call,
+                                        targets, outcome, message, credits, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    seq as i64,
+                    fields.at_ms,
+                    fields.plugin,
+                    fields.plugin_sha256,
+                    fields.invocation_id,
+                    fields.call,
+                    targets,
+                    fields.outcome,
+                    fields.message,
+                    fields.credits,
+                    fields.prev_hash,
+                    hash,
+                ],
+            )
+            .map_err(|source| TrailError::Inconsistent {
+                path: self.inner.path.clone(),
+                seq: seq - 1,
+                source,
+            })?;
+            prev_hash = hash.clone();
+            out.push(entry(fields, hash));
+        }
+        tx.execute(
+            "INSERT INTO kiln_trail_head(id, seq, hash) VALUES (1, ?1, ?2)
+             ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            params![seq as i64, prev_hash],
+        )
+        .map_err(|e| self.sql(e))?;
+        tx.commit().map_err(|e| self.sql(e))?;
+        Ok(out)
+    }
+
+    /// Records that a plugin was refused at load. There is no invocation: its id is empty.
+    pub fn record_refused_load(
+        &self,
+        plugin: &str,
+        sha256: &str,
+        reason: &str,
+    ) -> Result<Entry, TrailError> {
+        self.append(Record {
+            at_ms: crate::state_db::now_ms(),
+            plugin: plugin.to_string(),
+            plugin_sha256: sha256.to_string(),
+            invocation_id: String::new(),
+            call: PLUGIN_LOAD.to_string(),
+            targets: Vec::new(),
+            outcome: Outcome::Error {
+                kind: "refused".into(),
+                message: reason.to_string(),
+            },
+            credits: 0.0,
+        })
+    }
+
+    /// The entries `filter` selects, oldest first. Rows that can no longer be read as
+    /// entries (see [`Trail::verify`]) are skipped.
+    pub fn entries(&self, filter: &Filter) -> Result<Vec<Entry>, TrailError> {
+        let conn = self.inner.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stmt = conn
+            .prepare(
+                "SELECT seq, at_ms, plugin, plugin_sha256, invocation_id, call, targets, outcome,
+                        message, credits, prev_hash, hash
+                 FROM kiln_trail
+                 WHERE (?1 IS NULL OR plugin = ?1)
+                   AND (?2 IS NULL OR invocation_id = ?2)
+                   AND (?3 IS NULL OR at_ms >= ?3)
+                 ORDER BY seq",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map(
+                params![filter.plugin, filter.invocation_id, filter.since_ms],
+                read_stored,
+            )
+            .map_err(|e| self.sql(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let stored = row.map_err(|e| self.sql(e))?;
+            if let Ok(fields) = stored.fields {
+                out.push(entry(fields, stored.hash));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks the whole chain and names the first entry that is not what kiln wrote.
+    pub fn verify(&self) -> Result<Verification, TrailError> {
+        let conn = self.inner.conn.lock().unwrap_or_else(|p| p.into_inner());
+        // One read transaction: a concurrent append must not land between the rows and the head.
+        let tx = conn.unchecked_transaction().map_err(|e| self.sql(e))?;
+        let rows: Vec<Stored> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT seq, at_ms, plugin, plugin_sha256, invocation_id, call, targets,
+                            outcome, message, credits, prev_hash, hash
+                     FROM kiln_trail ORDER BY seq",
+                )
+                .map_err(|e| self.sql(e))?;
+            stmt.query_map([], read_stored)
+                .map_err(|e| self.sql(e))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.sql(e))?
+        };
+        let head = read_head(&tx).map_err(|e| self.sql(e))?;
+        tx.finish().map_err(|e| self.sql(e))?;
+        Ok(Verification {
+            entries: rows.len() as u64,
+            head: head
+                .as_ref()
+                .map_or_else(|| GENESIS.to_string(), |h| h.hash.clone()),
+            broken: chain::find_break(&rows, head.as_ref()),
+        })
+    }
+}
+
+fn entry(f: Fields, hash: String) -> Entry {
+    Entry {
+        seq: f.seq,
+        at_ms: f.at_ms,
+        plugin: f.plugin,
+        plugin_sha256: f.plugin_sha256,
+        invocation_id: f.invocation_id,
+        call: f.call,
+        targets: f.targets,
+        outcome: f.outcome,
+        message: f.message,
+        credits: f.credits,
+        prev_hash: f.prev_hash,
+        hash,
+    }
+}
+
+fn read_head(conn: &Connection) -> rusqlite::Result<Option<Head>> {
+    conn.query_row(
+        "SELECT seq, hash FROM kiln_trail_head WHERE id = 1",
+        [],
+        |r| {
+            Ok(Head {
+                seq: r.get::<_, i64>(0)? as u64,
+                hash: r.get(1)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Reads a row leniently: a column someone rewrote with the wrong type makes that entry
+/// unreadable (reported by `verify`), not the whole trail.
+fn read_stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+    let seq = r.get::<_, i64>(0)? as u64;
+    let hash = r.get::<_, String>(11).unwrap_or_default();
+    let fields = (|| -> Result<Fields, String> {
+        let col = |e: rusqlite::Error| format!("a column cannot be read: {e}");
+        let targets: String = r.get(6).map_err(col)?;
+        Ok(Fields {
+            seq,
+            at_ms: r.get(1).map_err(col)?,
+            plugin: r.get(2).map_err(col)?,
+            plugin_sha256: r.get(3).map_err(col)?,
+            invocation_id: r.get(4).map_err(col)?,
+            call: r.get(5).map_err(col)?,
+            targets: serde_json::from_str(&targets)
+                .map_err(|e| format!("its targets are not a list of ids: {e}"))?,
+            outcome: r.get(7).map_err(col)?,
+            message: r.get(8).map_err(col)?,
+            credits: r.get(9).map_err(col)?,
+            prev_hash: r.get(10).map_err(col)?,
+        })
+    })();
+    Ok(Stored { seq, fields, hash })
+}
