@@ -5,11 +5,10 @@
 use std::path::Path;
 use std::process::Command;
 
+use kiln_host::Plugin;
 use kiln_host::budget::{Budget, Ledger, Scope};
-use kiln_host::capabilities::{Access, Interface};
 use kiln_host::invocation::{AuditError, AuditOptions, InvocationOptions, run_audit};
 use kiln_host::trail::{Filter, Trail};
-use kiln_host::{Plugin, World};
 use kiln_tests::{DemoWorkspace, kiln_bin, runtime, spender};
 
 /// Credits in the workspace's own (Clay) ledger: what was really charged.
@@ -64,11 +63,6 @@ async fn spend_with(
                 ("offset".to_string(), offset.to_string()),
             ]
             .into(),
-            grants: Some(
-                World::Auditor
-                    .default_grants()
-                    .with(Interface::Tables, Access::Write),
-            ),
             trail: Some(Trail::open(&ws.path).unwrap()),
             ledger: Some(Ledger::open(&ws.path).unwrap()),
             member: Some("maya@northwind.io".into()),

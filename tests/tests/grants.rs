@@ -36,6 +36,7 @@ async fn load(bytes: Vec<u8>) -> Result<Plugin, LoadError> {
 }
 
 async fn run(plugin: &Plugin, ws: &DemoWorkspace, config: &[(&str, &str)]) -> TransformReport {
+    let trail = Some(kiln_host::trail::Trail::open(&ws.path).unwrap());
     run_transform(
         plugin,
         ws.backend(),
@@ -46,6 +47,7 @@ async fn run(plugin: &Plugin, ws: &DemoWorkspace, config: &[(&str, &str)]) -> Tr
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
+                trail,
                 ..InvocationOptions::default()
             },
             ..TransformOptions::default()
@@ -173,6 +175,17 @@ async fn reading_a_table_outside_the_grant_is_denied_naming_it() {
     let said = &report.errors[0].message;
     assert!(said.contains("Denied"), "{said}");
     assert!(said.contains("Accounts"), "names the table: {said}");
+    // The trail recorded the refused call with its target.
+    let entries = kiln_host::trail::Trail::open(&ws.path)
+        .unwrap()
+        .entries(&Default::default())
+        .unwrap();
+    assert!(
+        entries.iter().any(|e| e.call == "tables.get"
+            && e.outcome == "error:denied"
+            && e.targets.contains(&accounts)),
+        "the denied read is in the trail"
+    );
     // Its own table it may read.
     let leads = ws.local.export_rows("Leads").unwrap().0.id;
     let report = run(&plugin, &ws, &[("mode", "read-table"), ("table", &leads)]).await;

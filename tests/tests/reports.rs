@@ -75,7 +75,13 @@ fn audit_reports_in_every_format() {
 
     let html_path = dir.path().join("report.html");
     ok(kiln(dir.path(), &ws)
-        .args(["audit", "integration-ownership", "--format", "html", "--out"])
+        .args([
+            "audit",
+            "integration-ownership",
+            "--format",
+            "html",
+            "--out",
+        ])
         .arg(&html_path)
         .output()
         .unwrap());

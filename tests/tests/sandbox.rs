@@ -7,6 +7,7 @@ use std::time::Duration;
 use kiln_host::invocation::{
     InvocationOptions, Limits, TransformOptions, TransformReport, run_transform,
 };
+use kiln_host::trail::{Filter, Trail};
 use kiln_host::{LoadError, Plugin, Runtime};
 use kiln_tests::{DemoWorkspace, hostile, runtime, seat_audit};
 
@@ -30,9 +31,29 @@ fn tight() -> Limits {
 }
 
 async fn run(plugin: &Plugin, ws: &DemoWorkspace, mode: &str, limits: Limits) -> TransformReport {
-    run_transform(plugin, ws.backend(), "Leads", options(mode, limits))
+    let mut options = options(mode, limits);
+    options.invocation.trail = Some(Trail::open(&ws.path).unwrap());
+    run_transform(plugin, ws.backend(), "Leads", options)
         .await
         .expect("the run itself completes and reports the failure")
+}
+
+/// How the trail recorded the end of the plugin's last invocation.
+fn last_end(ws: &DemoWorkspace) -> String {
+    let trail = Trail::open(&ws.path).unwrap();
+    assert!(trail.verify().unwrap().intact());
+    let filter = Filter {
+        plugin: Some("hostile".into()),
+        ..Filter::default()
+    };
+    trail
+        .entries(&filter)
+        .unwrap()
+        .into_iter()
+        .rev()
+        .find(|e| e.call == "invocation.end")
+        .expect("the trail recorded the invocation's end")
+        .outcome
 }
 
 /// After a failure: the table is as it was, and a normal invocation in the same runtime works.
@@ -65,6 +86,11 @@ async fn fails_with(mode: &str, limits: Limits) -> (String, Option<&'static str>
         credits,
         "no credits spent or lost"
     );
+    let recorded = match failure.limit {
+        Some(limit) => format!("limit:{limit}"),
+        None => "trap".to_string(),
+    };
+    assert_eq!(last_end(&ws), recorded, "the trail recorded what ended it");
     still_serving(&rt, &plugin, &ws, &before).await;
     (failure.error, failure.limit)
 }

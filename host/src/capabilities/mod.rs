@@ -320,7 +320,7 @@ impl Capabilities {
                 table.name,
                 table.id,
                 self.grants.tables.describe_tables()
-            ));
+            )));
         }
         Ok(Some(table))
     }
@@ -341,7 +341,7 @@ impl Capabilities {
                 return Err(ClayError::Denied(format!(
                     "plugin `{}` may not call tables.{function} on column `{name}` of table `{}`: the column is not granted to it",
                     self.plugin, table.name
-                ));
+                )));
             }
         }
         Ok(())
@@ -363,7 +363,7 @@ impl Capabilities {
             self.plugin,
             table.name,
             hidden.join(", ")
-        ))
+        )))
     }
 }
 

@@ -40,15 +40,18 @@ impl tables::Host for Capabilities {
         let targets = named(&[&table_id], &record_ids);
         let clay = self.enter(Interface::Tables, Access::Read, "read-records", targets)?;
         let result = match self.scope_table(&table_id, "read-records").await {
-            Ok(scoped) => clay.read_records(&table_id, &record_ids).await.map(|mut rows| {
-                // Columns the plugin was not granted never reach it.
-                if let Some(table) = scoped {
-                    for row in &mut rows {
-                        self.grants.tables.strip(&table, row);
+            Ok(scoped) => clay
+                .read_records(&table_id, &record_ids)
+                .await
+                .map(|mut rows| {
+                    // Columns the plugin was not granted never reach it.
+                    if let Some(table) = scoped {
+                        for row in &mut rows {
+                            self.grants.tables.strip(&table, row);
+                        }
                     }
-                }
-                rows
-            }),
+                    rows
+                }),
             Err(e) => Err(e),
         };
         self.finish(result.map(|rows| rows.into_iter().map(row_to_wit).collect()))

@@ -159,6 +159,10 @@ impl InvocationError {
                 kind: "guest".into(),
                 message: message.clone(),
             },
+            InvocationErrorKind::Settings(message) => trail::Outcome::Error {
+                kind: "settings".into(),
+                message: message.clone(),
+            },
         }
     }
 }
@@ -315,7 +319,9 @@ impl Instance {
         }
         // Unless the caller says otherwise, a run may spend what the manifest asks and
         // the policy allows, and no more.
-        let credit_budget = options.credit_budget.unwrap_or_else(|| plugin.credits_per_run());
+        let credit_budget = options
+            .credit_budget
+            .unwrap_or_else(|| plugin.credits_per_run());
         caps = caps.with_meter(Meter::new(
             plugin.name(),
             options.member,
