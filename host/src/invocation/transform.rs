@@ -10,9 +10,12 @@ use serde::Serialize;
 use crate::backend::model::{CellInput, CellValue, FieldKind, Row, RowUpdate, TableInfo};
 use crate::backend::{Clay, ClayError};
 use crate::capabilities::{Access, Grants, Interface};
-use crate::plugin::Plugin;
+use crate::plugin::{Plugin, World};
 
-use super::{Effect, InvocationError, InvocationOptions, TransformContext, TransformerInstance};
+use super::{
+    Effect, InvocationError, InvocationErrorKind, InvocationOptions, TransformContext,
+    TransformerInstance,
+};
 
 /// Clay's bulk-fetch limit per request.
 const READ_CHUNK: usize = 200;
@@ -105,6 +108,17 @@ pub async fn run_transform(
     options: TransformOptions,
 ) -> Result<TransformReport, TransformError> {
     let started = Instant::now();
+    // The wrong kind of plugin is the first thing to say, before any grant or table.
+    if plugin.world() != World::Transformer {
+        return Err(InvocationError {
+            plugin: plugin.name().to_string(),
+            kind: InvocationErrorKind::WrongWorld {
+                expected: World::Transformer,
+                actual: plugin.world(),
+            },
+        }
+        .into());
+    }
     let table = backend.resolve_table(table).await?;
     let grants = options
         .invocation
