@@ -10,6 +10,7 @@ pub mod capabilities;
 pub mod invocation;
 pub mod plugin;
 pub mod runtime;
+pub mod sim;
 
 pub use backend::{Clay, ClayError};
 pub use invocation::{InvocationError, Limits};

@@ -5,7 +5,9 @@ mod demo;
 mod inspect;
 mod output;
 mod plugins;
+mod remote;
 mod run;
+mod sim;
 mod workspace;
 
 use std::path::PathBuf;
@@ -38,6 +40,16 @@ struct Cli {
     )]
     log: String,
 
+    /// Where Clay's data comes from: the embedded workspace or Clay's v3 API
+    /// (default: `backend` in <config dir>/kiln/config.toml, else local).
+    #[arg(long, global = true, env = "KILN_BACKEND", value_enum)]
+    backend: Option<remote::BackendKind>,
+
+    /// Clay's base URL for `--backend http` (default https://api.clay.com, or `clay_url`
+    /// in the config file); point it at `kiln clay-sim` to work locally.
+    #[arg(long, global = true, env = "KILN_CLAY_URL", value_name = "URL")]
+    clay_url: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -60,6 +72,12 @@ enum Command {
     /// Create, seed, import into, export from and show the embedded workspace.
     #[command(subcommand)]
     Workspace(workspace::WorkspaceCommand),
+    /// Log in to Clay (email and password) and store the session cookie.
+    Login(remote::LoginArgs),
+    /// Forget the stored Clay session.
+    Logout,
+    /// Serve the embedded workspace over Clay's v3 API, with optional injected faults.
+    ClaySim(sim::SimArgs),
 }
 
 /// Options shared by commands that load plugins.
@@ -73,6 +91,7 @@ pub(crate) struct Common {
 pub(crate) struct Context {
     workspace: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
+    backend: remote::Selection,
 }
 
 impl Context {
@@ -99,9 +118,17 @@ impl Context {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log);
+    let backend = match remote::select(cli.backend, cli.clay_url) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let ctx = Context {
         workspace: cli.workspace,
         cache_dir: cli.cache_dir,
+        backend,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -121,6 +148,9 @@ pub fn main() -> ExitCode {
             Command::Audit(args) => run::audit(&ctx, args).await,
             Command::Inspect(args) => inspect::inspect(&ctx, args).await,
             Command::Workspace(cmd) => workspace::workspace(&ctx, cmd).await,
+            Command::Login(args) => remote::login(&ctx, args).await,
+            Command::Logout => remote::logout(),
+            Command::ClaySim(args) => sim::clay_sim(&ctx, args).await,
         }
     });
     match result {

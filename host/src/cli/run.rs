@@ -9,7 +9,6 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use kiln_host::Clay;
-use kiln_host::backend::local::LocalBackend;
 use kiln_host::invocation::{
     AuditOptions, InvocationOptions, Limits, TransformOptions, run_audit, run_transform,
 };
@@ -96,12 +95,7 @@ pub(crate) fn open_backend(
     ctx: &Context,
     acting_as: Option<&str>,
 ) -> anyhow::Result<Arc<dyn Clay>> {
-    let path = ctx.workspace_path()?;
-    let mut backend = LocalBackend::open(&path)?;
-    if let Some(member) = acting_as {
-        backend = backend.acting_as(member)?;
-    }
-    Ok(Arc::new(backend))
+    Ok(super::remote::open(ctx, acting_as)?.clay)
 }
 
 pub(crate) fn progress_bar(hidden: bool) -> ProgressBar {
@@ -118,7 +112,8 @@ pub(crate) fn progress_bar(hidden: bool) -> ProgressBar {
 }
 
 pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let backend = open_backend(ctx, args.invoke.acting_as.as_deref())?;
+    let opened = super::remote::open(ctx, args.invoke.acting_as.as_deref())?;
+    let backend = opened.clay.clone();
     let runtime = ctx.runtime()?;
     let plugin = plugins::load(&runtime, &args.plugin).await?;
     let bar = progress_bar(args.common.json);
@@ -136,6 +131,7 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode
         .await
         .with_context(|| format!("running {} on table {}", plugin.name(), args.table))?;
     bar.finish_and_clear();
+    opened.report_traffic();
     if args.common.json {
         output::json(&report)?;
     } else {
