@@ -162,12 +162,8 @@ pub async fn actor_email(local: &LocalBackend) -> String {
         .email
 }
 
-/// Logs in to `sim` as the local backend's acting member and returns an HTTP backend.
-pub async fn http_backend(
-    sim: &Simulator,
-    local: &LocalBackend,
-    config: HttpConfig,
-) -> Arc<HttpBackend> {
+/// Logs in (at `config.base_url`, a simulator) as the local backend's acting member and returns an HTTP backend.
+pub async fn http_backend(local: &LocalBackend, config: HttpConfig) -> Arc<HttpBackend> {
     let email = actor_email(local).await;
     let password = secrecy::SecretString::from(SIM_PASSWORD.to_string());
     let creds = kiln_host::backend::http::login(&config, &email, &password)

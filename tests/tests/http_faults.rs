@@ -10,7 +10,9 @@ use kiln_host::Clay;
 use kiln_host::backend::model::{CellInput, CellValue, NewRow, Row, TableInfo};
 use kiln_host::invocation::{TransformOptions, run_transform};
 use kiln_host::sim::Faults;
-use kiln_tests::{DemoWorkspace, http_backend, normalize_contacts, runtime, start_sim, test_http_config};
+use kiln_tests::{
+    DemoWorkspace, http_backend, normalize_contacts, runtime, start_sim, test_http_config,
+};
 
 fn faults(seed: u64) -> Faults {
     Faults {
@@ -26,7 +28,15 @@ fn faults(seed: u64) -> Faults {
 fn by_name(table: &TableInfo, row: &Row) -> BTreeMap<String, CellValue> {
     row.cells
         .iter()
-        .map(|c| (table.field(&c.field_id).map(|f| f.name.clone()).unwrap_or_default(), c.value.clone()))
+        .map(|c| {
+            (
+                table
+                    .field(&c.field_id)
+                    .map(|f| f.name.clone())
+                    .unwrap_or_default(),
+                c.value.clone(),
+            )
+        })
         .collect()
 }
 
@@ -34,7 +44,7 @@ fn by_name(table: &TableInfo, row: &Row) -> BTreeMap<String, CellValue> {
 async fn adding_rows_through_faults_never_duplicates_or_loses_one() {
     let ws = DemoWorkspace::new();
     let sim = start_sim(&ws.local, faults(7)).await;
-    let http = http_backend(&sim, &ws.local, test_http_config(&sim.url())).await;
+    let http = http_backend(&ws.local, test_http_config(&sim.url())).await;
     let table = http.resolve_table("Leads").await.unwrap();
     let email = table.field_by_name("Email").unwrap().id.clone();
     let before = ws.local.count_rows(&table.id).await.unwrap();
@@ -42,7 +52,10 @@ async fn adding_rows_through_faults_never_duplicates_or_loses_one() {
     let rows: Vec<NewRow> = (0..1000)
         .map(|i| NewRow {
             id: None,
-            cells: vec![CellInput { field_id: email.clone(), value: CellValue::Text(format!("new{i}@example.com")) }],
+            cells: vec![CellInput {
+                field_id: email.clone(),
+                value: CellValue::Text(format!("new{i}@example.com")),
+            }],
         })
         .collect();
     let added = http.add_rows(&table.id, &rows).await.unwrap();
@@ -53,23 +66,32 @@ async fn adding_rows_through_faults_never_duplicates_or_loses_one() {
         .record_ids(&table.id, table.first_view_id.as_deref().unwrap())
         .await
         .unwrap();
-    assert_eq!(ids.len() as u64, before + 1000, "every row once, none twice");
+    assert_eq!(
+        ids.len() as u64,
+        before + 1000,
+        "every row once, none twice"
+    );
     let unique: HashSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len());
     let (info, all) = ws.local.export_rows("Leads").unwrap();
     let emails: Vec<String> = all
         .iter()
-        .filter_map(|r| match &r.cell(&info.field_by_name("Email").unwrap().id)?.value {
-            CellValue::Text(s) if s.starts_with("new") => Some(s.clone()),
-            _ => None,
-        })
+        .filter_map(
+            |r| match &r.cell(&info.field_by_name("Email").unwrap().id)?.value {
+                CellValue::Text(s) if s.starts_with("new") => Some(s.clone()),
+                _ => None,
+            },
+        )
         .collect();
     assert_eq!(emails.len(), 1000);
     assert_eq!(emails.iter().collect::<HashSet<_>>().len(), 1000);
 
     let faults = sim.fault_stats();
     let stats = http.stats();
-    assert!(faults.rate_limited > 0 && faults.server_errors > 0 && faults.dropped > 0, "{faults:?}");
+    assert!(
+        faults.rate_limited > 0 && faults.server_errors > 0 && faults.dropped > 0,
+        "{faults:?}"
+    );
     assert!(stats.retries > 0, "{stats:?}");
 }
 
@@ -78,16 +100,33 @@ async fn a_2000_row_transform_through_faults_applies_every_row_exactly_once() {
     let plugin = runtime().load_file(&normalize_contacts()).await.unwrap();
 
     let reference = DemoWorkspace::new();
-    let expected = run_transform(&plugin, reference.backend(), "Leads", TransformOptions::default())
-        .await
-        .unwrap();
+    let expected = run_transform(
+        &plugin,
+        reference.backend(),
+        "Leads",
+        TransformOptions::default(),
+    )
+    .await
+    .unwrap();
 
     let ws = DemoWorkspace::new();
-    let sim = start_sim(&ws.local, Faults { latency: Duration::from_millis(1), ..faults(42) }).await;
-    let http = http_backend(&sim, &ws.local, test_http_config(&sim.url())).await;
-    let report = run_transform(&plugin, http.clone() as Arc<dyn Clay>, "Leads", TransformOptions::default())
-        .await
-        .unwrap();
+    let sim = start_sim(
+        &ws.local,
+        Faults {
+            latency: Duration::from_millis(1),
+            ..faults(42)
+        },
+    )
+    .await;
+    let http = http_backend(&ws.local, test_http_config(&sim.url())).await;
+    let report = run_transform(
+        &plugin,
+        http.clone() as Arc<dyn Clay>,
+        "Leads",
+        TransformOptions::default(),
+    )
+    .await
+    .unwrap();
 
     assert!(report.failure.is_none(), "{:?}", report.failure);
     assert_eq!(report.rows_seen, 2000);
@@ -103,8 +142,14 @@ async fn a_2000_row_transform_through_faults_applies_every_row_exactly_once() {
 
     let stats = http.stats();
     let faults = sim.fault_stats();
-    assert!(faults.rate_limited + faults.server_errors + faults.dropped > 10, "{faults:?}");
-    assert!(stats.retries >= faults.rate_limited, "every injected 429 was retried: {stats:?} {faults:?}");
+    assert!(
+        faults.rate_limited + faults.server_errors + faults.dropped > 10,
+        "{faults:?}"
+    );
+    assert!(
+        stats.retries >= faults.rate_limited,
+        "every injected 429 was retried: {stats:?} {faults:?}"
+    );
     eprintln!("retries: {stats:?}, injected: {faults:?}");
 }
 
@@ -114,7 +159,7 @@ async fn the_same_seed_injects_the_same_faults() {
     for _ in 0..2 {
         let ws = DemoWorkspace::new();
         let sim = start_sim(&ws.local, faults(99)).await;
-        let http = http_backend(&sim, &ws.local, test_http_config(&sim.url())).await;
+        let http = http_backend(&ws.local, test_http_config(&sim.url())).await;
         let table = http.resolve_table("Leads").await.unwrap();
         for _ in 0..30 {
             http.count_rows(&table.id).await.unwrap();
@@ -127,11 +172,21 @@ async fn the_same_seed_injects_the_same_faults() {
 #[tokio::test]
 async fn retries_are_bounded() {
     let ws = DemoWorkspace::new();
-    let sim = start_sim(&ws.local, Faults { server_errors: 1.0, ..Faults::default() }).await;
+    let sim = start_sim(
+        &ws.local,
+        Faults {
+            server_errors: 1.0,
+            ..Faults::default()
+        },
+    )
+    .await;
     let mut config = test_http_config(&sim.url());
     config.max_retries = 3;
-    let http = http_backend(&sim, &ws.local, config).await;
+    let http = http_backend(&ws.local, config).await;
     let err = http.list_workspaces().await.unwrap_err();
-    assert!(err.to_string().contains("gave up after 4 attempts"), "{err}");
+    assert!(
+        err.to_string().contains("gave up after 4 attempts"),
+        "{err}"
+    );
     assert_eq!(http.stats().retries, 3);
 }

@@ -8,14 +8,20 @@ use kiln_host::Clay;
 use kiln_host::backend::model::{CellValue, Row, TableInfo};
 use kiln_host::invocation::{AuditOptions, TransformOptions, run_audit, run_transform};
 use kiln_host::sim::Faults;
-use kiln_tests::{DemoWorkspace, NOW, http_backend, normalize_contacts, runtime, seat_audit, start_sim, test_http_config};
+use kiln_tests::{
+    DemoWorkspace, NOW, http_backend, normalize_contacts, runtime, seat_audit, start_sim,
+    test_http_config,
+};
 
 /// A row as field name → value: two seeded workspaces share names and data, not ids.
 fn by_name(table: &TableInfo, row: &Row) -> BTreeMap<String, CellValue> {
     row.cells
         .iter()
         .map(|c| {
-            let name = table.field(&c.field_id).map(|f| f.name.clone()).unwrap_or_default();
+            let name = table
+                .field(&c.field_id)
+                .map(|f| f.name.clone())
+                .unwrap_or_default();
             (name, c.value.clone())
         })
         .collect()
@@ -26,16 +32,26 @@ async fn normalize_contacts_gives_the_same_rows_locally_and_over_http() {
     let plugin = runtime().load_file(&normalize_contacts()).await.unwrap();
 
     let direct = DemoWorkspace::new();
-    let local_report = run_transform(&plugin, direct.backend(), "Leads", TransformOptions::default())
-        .await
-        .unwrap();
+    let local_report = run_transform(
+        &plugin,
+        direct.backend(),
+        "Leads",
+        TransformOptions::default(),
+    )
+    .await
+    .unwrap();
 
     let served = DemoWorkspace::new();
     let sim = start_sim(&served.local, Faults::default()).await;
-    let http = http_backend(&sim, &served.local, test_http_config(&sim.url())).await;
-    let http_report = run_transform(&plugin, http.clone() as Arc<dyn Clay>, "Leads", TransformOptions::default())
-        .await
-        .unwrap();
+    let http = http_backend(&served.local, test_http_config(&sim.url())).await;
+    let http_report = run_transform(
+        &plugin,
+        http.clone() as Arc<dyn Clay>,
+        "Leads",
+        TransformOptions::default(),
+    )
+    .await
+    .unwrap();
 
     assert!(http_report.failure.is_none());
     assert_eq!(http_report.rows_seen, 2000);
@@ -59,18 +75,23 @@ async fn normalize_contacts_gives_the_same_rows_locally_and_over_http() {
 async fn seat_audit_finds_the_same_locally_and_over_http() {
     let ws = DemoWorkspace::new();
     let plugin = runtime().load_file(&seat_audit()).await.unwrap();
-    let options = || AuditOptions { now: Some(NOW), ..AuditOptions::default() };
+    let options = || AuditOptions {
+        now: Some(NOW),
+        ..AuditOptions::default()
+    };
 
     let (local_scope, local_report) = run_audit(&plugin, ws.backend(), options()).await.unwrap();
 
     let sim = start_sim(&ws.local, Faults::default()).await;
-    let http = http_backend(&sim, &ws.local, test_http_config(&sim.url())).await;
-    let (http_scope, http_report) = run_audit(&plugin, http as Arc<dyn Clay>, options()).await.unwrap();
+    let http = http_backend(&ws.local, test_http_config(&sim.url())).await;
+    let (http_scope, http_report) = run_audit(&plugin, http as Arc<dyn Clay>, options())
+        .await
+        .unwrap();
 
     assert!(!local_report.findings.is_empty());
     assert_eq!(http_report, local_report);
     assert_eq!(
-        serde_json::to_value(&http_scope).unwrap(),
-        serde_json::to_value(&local_scope).unwrap()
+        serde_json::to_value(http_scope).unwrap(),
+        serde_json::to_value(local_scope).unwrap()
     );
 }

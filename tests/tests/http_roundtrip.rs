@@ -17,7 +17,7 @@ async fn every_read_matches_the_workspace_it_serves() {
     let ws = DemoWorkspace::new();
     let local = &ws.local;
     let sim = start_sim(local, Faults::default()).await;
-    let http = http_backend(&sim, local, test_http_config(&sim.url())).await;
+    let http = http_backend(local, test_http_config(&sim.url())).await;
 
     let workspaces = http.list_workspaces().await.unwrap();
     assert_eq!(workspaces, local.list_workspaces().await.unwrap());
@@ -131,7 +131,7 @@ async fn every_write_lands_in_the_workspace() {
     let ws = DemoWorkspace::new();
     let local = &ws.local;
     let sim = start_sim(local, Faults::default()).await;
-    let http = http_backend(&sim, local, test_http_config(&sim.url())).await;
+    let http = http_backend(local, test_http_config(&sim.url())).await;
     let w = http.list_workspaces().await.unwrap()[0].id;
 
     // folders and workbooks
