@@ -19,6 +19,10 @@ use secrecy::SecretString;
 
 const EXPIRED: &str = "your Clay session has expired, run `kiln login`";
 
+/// Everything at trace level (kiln, reqwest, hyper, the simulator) except the compiler,
+/// whose trace output of a plugin compile is gigantic and says nothing about secrets.
+const TRACE: &str = "trace,cranelift_codegen=warn,cranelift_frontend=warn,wasmtime_cranelift=warn,regalloc2=warn,wasmtime=info";
+
 #[tokio::test]
 async fn a_wrong_or_expired_cookie_asks_to_log_in_again() {
     let ws = DemoWorkspace::new();
@@ -144,7 +148,7 @@ fn kiln(config_dir: &Path, url: &str) -> Command {
         .env_remove("CLAY_API_KEY")
         .env("KILN_CONFIG_DIR", config_dir)
         .env("KILN_CACHE_DIR", config_dir.join("cache"))
-        .env("KILN_LOG", "trace")
+        .env("KILN_LOG", TRACE)
         .args(["--backend", "http", "--clay-url", url]);
     cmd
 }
@@ -244,6 +248,25 @@ async fn cli_logs_in_runs_and_audits_over_http_without_leaking_secrets() {
     assert!(!out.status.success());
     assert!(text(&out).contains(EXPIRED), "{}", text(&out));
     everything.push_str(&text(&out));
+
+    // the config file picks the backend and URL when no flag does
+    std::fs::write(
+        config.path().join("config.toml"),
+        format!("backend = \"http\"\nclay_url = \"{}\"\n", sim.url),
+    )
+    .unwrap();
+    let out = Command::new(kiln_bin())
+        .env_remove("KILN_BACKEND")
+        .env_remove("KILN_CLAY_URL")
+        .env("KILN_CONFIG_DIR", config.path())
+        .env("KILN_LOG", TRACE)
+        .args(["workspace", "show", "--json"])
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("maya@northwind.io"), "{t}");
+    everything.push_str(&t);
 
     let sim_log = sim.stop();
     assert!(

@@ -50,7 +50,11 @@ fn session_path() -> anyhow::Result<PathBuf> {
 }
 
 fn read_config() -> anyhow::Result<ConfigFile> {
-    let path = config_dir()?.join("config.toml");
+    // No config directory (no HOME): nothing configured, which must not stop local commands.
+    let Ok(dir) = config_dir() else {
+        return Ok(ConfigFile::default());
+    };
+    let path = dir.join("config.toml");
     match std::fs::read_to_string(&path) {
         Ok(text) => toml::from_str(&text).with_context(|| {
             format!(

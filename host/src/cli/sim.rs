@@ -11,7 +11,8 @@ use secrecy::SecretString;
 
 use super::Context;
 
-#[derive(Args, Debug)]
+// No `Debug`: it would print the password and API key.
+#[derive(Args)]
 pub(crate) struct SimArgs {
     /// Port to listen on; 0 picks a free one (the address is printed).
     #[arg(long, default_value_t = 8787)]

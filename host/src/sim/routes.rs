@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::SimState;
 use crate::backend::http::auth::SESSION_COOKIE;
 use crate::backend::http::errors::to_status;
-use crate::backend::http::wire;
+use crate::backend::http::{WRITE_BATCH, wire};
 use crate::backend::local::LocalBackend;
 use crate::backend::model::*;
 use crate::backend::{Clay, ClayError};
@@ -423,6 +423,12 @@ async fn update_records(
 ) -> Result<Response, ApiError> {
     let b = member(&s, &h)?;
     let updates = wire::updates_from_text(body_text(&body)?)?;
+    if updates.len() > WRITE_BATCH {
+        return Err(bad(format!(
+            "update at most {WRITE_BATCH} records per call ({} given)",
+            updates.len()
+        )));
+    }
     b.update_rows(&t, &updates).await?;
     let ids: Vec<String> = updates.into_iter().map(|u| u.id).collect();
     Ok(records("records", &b.read_records(&t, &ids).await?))
