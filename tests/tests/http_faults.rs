@@ -190,3 +190,50 @@ async fn retries_are_bounded() {
     );
     assert_eq!(http.stats().retries, 3);
 }
+
+#[tokio::test]
+async fn a_429_is_retried_after_its_retry_after() {
+    let ws = DemoWorkspace::new();
+    // The simulator's own limit: 5 requests/s, then 429 with `Retry-After: 1`.
+    let sim = start_sim(
+        &ws.local,
+        Faults {
+            rate_limit: Some(5),
+            retry_after_secs: 1,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let http = http_backend(&ws.local, test_http_config(&sim.url())).await;
+    let table = http.resolve_table("Leads").await.unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..8 {
+        assert_eq!(http.count_rows(&table.id).await.unwrap(), 2000);
+    }
+    assert!(sim.fault_stats().rate_limited > 0);
+    assert!(http.stats().rate_limited > 0);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited at least Retry-After"
+    );
+}
+
+#[tokio::test]
+async fn the_client_side_rate_limit_spaces_requests() {
+    let ws = DemoWorkspace::new();
+    let sim = start_sim(&ws.local, Faults::default()).await;
+    let mut config = test_http_config(&sim.url());
+    config.requests_per_second = 10;
+    let http = http_backend(&ws.local, config).await;
+    let started = std::time::Instant::now();
+    for _ in 0..25 {
+        http.list_workspaces().await.unwrap();
+    }
+    // A burst of 10, then 10 per second: 15 more take at least 1.4 s.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(http.stats().retries, 0, "no request was refused");
+}

@@ -251,7 +251,7 @@ pub(crate) async fn show(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> 
             "workspace {} ({}): {} credits",
             w["workspace"]["name"].as_str().unwrap_or(""),
             w["workspace"]["id"],
-            w["workspace"]["credit_balance"]
+            w["workspace"]["credit_balance"].as_f64().unwrap_or(0.0)
         );
         let count = |k: &str| w[k].as_array().map_or(0, Vec::len);
         println!(
