@@ -237,3 +237,39 @@ async fn the_client_side_rate_limit_spaces_requests() {
     );
     assert_eq!(http.stats().retries, 0, "no request was refused");
 }
+
+#[tokio::test]
+async fn a_delete_that_landed_before_its_answer_was_lost_is_not_an_error() {
+    let ws = DemoWorkspace::new();
+    let w = ws.local.list_workspaces().await.unwrap()[0].id;
+    let mut workbooks = Vec::new();
+    for i in 0..12 {
+        workbooks.push(
+            ws.local
+                .create_workbook(w, &format!("wb {i}"), false, None)
+                .await
+                .unwrap(),
+        );
+    }
+    // Half the requests fail; half of those after being applied.
+    let sim = start_sim(
+        &ws.local,
+        Faults {
+            server_errors: 0.5,
+            seed: 3,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let http = http_backend(&ws.local, test_http_config(&sim.url())).await;
+    for wb in &workbooks {
+        http.delete_workbook(&wb.id).await.unwrap();
+    }
+    let left = ws.local.list_resources(w, None, &[]).await.unwrap();
+    assert!(
+        !left
+            .iter()
+            .any(|r| workbooks.iter().any(|wb| wb.id == r.id))
+    );
+    assert!(sim.fault_stats().server_errors > 0);
+}

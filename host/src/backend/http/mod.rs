@@ -126,8 +126,13 @@ impl HttpBackend {
     ) -> ClayResult<Value> {
         let url = self.t.url(segments);
         let body = body.map(Value::to_string);
+        let safety = if method == Method::DELETE {
+            Safety::Delete
+        } else {
+            Safety::Idempotent
+        };
         self.t
-            .json(method, url, body.as_deref(), Safety::Idempotent)
+            .json(method, url, body.as_deref(), safety)
             .await
             .map_err(|f| settle(f, "try again"))
     }

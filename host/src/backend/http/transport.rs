@@ -63,6 +63,9 @@ pub enum Safety {
     Idempotent,
     /// Repeating it could do something twice (create a row, spend credits).
     Once,
+    /// Repeating it is harmless, but a repeat of one that landed finds nothing to delete:
+    /// a 404 after an unanswered attempt means the delete happened.
+    Delete,
 }
 
 #[derive(Debug)]
@@ -258,12 +261,16 @@ impl Transport {
         let what = format!("{method} {}", url.path());
         let started = Instant::now();
         let mut retries = 0u32;
+        let mut unsure = false;
         loop {
             self.limiter.until_ready().await;
             Counters::bump(&self.counters.requests);
             let attempt = self.attempt(method.clone(), url.clone(), body, &what).await;
             let (wait, last) = match attempt {
                 Attempt::Done(bytes) => return Ok(bytes),
+                Attempt::Final(ClayError::NotFound(_)) if safety == Safety::Delete && unsure => {
+                    return Ok(Vec::new());
+                }
                 Attempt::Final(e) => return Err(Failure::Clay(e)),
                 Attempt::Rejected { wait, error } => (wait, error),
                 Attempt::Unsent { error } => {
@@ -273,6 +280,7 @@ impl Transport {
                     if safety == Safety::Once {
                         return Err(Failure::Ambiguous(format!("{what}: {error}")));
                     }
+                    unsure = true;
                     (None, ClayError::Unavailable(format!("{what}: {error}")))
                 }
             };
