@@ -13,6 +13,7 @@ pub mod plugin;
 pub mod runtime;
 mod state_db;
 pub mod trail;
+pub mod sim;
 
 pub use backend::{Clay, ClayError};
 pub use invocation::{InvocationError, Limits};

@@ -163,3 +163,64 @@ pub fn kiln_bin() -> PathBuf {
     );
     bin
 }
+
+// ---- Clay over HTTP: the simulator and the HTTP backend ----
+
+use kiln_host::backend::http::{HttpBackend, HttpConfig};
+use kiln_host::sim::{Faults, SimConfig, Simulator};
+
+/// The password every member of a test simulator logs in with.
+pub const SIM_PASSWORD: &str = "sim-pass-7f3a9c";
+
+/// Serves `local` over Clay's v3 API on 127.0.0.1 (a free port), log-in with [`SIM_PASSWORD`].
+pub async fn start_sim(local: &LocalBackend, faults: Faults) -> Simulator {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    Simulator::start(
+        listener,
+        local.clone(),
+        SimConfig {
+            password: Some(secrecy::SecretString::from(SIM_PASSWORD.to_string())),
+            faults,
+            ..SimConfig::default()
+        },
+    )
+    .expect("simulator starts")
+}
+
+/// An HTTP config for tests: the simulator's URL, short backoffs, a generous rate limit.
+pub fn test_http_config(url: &str) -> HttpConfig {
+    HttpConfig {
+        base_url: url.to_string(),
+        backoff_base: std::time::Duration::from_millis(2),
+        backoff_max: std::time::Duration::from_millis(40),
+        requests_per_second: 2000,
+        max_retries: 12,
+        ..HttpConfig::default()
+    }
+}
+
+/// The email of the member a `LocalBackend` acts as (the first admin unless told otherwise).
+pub async fn actor_email(local: &LocalBackend) -> String {
+    let actor = local.actor().expect("an acting member").to_string();
+    let ws = local.list_workspaces().await.expect("workspaces")[0].id;
+    local
+        .permissions(ws)
+        .await
+        .expect("members")
+        .into_iter()
+        .find(|m| m.user_id == actor)
+        .expect("the actor is a member")
+        .email
+}
+
+/// Logs in (at `config.base_url`, a simulator) as the local backend's acting member and returns an HTTP backend.
+pub async fn http_backend(local: &LocalBackend, config: HttpConfig) -> Arc<HttpBackend> {
+    let email = actor_email(local).await;
+    let password = secrecy::SecretString::from(SIM_PASSWORD.to_string());
+    let creds = kiln_host::backend::http::login(&config, &email, &password)
+        .await
+        .expect("log-in to the simulator");
+    Arc::new(HttpBackend::new(config, creds).expect("http backend"))
+}

@@ -1,6 +1,7 @@
 //! Backends: where Clay's data lives. One async trait, implemented by the embedded SQLite
-//! workspace (`local`) and, later, Clay's v3 HTTP API.
+//! workspace (`local`) and Clay's v3 HTTP API (`http`).
 
+pub mod http;
 pub mod local;
 pub mod model;
 

@@ -153,13 +153,13 @@ pub(crate) fn budget(ctx: &Context, cmd: BudgetCommand) -> anyhow::Result<ExitCo
 /// Every CLI invocation is recorded in the trail and metered by the ledger, both in the
 /// workspace file, and spends as the acting member.
 pub(crate) fn attach(
-    workspace: &Path,
+    state: &Path,
     invocation: &mut InvocationOptions,
-    local: &LocalBackend,
+    member: Option<String>,
 ) -> anyhow::Result<()> {
     invocation.trail =
-        Some(kiln_host::trail::Trail::open(workspace).context("opening the audit trail")?);
-    invocation.ledger = Some(Ledger::open(workspace).context("opening the credit ledger")?);
-    invocation.member = local.actor_email()?;
+        Some(kiln_host::trail::Trail::open(state).context("opening the audit trail")?);
+    invocation.ledger = Some(Ledger::open(state).context("opening the credit ledger")?);
+    invocation.member = member;
     Ok(())
 }

@@ -40,7 +40,7 @@ pub(crate) async fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<ExitCo
     let summary = local.seed_demo(now_ms())?;
     println!("{summary}\n");
     let mut invocation = InvocationOptions::default();
-    super::budget::attach(&path, &mut invocation, &local)?;
+    super::budget::attach(&path, &mut invocation, local.actor_email()?)?;
     let backend: Arc<dyn Clay> = Arc::new(local);
 
     println!("== 2. Building the bundled plugins to WebAssembly components");

@@ -11,6 +11,9 @@ mod plugins;
 mod report;
 mod run;
 mod trail;
+mod remote;
+mod run;
+mod sim;
 mod workspace;
 
 use std::path::PathBuf;
@@ -56,6 +59,16 @@ struct Cli {
     )]
     log: String,
 
+    /// Where Clay's data comes from: the embedded workspace or Clay's v3 API
+    /// (default: `backend` in <config dir>/kiln/config.toml, else local).
+    #[arg(long, global = true, env = "KILN_BACKEND", value_enum)]
+    backend: Option<remote::BackendKind>,
+
+    /// Clay's base URL for `--backend http` (default https://api.clay.com, or `clay_url`
+    /// in the config file); point it at `kiln clay-sim` to work locally.
+    #[arg(long, global = true, env = "KILN_CLAY_URL", value_name = "URL")]
+    clay_url: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -88,6 +101,12 @@ enum Command {
     /// Show or set credit budgets per member and per plugin.
     #[command(subcommand)]
     Budget(budget::BudgetCommand),
+    /// Log in to Clay (email and password) and store the session cookie.
+    Login(remote::LoginArgs),
+    /// Forget the stored Clay session.
+    Logout,
+    /// Serve the embedded workspace over Clay's v3 API, with optional injected faults.
+    ClaySim(sim::SimArgs),
 }
 
 /// Options shared by commands that load plugins.
@@ -104,6 +123,7 @@ pub(crate) struct Context {
     policy: Option<PathBuf>,
     grants: Vec<String>,
     denies: Vec<String>,
+    backend: remote::Selection,
 }
 
 impl Context {
@@ -154,12 +174,20 @@ impl Context {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log);
+    let backend = match remote::select(cli.backend, cli.clay_url) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let ctx = Context {
         workspace: cli.workspace,
         cache_dir: cli.cache_dir,
         policy: cli.policy,
         grants: cli.grants,
         denies: cli.denies,
+        backend,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -183,6 +211,9 @@ pub fn main() -> ExitCode {
             Command::Test(args) => golden::test(&ctx, args).await,
             Command::Trail(cmd) => trail::trail(&ctx, cmd),
             Command::Budget(cmd) => budget::budget(&ctx, cmd),
+            Command::Login(args) => remote::login(&ctx, args).await,
+            Command::Logout => remote::logout(),
+            Command::ClaySim(args) => sim::clay_sim(&ctx, args).await,
         }
     });
     match result {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use kiln_host::backend::local::LocalBackend;
+use kiln_host::Clay;
 use kiln_host::invocation::{
     AuditOptions, InvocationOptions, Limits, TransformOptions, run_audit, run_transform,
 };
@@ -135,13 +135,11 @@ pub(crate) struct AuditArgs {
     common: Common,
 }
 
-pub(crate) fn open_local(ctx: &Context, acting_as: Option<&str>) -> anyhow::Result<LocalBackend> {
-    let path = ctx.workspace_path()?;
-    let mut backend = LocalBackend::open(&path)?;
-    if let Some(member) = acting_as {
-        backend = backend.acting_as(member)?;
-    }
-    Ok(backend)
+pub(crate) fn open_backend(
+    ctx: &Context,
+    acting_as: Option<&str>,
+) -> anyhow::Result<Arc<dyn Clay>> {
+    Ok(super::remote::open(ctx, acting_as)?.clay)
 }
 
 pub(crate) fn progress_bar(hidden: bool) -> ProgressBar {
@@ -158,11 +156,11 @@ pub(crate) fn progress_bar(hidden: bool) -> ProgressBar {
 }
 
 pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let local = open_local(ctx, args.invoke.acting_as.as_deref())?;
+    let opened = super::remote::open(ctx, args.invoke.acting_as.as_deref())?;
+    let backend = opened.clay.clone();
     let runtime = ctx.runtime(args.invoke.fuel.is_some())?;
     let mut invocation = InvocationOptions::default();
-    budget::attach(&ctx.workspace_path()?, &mut invocation, &local)?;
-    let backend: Arc<dyn Clay> = Arc::new(local);
+    budget::attach(&opened.state, &mut invocation, opened.member.clone())?;
     let plugin = plugins::load_recorded(&runtime, &args.plugin, invocation.trail.as_ref()).await?;
     args.invoke.apply(&plugin, &mut invocation);
     let bar = progress_bar(args.common.json);
@@ -180,6 +178,7 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode
         .await
         .with_context(|| format!("running {} on table {}", plugin.name(), args.table))?;
     bar.finish_and_clear();
+    opened.report_traffic();
     if args.common.json {
         output::json(&report)?;
     } else {
@@ -209,11 +208,11 @@ pub(crate) async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Exit
             bail!("--json asks for JSON but --format asks for {f:?}; pass one of them")
         }
     };
-    let local = open_local(ctx, args.invoke.acting_as.as_deref())?;
+    let opened = super::remote::open(ctx, args.invoke.acting_as.as_deref())?;
+    let backend = opened.clay.clone();
     let runtime = ctx.runtime(args.invoke.fuel.is_some())?;
     let mut invocation = InvocationOptions::default();
-    budget::attach(&ctx.workspace_path()?, &mut invocation, &local)?;
-    let backend: Arc<dyn Clay> = Arc::new(local);
+    budget::attach(&opened.state, &mut invocation, opened.member.clone())?;
     let plugin = plugins::load_recorded(&runtime, &args.plugin, invocation.trail.as_ref()).await?;
     args.invoke.apply(&plugin, &mut invocation);
     let options = AuditOptions {
@@ -224,6 +223,7 @@ pub(crate) async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Exit
     let (scope, report) = run_audit(&plugin, backend.clone(), options)
         .await
         .with_context(|| format!("auditing with {}", plugin.name()))?;
+    opened.report_traffic();
     report::present(
         &backend,
         plugin.name(),

@@ -49,6 +49,14 @@ pub(crate) enum WorkspaceCommand {
 }
 
 pub(crate) async fn workspace(ctx: &Context, cmd: WorkspaceCommand) -> anyhow::Result<ExitCode> {
+    if ctx.backend.kind == super::remote::BackendKind::Http {
+        return match cmd {
+            WorkspaceCommand::Show { json } => super::remote::show(ctx, json).await,
+            _ => bail!(
+                "this `kiln workspace` command works on the embedded workspace only; run it with --backend local"
+            ),
+        };
+    }
     let path = ctx.workspace_path()?;
     match cmd {
         WorkspaceCommand::Init => {

@@ -24,6 +24,7 @@ use super::model::*;
 use super::{Clay, ClayError, ClayResult};
 
 pub use csv_io::ImportSummary;
+pub(crate) use ids::new_id;
 pub use seed::SeedSummary;
 pub(crate) use store::Db;
 pub use store::WorkspaceSummary;
