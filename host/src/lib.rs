@@ -11,9 +11,9 @@ pub mod capabilities;
 pub mod invocation;
 pub mod plugin;
 pub mod runtime;
+pub mod sim;
 mod state_db;
 pub mod trail;
-pub mod sim;
 
 pub use backend::{Clay, ClayError};
 pub use invocation::{InvocationError, Limits};

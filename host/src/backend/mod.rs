@@ -98,11 +98,32 @@ pub trait Clay: Send + Sync + 'static {
         field_ids: &[String],
         target: &RunTarget,
     ) -> ClayResult<f64> {
-        let _ = (table_id, field_ids, target);
-        Err(ClayError::Unavailable(
-            "this backend cannot estimate what running a column costs, so a credit budget cannot be enforced"
-                .into(),
-        ))
+        // From what every backend exposes: each column's credits per row × the rows targeted.
+        let table = self.get_table(table_id).await?;
+        let mut per_row = 0.0;
+        for id in field_ids {
+            let field = table
+                .field(id)
+                .ok_or_else(|| ClayError::NotFound(format!("field {id} in table {table_id}")))?;
+            let cost = field.action.as_ref().and_then(|a| a.credit_cost).ok_or_else(|| {
+                ClayError::Unavailable(format!(
+                    "Clay does not say what column `{}` costs per row, so a credit budget cannot be enforced on it",
+                    field.name
+                ))
+            })?;
+            per_row += cost;
+        }
+        let rows = match target {
+            RunTarget::Records(ids) => ids.len() as u64,
+            RunTarget::ViewTop {
+                view_id,
+                num_records,
+            } => {
+                let all = self.record_ids(table_id, view_id).await?.len() as u64;
+                num_records.map_or(all, |n| all.min(u64::from(n)))
+            }
+        };
+        Ok(per_row * rows as f64)
     }
     async fn count_rows(&self, table_id: &str) -> ClayResult<u64>;
     async fn list_sources(&self, table_id: &str) -> ClayResult<Vec<Source>>;

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{ArgGroup, Args, Subcommand};
-use kiln_host::backend::local::LocalBackend;
 use kiln_host::budget::{Budget, Ledger, Scope};
 use kiln_host::invocation::{InvocationOptions, now_ms};
 

@@ -8,12 +8,11 @@ mod inspect;
 mod new;
 mod output;
 mod plugins;
+mod remote;
 mod report;
 mod run;
-mod trail;
-mod remote;
-mod run;
 mod sim;
+mod trail;
 mod workspace;
 
 use std::path::PathBuf;

@@ -2,17 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use kiln_host::Clay;
+use kiln_host::Plugin;
 use kiln_host::invocation::{
     AuditOptions, InvocationOptions, Limits, TransformOptions, run_audit, run_transform,
 };
-use kiln_host::{Clay, Plugin};
 
 use super::{Common, Context, budget, output, plugins, report};
 
@@ -133,13 +131,6 @@ pub(crate) struct AuditArgs {
     invoke: InvokeArgs,
     #[command(flatten)]
     common: Common,
-}
-
-pub(crate) fn open_backend(
-    ctx: &Context,
-    acting_as: Option<&str>,
-) -> anyhow::Result<Arc<dyn Clay>> {
-    Ok(super::remote::open(ctx, acting_as)?.clay)
 }
 
 pub(crate) fn progress_bar(hidden: bool) -> ProgressBar {
