@@ -12,8 +12,8 @@ use kiln_host::backend::ClayError;
 use kiln_host::backend::http::{Credentials, HttpBackend, login};
 use kiln_host::sim::{Faults, SimConfig, Simulator};
 use kiln_tests::{
-    DemoWorkspace, SIM_PASSWORD, actor_email, http_backend, kiln_bin, normalize_contacts,
-    seat_audit, start_sim, test_http_config,
+    DemoWorkspace, SIM_PASSWORD, actor_email, http_backend, integration_ownership, kiln_bin,
+    normalize_contacts, start_sim, test_http_config,
 };
 use secrecy::SecretString;
 
@@ -215,7 +215,7 @@ async fn cli_logs_in_runs_and_audits_over_http_without_leaking_secrets() {
     // an audit, and the live workspace summary
     let out = kiln(config.path(), &sim.url)
         .arg("audit")
-        .arg(seat_audit())
+        .arg(integration_ownership())
         .output()
         .unwrap();
     let t = text(&out);

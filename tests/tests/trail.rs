@@ -6,12 +6,13 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use kiln_host::capabilities::{Access, Grants, Interface};
 use kiln_host::invocation::{
     AuditOptions, AuditScope, AuditorInstance, InvocationOptions, Limits, TransformOptions,
     run_audit, run_transform,
 };
 use kiln_host::trail::{BreakKind, Entry, Filter, Trail};
-use kiln_tests::{DemoWorkspace, NOW, hostile, kiln_bin, runtime, seat_audit, spender};
+use kiln_tests::{DemoWorkspace, NOW, hostile, integration_ownership, kiln_bin, runtime, spender};
 
 fn kiln(ws: &Path, cache: &Path, args: &[&str]) -> Output {
     Command::new(kiln_bin())
@@ -56,7 +57,7 @@ fn entries_of(ws: &DemoWorkspace, plugin: &str) -> Vec<Entry> {
 async fn every_host_call_of_an_audit_is_recorded_in_order() {
     let ws = DemoWorkspace::new();
     let rt = runtime();
-    let plugin = rt.load_file(&seat_audit()).await.unwrap();
+    let plugin = rt.load_file(&integration_ownership()).await.unwrap();
     let mut instance = AuditorInstance::new(&plugin, ws.backend(), with_trail(&ws))
         .await
         .unwrap();
@@ -73,8 +74,11 @@ async fn every_host_call_of_an_audit_is_recorded_in_order() {
     let id = instance.invocation_id().to_string();
     drop(instance);
 
-    let entries = entries_of(&ws, "seat-audit");
-    assert!(host_calls > 5, "seat-audit makes many calls ({host_calls})");
+    let entries = entries_of(&ws, "integration-ownership");
+    assert!(
+        host_calls > 5,
+        "integration-ownership makes many calls ({host_calls})"
+    );
     assert_eq!(
         entries.len() as u64,
         host_calls + 2,
@@ -108,8 +112,9 @@ async fn a_denied_call_is_recorded_with_what_it_named() {
     let table = ws.local.export_rows("Leads").unwrap().0;
     let rt = runtime();
     let plugin = rt.load_file(&spender()).await.unwrap();
-    // An auditor's default grants are read-only: running a column is a write.
+    // Granted read access only (its manifest asks for write): running a column is a write.
     let mut options = with_trail(&ws);
+    options.grants = Some(Grants::new().with(Interface::Tables, Access::Read));
     options.config = [("table_id".to_string(), table.id.clone())].into();
     let err = run_audit(
         &plugin,
