@@ -12,7 +12,7 @@
 use kiln_guest::email::is_free_mail;
 use kiln_guest::{Batch, Config, Error, Outcome, RowRef, Transformer};
 
-/// Mail providers whose domain says nothing about the person's company.
+/// The transformer; column names come from its settings.
 pub struct NormalizeContacts {
     email: String,
     status: String,
