@@ -5,10 +5,29 @@
 //! Each user opens its own connection: the local backend keeps long transactions on its
 //! connection, and sharing it would make kiln's writes wait on (or break into) them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::Connection;
+
+/// One state file and the connection kiln's stores (trail, ledger) hold on it.
+pub(crate) struct StateDb {
+    pub(crate) path: PathBuf,
+    pub(crate) conn: Mutex<Connection>,
+}
+
+impl StateDb {
+    /// Opens `path` and creates the store's tables (`schema`) if they are missing.
+    pub(crate) fn open(path: &Path, schema: &str) -> rusqlite::Result<Self> {
+        let conn = open(path)?;
+        conn.execute_batch(schema)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+}
 
 /// How long a writer waits for another connection (or process) to let go of the file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -2,12 +2,13 @@
 //! and one row per credit-spending call, reserved first and then committed or refunded.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::backend::ClayError;
+use crate::state_db::StateDb;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS kiln_budgets (
@@ -124,12 +125,7 @@ pub struct ReservationId(i64);
 /// A handle to the ledger in one SQLite file. Clones share one connection.
 #[derive(Clone)]
 pub struct Ledger {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    path: PathBuf,
-    conn: Mutex<Connection>,
+    inner: Arc<StateDb>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -147,13 +143,8 @@ impl Ledger {
             path: path.to_path_buf(),
             source,
         };
-        let conn = crate::state_db::open(path).map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(Self {
-            inner: Arc::new(Inner {
-                path: path.to_path_buf(),
-                conn: Mutex::new(conn),
-            }),
+            inner: Arc::new(StateDb::open(path, SCHEMA).map_err(err)?),
         })
     }
 

@@ -14,12 +14,13 @@ mod recorder;
 mod tests;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::backend::ClayError;
+use crate::state_db::StateDb;
 pub use chain::{Break, BreakKind, GENESIS};
 use chain::{Fields, Head, Stored};
 pub use recorder::{Recorder, new_invocation_id};
@@ -195,12 +196,7 @@ impl Verification {
 /// A handle to the trail in one SQLite file. Clones share one connection.
 #[derive(Clone)]
 pub struct Trail {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    path: PathBuf,
-    conn: Mutex<Connection>,
+    inner: Arc<StateDb>,
 }
 
 impl std::fmt::Debug for Trail {
@@ -219,13 +215,8 @@ impl Trail {
             path: path.to_path_buf(),
             source,
         };
-        let conn = crate::state_db::open(path).map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(Self {
-            inner: Arc::new(Inner {
-                path: path.to_path_buf(),
-                conn: Mutex::new(conn),
-            }),
+            inner: Arc::new(StateDb::open(path, SCHEMA).map_err(err)?),
         })
     }
 
