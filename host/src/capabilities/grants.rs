@@ -107,6 +107,11 @@ impl TableScope {
         self.table_lists.is_empty() && self.columns.is_none() && self.denied_columns.is_empty()
     }
 
+    /// Whether some columns are hidden from the plugin (otherwise rows pass whole).
+    pub fn restricts_columns(&self) -> bool {
+        self.columns.is_some() || !self.denied_columns.is_empty()
+    }
+
     pub fn allows_table(&self, table: &TableInfo) -> bool {
         self.table_lists
             .iter()
@@ -130,6 +135,9 @@ impl TableScope {
 
     /// Drops the cells of columns the plugin may not see.
     pub fn strip(&self, table: &TableInfo, row: &mut Row) {
+        if !self.restricts_columns() {
+            return;
+        }
         row.cells.retain(|c| {
             table
                 .field(&c.field_id)

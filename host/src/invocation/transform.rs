@@ -185,14 +185,11 @@ pub async fn run_transform(
         };
         report.batches += 1;
         report.rows_seen += rows.len() as u64;
-        let shown: Vec<Row> = rows
-            .iter()
-            .cloned()
-            .map(|mut r| {
-                grants.tables.strip(&table, &mut r);
-                r
-            })
-            .collect();
+        // The plugin sees only the columns it was granted; `rows` stay whole for the diff.
+        let mut shown = rows.clone();
+        for row in &mut shown {
+            grants.tables.strip(&table, row);
+        }
         let outcomes = match instance.transform(shown, &ctx).await {
             Ok(outcomes) => outcomes,
             Err(e) => {
