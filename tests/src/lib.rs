@@ -87,6 +87,21 @@ pub fn spender() -> PathBuf {
     component("tests/guests/spender")
 }
 
+/// A transformer that also imports `clay:api/folders` (see `tests/guests/wrong-imports`).
+pub fn wrong_imports() -> PathBuf {
+    component("tests/guests/wrong-imports")
+}
+
+/// An auditor that attempts writes and listings past its grant (see `tests/guests/hostile-writes`).
+pub fn hostile_writes() -> PathBuf {
+    component("tests/guests/hostile-writes")
+}
+
+/// A transformer that runs an enrichment column behind its effects (see `tests/guests/column-runner`).
+pub fn column_runner() -> PathBuf {
+    component("tests/guests/column-runner")
+}
+
 /// A runtime with its compiled-code cache in `cache_dir`.
 pub fn runtime_with_cache(cache_dir: &Path) -> Runtime {
     Runtime::new(RuntimeConfig {

@@ -87,7 +87,11 @@ impl credits::Host for Capabilities {
     ) -> Result<Vec<w::Resource>, HostError> {
         let targets = named(&[&workspace(workspace_id)], &owner_ids);
         let clay = self.enter(Interface::Credits, Access::Read, "user-resources", targets)?;
-        let result = clay.user_resources(workspace_id, &owner_ids).await;
+        // Who created what is a listing too: only tables inside the grant, and the way there.
+        let result = match clay.user_resources(workspace_id, &owner_ids).await {
+            Ok(found) => self.scope_resources(workspace_id, found).await,
+            Err(e) => Err(e),
+        };
         self.finish(result.map(|found| found.into_iter().map(resource_to_wit).collect()))
     }
 

@@ -113,9 +113,17 @@ impl TableScope {
     }
 
     pub fn allows_table(&self, table: &TableInfo) -> bool {
-        self.table_lists
-            .iter()
-            .all(|list| names(list, &table.id, &table.name))
+        self.allows_table_named(&table.id, &table.name)
+    }
+
+    /// [`TableScope::allows_table`] from a table's id and name alone (a resource listing).
+    pub fn allows_table_named(&self, id: &str, name: &str) -> bool {
+        self.table_lists.iter().all(|list| names(list, id, name))
+    }
+
+    /// Whether only some tables are granted (column lists do not hide tables).
+    pub fn restricts_tables(&self) -> bool {
+        !self.table_lists.is_empty()
     }
 
     pub fn allows_field(&self, field: &Field) -> bool {

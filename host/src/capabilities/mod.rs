@@ -132,6 +132,8 @@ pub struct Capabilities {
     dry_run: bool,
     /// Tables looked up to check the plugin's table scope, by id.
     scoped_tables: HashMap<String, Arc<TableInfo>>,
+    /// Under a table-scoped grant: the resources a listing may show, by workspace.
+    visible_resources: HashMap<u64, Arc<std::collections::HashSet<String>>>,
     trail: Option<Recorder>,
     meter: Option<Meter>,
 }
@@ -156,6 +158,7 @@ impl Capabilities {
             max_host_calls,
             host_calls: 0,
             scoped_tables: HashMap::new(),
+            visible_resources: HashMap::new(),
             trail: None,
             meter: None,
         }
@@ -175,22 +178,33 @@ impl Capabilities {
         self.dry_run = on;
     }
 
-    /// Gate for functions that change rows, tables or sources directly.
-    fn direct_write(&self, function: &'static str) -> ClayResult<()> {
+    /// The one gate every write passes (any call entered with [`Access::Write`]): nothing
+    /// changes under a dry run; a transformer changes rows only through the effects it
+    /// returns, so it makes no direct write at all; and removing a folder or workbook,
+    /// which removes every table under it, needs a grant that is not scoped to tables.
+    fn may_write(&self, interface: Interface, function: &'static str) -> ClayResult<()> {
+        let call = format!("{}.{function}", interface.name());
         if self.effects_only {
             return Err(ClayError::Denied(format!(
-                "plugin `{}` may not call tables.{function}: a transformer changes rows only through the effects it returns",
+                "plugin `{}` may not call {call}: a transformer changes rows only through the effects it returns",
                 self.plugin
             )));
         }
-        self.not_dry_run(function)
-    }
-
-    fn not_dry_run(&self, function: &'static str) -> ClayResult<()> {
         if self.dry_run {
             return Err(ClayError::Denied(format!(
-                "plugin `{}` may not call tables.{function} during a dry run",
+                "plugin `{}` may not call {call} during a dry run: nothing may be changed or spent",
                 self.plugin
+            )));
+        }
+        let removes_tables = matches!(
+            (interface, function),
+            (Interface::Folders | Interface::Workbooks, "delete")
+        );
+        if removes_tables && !self.grants.tables.is_unrestricted() {
+            return Err(ClayError::Denied(format!(
+                "plugin `{}` may not call {call}: it removes every table under it, and its table grant is scoped to {}",
+                self.plugin,
+                self.grants.tables.describe_tables()
             )));
         }
         Ok(())
@@ -266,6 +280,9 @@ impl Capabilities {
                 self.plugin,
                 interface.name()
             ))));
+        }
+        if access == Access::Write {
+            self.may_write(interface, function)?;
         }
         Ok(())
     }

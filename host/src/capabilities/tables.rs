@@ -6,6 +6,22 @@ use super::{Access, Capabilities, HostError, Interface, named};
 use crate::backend::model::RunTarget;
 use crate::backend::{ClayError, ClayResult};
 
+/// `ids` without repeats, each where it was first named.
+fn first_mentions(ids: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.into_iter().filter(|id| seen.insert(id.clone())).collect()
+}
+
+impl Capabilities {
+    /// Whether the write gate would let this plugin change any row of a table it can see.
+    fn may_write_whole_table(&self) -> bool {
+        self.grants.allows(Interface::Tables, Access::Write)
+            && !self.effects_only
+            && !self.dry_run
+            && !self.grants.tables.restricts_columns()
+    }
+}
+
 impl tables::Host for Capabilities {
     async fn get(&mut self, table_id: String) -> Result<w::TableInfo, HostError> {
         let targets = named(&[&table_id], &[]);
@@ -66,7 +82,6 @@ impl tables::Host for Capabilities {
         let clay = self.enter(Interface::Tables, Access::Write, "add-rows", targets)?;
         let rows: Vec<_> = rows.into_iter().map(new_row).collect();
         let result = async {
-            self.direct_write("add-rows")?;
             let scoped = self.scope_table(&table_id, "add-rows").await?;
             if let Some(table) = &scoped {
                 let fields = rows
@@ -94,7 +109,6 @@ impl tables::Host for Capabilities {
         let targets = named(&[&table_id], &record_ids);
         let clay = self.enter(Interface::Tables, Access::Write, "delete-rows", targets)?;
         let result = async {
-            self.direct_write("delete-rows")?;
             if let Some(table) = self.scope_table(&table_id, "delete-rows").await? {
                 self.scope_whole_rows(&table, "delete-rows")?;
             }
@@ -113,7 +127,6 @@ impl tables::Host for Capabilities {
         targets.extend(view_id.clone());
         let clay = self.enter(Interface::Tables, Access::Write, "delete-all-rows", targets)?;
         let result = async {
-            self.direct_write("delete-all-rows")?;
             if let Some(table) = self.scope_table(&table_id, "delete-all-rows").await? {
                 self.scope_whole_rows(&table, "delete-all-rows")?;
             }
@@ -130,7 +143,11 @@ impl tables::Host for Capabilities {
         target: w::RunTarget,
         force: bool,
     ) -> Result<w::RunResult, HostError> {
-        let target = run_target(target);
+        // A record named twice would be enriched, and charged, twice.
+        let target = match run_target(target) {
+            RunTarget::Records(ids) => RunTarget::Records(first_mentions(ids)),
+            view => view,
+        };
         let mut targets = named(&[&table_id], &field_ids);
         match &target {
             RunTarget::Records(ids) => targets.extend(ids.iter().cloned()),
@@ -138,9 +155,15 @@ impl tables::Host for Capabilities {
         }
         let clay = self.enter(Interface::Tables, Access::Write, "run-column", targets)?;
         let admitted: ClayResult<()> = async {
-            self.not_dry_run("run-column")?;
             if let Some(table) = self.scope_table(&table_id, "run-column").await? {
                 self.scope_fields(&table, field_ids.iter().map(String::as_str), "run-column")?;
+                // An enrichment reads its input columns and writes what it finds into a
+                // column the plugin can see: the inputs must be granted too.
+                let inputs = field_ids
+                    .iter()
+                    .filter_map(|id| table.field(id)?.action.as_ref())
+                    .flat_map(|a| a.input_field_ids.iter().map(String::as_str));
+                self.scope_fields(&table, inputs, "run-column")?;
             }
             Ok(())
         }
@@ -174,7 +197,17 @@ impl tables::Host for Capabilities {
         let targets = named(&[&table_id], &[]);
         let clay = self.enter(Interface::Tables, Access::Read, "list-sources", targets)?;
         let result = match self.scope_table(&table_id, "list-sources").await {
-            Ok(_) => clay.list_sources(&table_id).await,
+            Ok(_) => clay.list_sources(&table_id).await.map(|mut sources| {
+                // A webhook URL is a credential: whoever holds it can add rows to the
+                // table, past every column scope. Only a plugin that may write the whole
+                // table directly gets it.
+                if !self.may_write_whole_table() {
+                    for s in &mut sources {
+                        s.url = None;
+                    }
+                }
+                sources
+            }),
             Err(e) => Err(e),
         };
         self.finish(result.map(|sources| sources.into_iter().map(source_to_wit).collect()))
@@ -193,7 +226,6 @@ impl tables::Host for Capabilities {
             targets,
         )?;
         let result = async {
-            self.direct_write("add-webhook-source")?;
             self.scope_table(&table_id, "add-webhook-source").await?;
             clay.add_webhook_source(&table_id, &name).await
         }
@@ -209,7 +241,6 @@ impl tables::Host for Capabilities {
         let targets = named(&[&source_id], &[]);
         let clay = self.enter(Interface::Tables, Access::Write, "delete-source", targets)?;
         let result = async {
-            self.direct_write("delete-source")?;
             // A source id does not say which table it feeds; only an unscoped plugin may.
             if !self.grants.tables.is_unrestricted() {
                 return Err(ClayError::Denied(format!(

@@ -45,6 +45,24 @@ impl World {
         }
     }
 
+    /// The `clay:api` interfaces the world imports (`types` carries no functions).
+    fn interfaces(self) -> &'static [&'static str] {
+        match self {
+            World::Transformer => &["types", "tables", "log", "config"],
+            World::Auditor => &[
+                "types",
+                "workspaces",
+                "folders",
+                "resources",
+                "workbooks",
+                "tables",
+                "credits",
+                "log",
+                "config",
+            ],
+        }
+    }
+
     fn export(self) -> &'static str {
         match self {
             World::Transformer => "transform",
@@ -92,6 +110,15 @@ pub enum LoadError {
         "the component imports `{import}`, which kiln does not provide (it provides clay:api/* and WASI 0.2)"
     )]
     UnknownImport { import: String },
+    #[error(
+        "the component is a {world} plugin (it exports `{export}`), but it imports `{import}`, which that world does not provide; it may import only {allowed}"
+    )]
+    OutsideWorld {
+        world: World,
+        export: &'static str,
+        import: String,
+        allowed: String,
+    },
     #[error("the plugin's manifest (kiln.toml) is invalid: {0}")]
     Manifest(#[from] ManifestError),
     #[error("the plugin's embedded manifest cannot be read: {0}")]
@@ -168,6 +195,32 @@ pub struct PluginInfo {
     pub code_source: CodeSource,
 }
 
+/// Refuses a `clay:api` import that the component's world (chosen by its export) does not
+/// have: the host links every interface for every world, so only this keeps a transformer
+/// from reaching folders or workbooks.
+fn check_world_imports(world: World, imports: &[String]) -> Result<(), LoadError> {
+    let allowed = world.interfaces();
+    for import in imports {
+        let Some(rest) = import.strip_prefix("clay:api/") else {
+            continue;
+        };
+        let name = rest.split('@').next().unwrap_or(rest);
+        if !allowed.contains(&name) {
+            return Err(LoadError::OutsideWorld {
+                world,
+                export: world.export(),
+                import: import.clone(),
+                allowed: allowed
+                    .iter()
+                    .map(|i| format!("clay:api/{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Refuses, with a precise reason, anything that is not a component before compiling it.
 pub fn check_is_component(bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.is_empty() {
@@ -237,6 +290,8 @@ impl Plugin {
                 });
             }
         }
+
+        check_world_imports(world, &imports)?;
 
         let manifest_embedded = manifest.is_some();
         if !manifest_embedded && policy.require_manifest {
