@@ -8,7 +8,7 @@ use kiln_host::invocation::{
     AuditOptions, InvocationOptions, TransformOptions, run_audit, run_transform,
 };
 use kiln_host::trail::{Entry, Filter, Trail};
-use kiln_host::{Clay, LoadError, Plugin};
+use kiln_host::{LoadError, Plugin};
 use kiln_tests::{DemoWorkspace, column_runner, hostile_writes, runtime, wrong_imports};
 
 const TABLES: [&str; 4] = ["Leads", "Accounts", "Events", "Contacts"];

@@ -8,7 +8,7 @@ wit_bindgen::generate!({
     path: "../../../wit",
 });
 
-use clay::api::types::{CellInput, CellValue, ClayError, NewRow, Resource, ResourceKind, RunTarget};
+use clay::api::types::{CellInput, CellValue, NewRow, Resource, ResourceKind, RunTarget};
 use clay::api::{config, credits, folders, resources, tables, workbooks};
 
 struct HostileWrites;

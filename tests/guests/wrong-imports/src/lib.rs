@@ -4,6 +4,7 @@
 wit_bindgen::generate!({
     world: "kiln-tests:wrong-imports/wrong-imports",
     path: ["../../../wit", "wit"],
+    generate_all,
 });
 
 use clay::api::folders;
