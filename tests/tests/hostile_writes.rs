@@ -129,8 +129,14 @@ async fn a_transformer_that_imports_folders_is_refused_at_load_naming_the_import
         .expect("refused");
     let text = err.to_string();
     assert!(matches!(err, LoadError::OutsideWorld { .. }), "{text}");
-    assert!(text.contains("clay:api/folders"), "names the import: {text}");
-    assert!(text.contains("clay:api/transformer"), "names the world: {text}");
+    assert!(
+        text.contains("clay:api/folders"),
+        "names the import: {text}"
+    );
+    assert!(
+        text.contains("clay:api/transformer"),
+        "names the world: {text}"
+    );
 }
 
 #[tokio::test]

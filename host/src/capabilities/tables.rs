@@ -9,7 +9,9 @@ use crate::backend::{ClayError, ClayResult};
 /// `ids` without repeats, each where it was first named.
 fn first_mentions(ids: Vec<String>) -> Vec<String> {
     let mut seen = std::collections::HashSet::with_capacity(ids.len());
-    ids.into_iter().filter(|id| seen.insert(id.clone())).collect()
+    ids.into_iter()
+        .filter(|id| seen.insert(id.clone()))
+        .collect()
 }
 
 impl Capabilities {
