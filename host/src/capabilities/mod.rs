@@ -2,7 +2,9 @@
 //! the generated WIT types and the [`Clay`](crate::backend::Clay) backend.
 //!
 //! Every call goes through [`Capabilities::enter`], which checks the plugin's grant for the
-//! interface and counts the call against the invocation's host-call budget, and ends in
+//! interface (and, for every write, the one write gate: no dry run, no transformer, no
+//! removal of tables past a table scope) and counts the call against the invocation's
+//! host-call budget, and ends in
 //! [`Capabilities::finish`]; between the two, the call is written to the audit trail.
 
 pub(crate) mod bindings;

@@ -23,6 +23,7 @@ impl Capabilities {
             None => {
                 // The whole tree, once per invocation: a listing shows one level, but
                 // whether a folder leads to a granted table depends on everything below it.
+                // A backend whose empty search finds nothing fails closed: only tables show.
                 let all = self.backend.search_resources(workspace_id, "").await?;
                 let v = Arc::new(leading_to_granted(&self.grants.tables, &all));
                 self.visible_resources.insert(workspace_id, v.clone());
