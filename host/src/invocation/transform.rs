@@ -444,3 +444,18 @@ fn diff_cells(
     }
     Ok(changes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_chosen_ids_are_quoted_short_on_a_character_boundary() {
+        assert_eq!(quote("r_short"), "r_short");
+        let long = "é".repeat(10_000);
+        let quoted = quote(&long);
+        assert!(quoted.starts_with(&"é".repeat(QUOTE_CHARS)), "{quoted}");
+        assert!(quoted.ends_with("… (20000 bytes)"), "{quoted}");
+        assert!(quoted.len() < 300);
+    }
+}
