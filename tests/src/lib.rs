@@ -82,6 +82,11 @@ pub fn hostile() -> PathBuf {
     component("tests/guests/hostile")
 }
 
+/// A transformer whose outcomes misbehave on request (see `tests/guests/hostile-outcomes`).
+pub fn hostile_outcomes() -> PathBuf {
+    component("tests/guests/hostile-outcomes")
+}
+
 /// An auditor that runs an enrichment column (see `tests/guests/spender`).
 pub fn spender() -> PathBuf {
     component("tests/guests/spender")

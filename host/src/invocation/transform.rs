@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::backend::model::{CellInput, CellValue, FieldKind, Row, RowUpdate, TableInfo};
+use crate::backend::model::{CellInput, CellValue, Field, FieldKind, Row, RowUpdate, TableInfo};
 use crate::backend::{Clay, ClayError};
 use crate::capabilities::{Access, Grants, Interface};
 use crate::plugin::{Plugin, World};
@@ -215,7 +215,7 @@ pub async fn run_transform(
         }
         report.rows_changed += plan.changes.len() as u64;
         report.rows_deleted += plan.deletes.len() as u64;
-        report.rows_failed += plan.errors.len() as u64;
+        report.rows_failed += plan.failed;
         report.rows_unchanged += plan.unchanged;
         report.changes.extend(plan.changes);
         report.deleted.extend(plan.deletes);
@@ -234,13 +234,29 @@ struct BatchPlan {
     updates: Vec<RowUpdate>,
     deletes: Vec<String>,
     changes: Vec<RowChange>,
+    /// Row errors, including refused outcomes for rows outside the batch.
     errors: Vec<RowError>,
+    /// Rows of the batch that failed (`errors` may also hold outcomes for foreign rows).
+    failed: u64,
     unchanged: u64,
+}
+
+/// How much of a guest-chosen id a message quotes: a guest may name a row or a field with
+/// megabytes of text, and a row error is printed, logged and kept in the report.
+const QUOTE_CHARS: usize = 128;
+
+/// `text` cut to [`QUOTE_CHARS`] characters, marked when cut.
+fn quote(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_CHARS) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}… ({} bytes)", &text[..end], text.len()),
+    }
 }
 
 /// Checks the plugin's outcomes against the batch and its grants: one per row, only known,
 /// writable, granted fields. Anything wrong with one row becomes that row's error; the rest
-/// of the batch goes on.
+/// of the batch goes on. An outcome for a row outside the batch is refused (it changes
+/// nothing) and reported as an error under the id the plugin gave.
 fn plan_batch(
     plugin: &str,
     grants: &Grants,
@@ -255,19 +271,29 @@ fn plan_batch(
         .filter(|f| !grants.tables.allows_field(f))
         .map(|f| f.name.as_str())
         .collect();
+    // Outcomes are checked per cell; a guest may name many, so look fields up by id once.
+    let fields: HashMap<&str, &Field> = table.fields.iter().map(|f| (f.id.as_str(), f)).collect();
     let mut plan = BatchPlan {
         updates: Vec::new(),
         deletes: Vec::new(),
         changes: Vec::new(),
         errors: Vec::new(),
+        failed: 0,
         unchanged: 0,
     };
-    let by_id: HashMap<&str, &Row> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
+    let in_batch: HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let mut effects: HashMap<String, Effect> = HashMap::with_capacity(rows.len());
     let mut duplicated: HashSet<String> = HashSet::new();
     for outcome in outcomes {
-        if !by_id.contains_key(outcome.row_id.as_str()) {
-            tracing::warn!(row = %outcome.row_id, "plugin returned an outcome for a row not in its batch; ignored");
+        if !in_batch.contains(outcome.row_id.as_str()) {
+            // Rows of other batches (or other tables) change only through their own outcome.
+            let id = quote(&outcome.row_id);
+            plan.errors.push(RowError {
+                message: format!(
+                    "refused: the plugin returned an outcome for row {id}, which is not in the batch it was given; nothing was changed for it"
+                ),
+                row_id: id,
+            });
             continue;
         }
         if effects
@@ -282,10 +308,12 @@ fn plan_batch(
             row_id: row.id.clone(),
             message,
         };
+        let before = plan.errors.len();
         if duplicated.contains(&row.id) {
             plan.errors.push(error(
-                "the plugin returned more than one outcome for this row".into(),
+                "refused: the plugin returned more than one outcome for this row; none of them was applied".into(),
             ));
+            plan.failed += 1;
             continue;
         }
         match effects.remove(&row.id) {
@@ -304,45 +332,56 @@ fn plan_batch(
             ))),
             Some(Effect::Delete) => plan.deletes.push(row.id.clone()),
             Some(Effect::Error(message)) => plan.errors.push(error(message)),
-            Some(Effect::SetCells(cells)) => match diff_cells(plugin, grants, table, row, cells) {
-                Ok(changed) if changed.is_empty() => plan.unchanged += 1,
-                Ok(changed) => {
-                    plan.updates.push(RowUpdate {
-                        id: row.id.clone(),
-                        cells: changed
-                            .iter()
-                            .map(|c| CellInput {
-                                field_id: c.field_id.clone(),
-                                value: c.after.clone(),
-                            })
-                            .collect(),
-                    });
-                    plan.changes.push(RowChange {
-                        row_id: row.id.clone(),
-                        cells: changed,
-                    });
+            Some(Effect::SetCells(cells)) => {
+                match diff_cells(plugin, grants, table, &fields, row, cells) {
+                    Ok(changed) if changed.is_empty() => plan.unchanged += 1,
+                    Ok(changed) => {
+                        plan.updates.push(RowUpdate {
+                            id: row.id.clone(),
+                            cells: changed
+                                .iter()
+                                .map(|c| CellInput {
+                                    field_id: c.field_id.clone(),
+                                    value: c.after.clone(),
+                                })
+                                .collect(),
+                        });
+                        plan.changes.push(RowChange {
+                            row_id: row.id.clone(),
+                            cells: changed,
+                        });
+                    }
+                    Err(message) => plan.errors.push(error(message)),
                 }
-                Err(message) => plan.errors.push(error(message)),
-            },
+            }
         }
+        plan.failed += (plan.errors.len() - before) as u64;
     }
     plan
 }
 
-/// The cells that really change; an unknown or non-writable field fails the row.
+/// The cells that really change. An unknown, hidden or non-writable field, a field named
+/// twice, or a number that is not finite fails the row (nothing of it is applied).
+///
+/// A set-cells naming one cell many times is refused rather than resolved (say, last one
+/// wins): it is either a bug or an attempt to make the host work per mention. Validation
+/// is O(mentions) with no copy of any value; only cells that really change are copied into
+/// the report, once each.
 fn diff_cells(
     plugin: &str,
     grants: &Grants,
     table: &TableInfo,
+    fields: &HashMap<&str, &Field>,
     row: &Row,
     cells: Vec<CellInput>,
 ) -> Result<Vec<CellChange>, String> {
-    let mut changes = Vec::with_capacity(cells.len());
-    for cell in cells {
-        let field = table.field(&cell.field_id).ok_or_else(|| {
+    let mut named: HashSet<&str> = HashSet::with_capacity(cells.len().min(fields.len()));
+    for cell in &cells {
+        let field = fields.get(cell.field_id.as_str()).ok_or_else(|| {
             format!(
                 "the plugin set field {}, which table `{}` does not have",
-                cell.field_id, table.name
+                quote(&cell.field_id),
+                table.name
             )
         })?;
         if !grants.tables.allows_field(field) {
@@ -351,27 +390,72 @@ fn diff_cells(
                 field.name
             ));
         }
-        if matches!(
-            field.kind,
-            FieldKind::Action | FieldKind::Formula | FieldKind::Date
-        ) {
+        match field.kind {
+            FieldKind::Action | FieldKind::Formula | FieldKind::Date => {
+                return Err(format!(
+                    "the plugin set column `{}`, which is a computed column and cannot be written",
+                    field.name
+                ));
+            }
+            FieldKind::Source => {
+                return Err(format!(
+                    "the plugin set column `{}`, which is filled by its source and cannot be written",
+                    field.name
+                ));
+            }
+            FieldKind::Text | FieldKind::Number | FieldKind::Url => {}
+        }
+        if !named.insert(field.id.as_str()) {
             return Err(format!(
-                "the plugin set column `{}`, which is a computed column and cannot be written",
+                "the plugin set column `{}` more than once in one outcome; the row was not changed",
                 field.name
             ));
         }
-        let before = row
-            .cell(&cell.field_id)
-            .map(|c| c.value.clone())
-            .unwrap_or(CellValue::Null);
-        if before != cell.value {
-            changes.push(CellChange {
-                field_id: field.id.clone(),
-                field: field.name.clone(),
-                before,
-                after: cell.value,
-            });
+        // JSON has no NaN or infinity: stored, the row would no longer read back.
+        if let CellValue::Number(n) = cell.value
+            && !n.is_finite()
+        {
+            return Err(format!(
+                "the plugin set column `{}` to {n}, which is not a finite number; the row was not changed",
+                field.name
+            ));
         }
     }
+    let mut changes = Vec::new();
+    for cell in cells {
+        let before = row.cell(&cell.field_id).map(|c| &c.value);
+        let unchanged = match before {
+            Some(value) => *value == cell.value,
+            None => cell.value.is_null(),
+        };
+        if unchanged {
+            continue;
+        }
+        // Checked above: every field is known.
+        let Some(field) = fields.get(cell.field_id.as_str()) else {
+            continue;
+        };
+        changes.push(CellChange {
+            field_id: field.id.clone(),
+            field: field.name.clone(),
+            before: before.cloned().unwrap_or(CellValue::Null),
+            after: cell.value,
+        });
+    }
     Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_chosen_ids_are_quoted_short_on_a_character_boundary() {
+        assert_eq!(quote("r_short"), "r_short");
+        let long = "é".repeat(10_000);
+        let quoted = quote(&long);
+        assert!(quoted.starts_with(&"é".repeat(QUOTE_CHARS)), "{quoted}");
+        assert!(quoted.ends_with("… (20000 bytes)"), "{quoted}");
+        assert!(quoted.len() < 300);
+    }
 }

@@ -250,6 +250,20 @@ impl LocalBackend {
         })
     }
 
+    /// Adds a plain column (no action) of `kind` to a table (by id or name); returns its id.
+    /// Clay's API cannot add columns; this is for setting up workspaces and tests.
+    pub fn add_field(
+        &self,
+        table: &str,
+        name: &str,
+        kind: FieldKind,
+    ) -> Result<String, LocalError> {
+        self.blocking(|db| {
+            let info = db.resolve_table(table)?;
+            Ok(db.add_field(&info.id, name, kind, None)?)
+        })
+    }
+
     pub fn summary(&self) -> Result<WorkspaceSummary, LocalError> {
         self.blocking(|db| Ok(db.summary()?))
     }

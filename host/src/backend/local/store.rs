@@ -111,13 +111,69 @@ fn resource_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Resource> {
 const BUILTIN_CREATED: &str = "f_created_at";
 const BUILTIN_UPDATED: &str = "f_updated_at";
 
-fn cells_from_json(text: &str) -> Vec<Cell> {
-    // A row written by kiln always parses; anything else reads as empty, not as a crash.
-    serde_json::from_str(text).unwrap_or_default()
+/// A stored row's cells. A row that does not parse is an error: reading it as empty would
+/// hand an empty row to the next writer, which would store it back and lose every cell.
+fn cells_from_json(record_id: &str, text: &str) -> ClayResult<Vec<Cell>> {
+    match serde_json::from_str(text) {
+        Ok(cells) => Ok(cells),
+        Err(e) => legacy_cells(text).ok_or_else(|| {
+            ClayError::Unavailable(format!(
+                "workspace database: record {record_id} holds cells that do not parse ({e}); \
+                 it is left as it is rather than read as empty"
+            ))
+        }),
+    }
 }
 
+/// Cells written before non-finite numbers were refused: serde_json stores NaN and ±inf as
+/// `null`, which a number cell cannot parse. Such a cell reads as null; the row's other
+/// cells are intact and read as they are.
+fn legacy_cells(text: &str) -> Option<Vec<Cell>> {
+    let mut doc: serde_json::Value = serde_json::from_str(text).ok()?;
+    for cell in doc.as_array_mut()? {
+        let value = cell.get_mut("value")?;
+        if value.get("type").and_then(|t| t.as_str()) == Some("number")
+            && value.get("value").is_some_and(|v| v.is_null())
+        {
+            *value = serde_json::json!({ "type": "null" });
+        }
+    }
+    serde_json::from_value(doc).ok()
+}
+
+/// Serializes cells for storage, refusing what would not read back: JSON has no NaN or
+/// infinity (serde_json writes them as `null`, which a number cell cannot parse).
 fn cells_to_json(cells: &[Cell]) -> ClayResult<String> {
+    for cell in cells {
+        if let CellValue::Number(n) = cell.value
+            && !n.is_finite()
+        {
+            return Err(ClayError::Invalid(format!(
+                "field {} cannot hold {n}: a number cell must be finite",
+                cell.field_id
+            )));
+        }
+    }
     serde_json::to_string(cells).map_err(|e| ClayError::Invalid(format!("cell value: {e}")))
+}
+
+/// A record as the database holds it: cells still JSON text.
+struct StoredRow {
+    id: String,
+    cells: String,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl StoredRow {
+    fn parse(self) -> ClayResult<Row> {
+        Ok(Row {
+            cells: cells_from_json(&self.id, &self.cells)?,
+            id: self.id,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
 }
 
 /// A summary for `kiln workspace show`.
@@ -718,11 +774,11 @@ impl Db<'_> {
         Ok(ids)
     }
 
-    fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-        let text: String = r.get("cells")?;
-        Ok(Row {
+    /// A record as stored; [`StoredRow::parse`] turns it into a row or an error.
+    fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRow> {
+        Ok(StoredRow {
             id: r.get("id")?,
-            cells: cells_from_json(&text),
+            cells: r.get("cells")?,
             created_at: r.get("created_at")?,
             updated_at: r.get("updated_at")?,
         })
@@ -748,7 +804,7 @@ impl Db<'_> {
                 .optional()
                 .db()?
             {
-                rows.push(row);
+                rows.push(row.parse()?);
             }
         }
         Ok(rows)
@@ -761,8 +817,8 @@ impl Db<'_> {
             .db()?;
         stmt.query_map([table_id], Self::row_from)
             .db()?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .db()
+            .map(|row| row.db()?.parse())
+            .collect()
     }
 
     pub(crate) fn count_rows(&mut self, table_id: &str) -> ClayResult<u64> {
@@ -909,7 +965,7 @@ impl Db<'_> {
                     update.id
                 )));
             };
-            let mut cells = cells_from_json(&text);
+            let mut cells = cells_from_json(&update.id, &text)?;
             for c in &update.cells {
                 if !writable.contains(&c.field_id) {
                     return Err(ClayError::Invalid(format!(

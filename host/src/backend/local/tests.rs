@@ -320,3 +320,129 @@ async fn the_demo_seed_has_what_audits_need() {
         "lists the tables: {not_found}"
     );
 }
+
+/// Overwrites a record's stored cells, as a damaged or older workspace file would hold them.
+fn store_raw_cells(b: &LocalBackend, record: &str, cells: &str) {
+    b.blocking(|db| {
+        db.conn
+            .execute(
+                "UPDATE records SET cells = ?1 WHERE id = ?2",
+                [cells, record],
+            )
+            .map_err(LocalError::from)?;
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[tokio::test]
+async fn non_finite_numbers_are_refused_on_every_write_path() {
+    let (_dir, b) = demo();
+    let (table, rows) = b.export_rows("Leads").unwrap();
+    let employees = table.field_by_name("Employees").unwrap().id.clone();
+    for n in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let cell = || CellInput {
+            field_id: employees.clone(),
+            value: CellValue::Number(n),
+        };
+        let update = b
+            .update_rows(
+                &table.id,
+                &[RowUpdate {
+                    id: rows[0].id.clone(),
+                    cells: vec![cell()],
+                }],
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(update, ClayError::Invalid(_)), "{update}");
+        assert!(update.to_string().contains("must be finite"), "{update}");
+        let add = b
+            .add_rows(
+                &table.id,
+                &[NewRow {
+                    id: None,
+                    cells: vec![cell()],
+                }],
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(add, ClayError::Invalid(_)), "{add}");
+    }
+    let (_, after) = b.export_rows("Leads").unwrap();
+    assert_eq!(after, rows, "nothing was written");
+}
+
+#[tokio::test]
+async fn a_row_that_does_not_parse_is_an_error_and_is_never_written_back_empty() {
+    let (_dir, b) = demo();
+    let (table, rows) = b.export_rows("Leads").unwrap();
+    let garbled = "[{\"field_id\": \"f_x\", \"value\": {\"type\": \"mystery\"}}]";
+    store_raw_cells(&b, &rows[0].id, garbled);
+
+    let read = b
+        .read_records(&table.id, std::slice::from_ref(&rows[0].id))
+        .await
+        .unwrap_err();
+    assert!(matches!(read, ClayError::Unavailable(_)), "{read}");
+    assert!(read.to_string().contains(&rows[0].id), "{read}");
+    assert!(
+        b.export_rows("Leads").is_err(),
+        "listing the table says so too"
+    );
+
+    let status = table.field_by_name("Email Status").unwrap().id.clone();
+    let write = b
+        .update_rows(
+            &table.id,
+            &[RowUpdate {
+                id: rows[0].id.clone(),
+                cells: vec![CellInput {
+                    field_id: status,
+                    value: CellValue::Text("seen".into()),
+                }],
+            }],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(write, ClayError::Unavailable(_)), "{write}");
+    let stored: String = b
+        .blocking(|db| {
+            Ok(db
+                .conn
+                .query_row(
+                    "SELECT cells FROM records WHERE id = ?1",
+                    [&rows[0].id],
+                    |r| r.get(0),
+                )
+                .unwrap())
+        })
+        .unwrap();
+    assert_eq!(stored, garbled, "the stored cells are left as they were");
+}
+
+#[tokio::test]
+async fn a_number_stored_as_null_by_older_versions_reads_as_null_with_the_other_cells() {
+    let (_dir, b) = demo();
+    let (table, rows) = b.export_rows("Leads").unwrap();
+    let employees = table.field_by_name("Employees").unwrap().id.clone();
+    // What serde_json wrote for NaN before non-finite numbers were refused.
+    let mut doc = serde_json::to_value(&rows[0].cells).unwrap();
+    for cell in doc.as_array_mut().unwrap() {
+        if cell["field_id"] == employees.as_str() {
+            cell["value"] = serde_json::json!({"type": "number", "value": null});
+        }
+    }
+    store_raw_cells(&b, &rows[0].id, &doc.to_string());
+    let read = b
+        .read_records(&table.id, std::slice::from_ref(&rows[0].id))
+        .await
+        .unwrap();
+    let mut expected = rows[0].clone();
+    for cell in &mut expected.cells {
+        if cell.field_id == employees {
+            cell.value = CellValue::Null;
+        }
+    }
+    assert_eq!(read, [expected]);
+}

@@ -1,0 +1,323 @@
+//! A transformer's outcomes are untrusted: an outcome for a row outside its batch, a second
+//! outcome for a row, a field of another table, a number JSON cannot hold, a write to a
+//! source column — each fails its row with a clear reason and changes nothing, and the
+//! table reads back exactly as it was (including columns the plugin was never granted).
+//!
+//! The mention bomb (one cell named hundreds of times) is in `hostile_outcomes_memory.rs`,
+//! its own test binary, so its resident-memory bound measures that test alone.
+
+use kiln_host::backend::model::{CellInput, CellValue, FieldKind, Row, RowUpdate};
+use kiln_host::capabilities::{Access, Grants, Interface, TableScope};
+use kiln_host::invocation::{InvocationOptions, TransformOptions, TransformReport, run_transform};
+use kiln_host::trail::{Filter, Trail};
+use kiln_host::{ClayError, Plugin};
+use kiln_tests::{DemoWorkspace, hostile_outcomes, runtime};
+
+const PLUGIN: &str = "hostile-outcomes";
+
+async fn plugin() -> Plugin {
+    runtime()
+        .load_file(&hostile_outcomes())
+        .await
+        .expect("the guest loads")
+}
+
+/// Runs the guest over Leads with `config`, recording the trail in the workspace file.
+async fn run(
+    ws: &DemoWorkspace,
+    config: &[(&str, &str)],
+    grants: Option<Grants>,
+    rows_per_batch: usize,
+) -> TransformReport {
+    run_transform(
+        &plugin().await,
+        ws.backend(),
+        "Leads",
+        TransformOptions {
+            rows_per_batch,
+            invocation: InvocationOptions {
+                config: config
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                grants,
+                trail: Some(Trail::open(&ws.path).expect("trail opens")),
+                ..InvocationOptions::default()
+            },
+            ..TransformOptions::default()
+        },
+    )
+    .await
+    .expect("the run completes and reports its row errors")
+}
+
+fn leads(ws: &DemoWorkspace) -> Vec<Row> {
+    ws.local
+        .export_rows("Leads")
+        .expect("every row of Leads reads back")
+        .1
+}
+
+/// Nothing was applied, and the plugin's one invocation ended normally in the trail.
+fn nothing_changed(ws: &DemoWorkspace, before: &[Row], report: &TransformReport) {
+    assert_eq!(report.rows_changed, 0, "{:?}", report.changes.first());
+    assert_eq!(report.rows_deleted, 0, "{:?}", report.deleted.first());
+    assert!(report.failure.is_none(), "{:?}", report.failure);
+    assert_eq!(leads(ws), before, "the table is as it was");
+    let trail = Trail::open(&ws.path).unwrap();
+    assert!(trail.verify().unwrap().intact());
+    let entries = trail
+        .entries(&Filter {
+            plugin: Some(PLUGIN.into()),
+            ..Filter::default()
+        })
+        .unwrap();
+    let ends: Vec<_> = entries
+        .iter()
+        .filter(|e| e.call == "invocation.end")
+        .collect();
+    assert_eq!(ends.len(), 1, "one invocation, one end: {ends:?}");
+    assert_eq!(ends[0].outcome, "ok", "{:?}", ends[0]);
+}
+
+/// Every row of the run failed with a message containing `needle`.
+fn every_row_fails_with(report: &TransformReport, needle: &str) {
+    assert_eq!(report.rows_seen, 2000);
+    assert_eq!(report.rows_failed, 2000, "{:?}", report.errors.first());
+    assert_eq!(report.errors.len(), 2000);
+    for e in &report.errors {
+        assert!(e.message.contains(needle), "{}: {}", e.row_id, e.message);
+    }
+}
+
+#[tokio::test]
+async fn an_outcome_for_a_row_outside_the_batch_is_refused_and_changes_nothing() {
+    let ws = DemoWorkspace::new();
+    let before = leads(&ws);
+    // The last row is in the second batch; the first batch's plugin tries to delete it.
+    let target = before.last().unwrap().id.clone();
+    let report = run(
+        &ws,
+        &[("mode", "foreign-row-id"), ("target", &target)],
+        None,
+        1000,
+    )
+    .await;
+    let foreign: Vec<_> = report
+        .errors
+        .iter()
+        .filter(|e| e.row_id == target)
+        .collect();
+    assert_eq!(foreign.len(), 1, "{:?}", report.errors);
+    assert!(
+        foreign[0]
+            .message
+            .contains("not in the batch it was given; nothing was changed"),
+        "{}",
+        foreign[0].message
+    );
+    // The row whose outcome it gave away has none.
+    let first = report
+        .errors
+        .iter()
+        .find(|e| e.row_id == before[0].id)
+        .expect("the first row failed");
+    assert!(first.message.contains("no outcome"), "{}", first.message);
+    assert_eq!(report.rows_failed, 1, "only the first row failed");
+    assert_eq!(report.rows_unchanged, 1999);
+    nothing_changed(&ws, &before, &report);
+}
+
+#[tokio::test]
+async fn a_foreign_row_id_is_quoted_short_in_its_error() {
+    let ws = DemoWorkspace::new();
+    let before = leads(&ws);
+    let target = format!("r_{}", "x".repeat(1 << 20));
+    let report = run(
+        &ws,
+        &[("mode", "foreign-row-id"), ("target", &target)],
+        None,
+        2000,
+    )
+    .await;
+    let foreign = report
+        .errors
+        .iter()
+        .find(|e| e.row_id.starts_with("r_xxx"))
+        .expect("the foreign outcome is reported");
+    assert!(foreign.row_id.len() < 300, "{} bytes", foreign.row_id.len());
+    assert!(
+        foreign.message.len() < 600,
+        "{} bytes",
+        foreign.message.len()
+    );
+    assert!(
+        foreign.row_id.contains("1048578 bytes"),
+        "{}",
+        foreign.row_id
+    );
+    nothing_changed(&ws, &before, &report);
+}
+
+#[tokio::test]
+async fn a_second_outcome_for_a_row_fails_it_and_changes_nothing() {
+    let ws = DemoWorkspace::new();
+    let before = leads(&ws);
+    let report = run(&ws, &[("mode", "duplicate-outcome")], None, 1024).await;
+    let error = |id: &str| {
+        report
+            .errors
+            .iter()
+            .find(|e| e.row_id == id)
+            .map(|e| e.message.as_str())
+            .unwrap_or_default()
+    };
+    assert!(
+        error(&before[0].id)
+            .contains("more than one outcome for this row; none of them was applied"),
+        "{:?}",
+        report.errors
+    );
+    assert!(
+        error(&before[1].id).contains("no outcome"),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(report.rows_failed, 2);
+    nothing_changed(&ws, &before, &report);
+}
+
+#[tokio::test]
+async fn a_field_of_another_table_fails_the_row_and_changes_nothing() {
+    let ws = DemoWorkspace::new();
+    let before = leads(&ws);
+    let (accounts, accounts_before) = ws.local.export_rows("Accounts").unwrap();
+    let company = accounts.field_by_name("Company").unwrap().id.clone();
+    let report = run(
+        &ws,
+        &[("mode", "other-table-field"), ("field_id", &company)],
+        None,
+        1024,
+    )
+    .await;
+    every_row_fails_with(
+        &report,
+        &format!("the plugin set field {company}, which table `Leads` does not have"),
+    );
+    nothing_changed(&ws, &before, &report);
+    assert_eq!(ws.local.export_rows("Accounts").unwrap().1, accounts_before);
+}
+
+/// Write access to Leads, but `Full Name` is denied (the policy's `deny_columns`).
+fn without_full_name() -> Grants {
+    Grants::new()
+        .with(Interface::Tables, Access::Write)
+        .with_tables(TableScope {
+            denied_columns: vec!["Full Name".into()],
+            ..TableScope::default()
+        })
+}
+
+/// Non-finite numbers: each row fails, and every row still reads with all of its cells,
+/// including the column the plugin was never granted; the next write keeps them too.
+async fn non_finite(mode: &str, shown: &str) {
+    let ws = DemoWorkspace::new();
+    let before = leads(&ws);
+    let (table, _) = ws.local.export_rows("Leads").unwrap();
+    let full_name = table.field_by_name("Full Name").unwrap().id.clone();
+    assert!(
+        before.iter().all(|r| r.cell(&full_name).is_some()),
+        "the demo rows have names"
+    );
+    let report = run(
+        &ws,
+        &[("mode", mode), ("field", "Employees")],
+        Some(without_full_name()),
+        1024,
+    )
+    .await;
+    every_row_fails_with(&report, &format!("{shown}, which is not a finite number"));
+    assert!(
+        report.errors[0]
+            .message
+            .contains("the plugin set column `Employees` to"),
+        "{}",
+        report.errors[0].message
+    );
+    nothing_changed(&ws, &before, &report);
+
+    // A later write to the row leaves its other cells, the ungranted one included.
+    let status = table.field_by_name("Email Status").unwrap().id.clone();
+    ws.backend()
+        .update_rows(
+            &table.id,
+            &[RowUpdate {
+                id: before[0].id.clone(),
+                cells: vec![CellInput {
+                    field_id: status.clone(),
+                    value: CellValue::Text("checked".into()),
+                }],
+            }],
+        )
+        .await
+        .unwrap();
+    let after = leads(&ws);
+    for cell in before[0].cells.iter().filter(|c| c.field_id != status) {
+        assert_eq!(after[0].cell(&cell.field_id), Some(cell), "a cell survives");
+    }
+    assert_eq!(
+        after[0].cell(&status).map(|c| &c.value),
+        Some(&CellValue::Text("checked".into()))
+    );
+
+    // The backend refuses the value itself too, whoever writes it.
+    let employees = table.field_by_name("Employees").unwrap().id.clone();
+    let err = ws
+        .backend()
+        .update_rows(
+            &table.id,
+            &[RowUpdate {
+                id: before[1].id.clone(),
+                cells: vec![CellInput {
+                    field_id: employees,
+                    value: CellValue::Number(f64::NAN),
+                }],
+            }],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClayError::Invalid(_)), "{err}");
+    assert!(err.to_string().contains("must be finite"), "{err}");
+    assert_eq!(leads(&ws)[1], before[1]);
+}
+
+#[tokio::test]
+async fn nan_fails_the_row_and_the_row_keeps_every_cell() {
+    non_finite("nan", "NaN").await;
+}
+
+#[tokio::test]
+async fn infinity_fails_the_row_and_the_row_keeps_every_cell() {
+    non_finite("infinity", "inf").await;
+}
+
+#[tokio::test]
+async fn a_source_column_cannot_be_written() {
+    let ws = DemoWorkspace::new();
+    ws.local
+        .add_field("Leads", "Origin", FieldKind::Source)
+        .unwrap();
+    let before = leads(&ws);
+    let report = run(
+        &ws,
+        &[("mode", "source-column"), ("field", "Origin")],
+        None,
+        1024,
+    )
+    .await;
+    every_row_fails_with(
+        &report,
+        "the plugin set column `Origin`, which is filled by its source and cannot be written",
+    );
+    nothing_changed(&ws, &before, &report);
+}
