@@ -324,6 +324,7 @@ impl Instance {
             .unwrap_or_else(|| plugin.credits_per_run());
         caps = caps.with_meter(Meter::new(
             plugin.name(),
+            &plugin.info().sha256,
             options.member,
             invocation_id.clone(),
             Some(credit_budget),

@@ -104,6 +104,12 @@ pub enum LoadError {
         "the operator's policy requires a manifest, and this component carries none: add a kiln.toml to the plugin crate and build it with `kiln build`"
     )]
     NoManifest,
+    #[error(
+        "refusing the compiled-code cache at {}: {why}. kiln loads native code from it, so no other user may be able to write there; make it yours and private (`chmod 700 {}`) or point --cache-dir / KILN_CACHE_DIR at a private directory",
+        dir.display(),
+        dir.display()
+    )]
+    UnsafeCache { dir: PathBuf, why: String },
     #[error("plugin `{plugin}` imports {interface}, but {why}; it is refused")]
     NotGranted {
         plugin: String,

@@ -175,7 +175,7 @@ impl Runtime {
         sha256: &str,
     ) -> Result<(Component, CodeSource), LoadError> {
         if let Some(cache) = &self.inner.cache
-            && let Some(component) = cache.load(&self.inner.engine, sha256)
+            && let Some(component) = cache.load(&self.inner.engine, sha256)?
         {
             return Ok((component, CodeSource::Cache));
         }
