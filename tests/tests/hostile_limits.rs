@@ -25,7 +25,7 @@ use kiln_host::sim::Faults;
 use kiln_host::trail::{Filter, Trail};
 use kiln_host::{Clay, LoadError, Plugin, Runtime, RuntimeConfig};
 use kiln_tests::{
-    DemoWorkspace, http_backend, hostile, kiln_bin, repo_root, runtime, runtime_with_cache,
+    DemoWorkspace, hostile, http_backend, kiln_bin, repo_root, runtime, runtime_with_cache,
     spender, start_sim, test_http_config,
 };
 
@@ -137,7 +137,10 @@ async fn without_a_policy_a_manifest_gets_the_defaults_not_what_it_asks_for() {
     assert!(took < Duration::from_secs(10), "ran {took:?}");
     // Memory and host calls are held at the defaults too.
     let (error, _) = ends_on(&plugin, "alloc", "memory").await;
-    assert!(error.contains(&format!("limit of {} bytes", 64 << 20)), "{error}");
+    assert!(
+        error.contains(&format!("limit of {} bytes", 64 << 20)),
+        "{error}"
+    );
     let (error, _) = ends_on(&plugin, "host-calls", "host-calls").await;
     assert!(error.contains("more than 1000 host calls"), "{error}");
 
@@ -306,7 +309,9 @@ async fn a_plugin_budget_follows_the_component_not_the_name_it_gives_itself() {
 
     // The impostor is neither capped by the real plugin's budget nor spends it.
     assert_eq!(
-        spend(&impostor, ws.backend(), &ws.path, 0, 8).await.unwrap(),
+        spend(&impostor, ws.backend(), &ws.path, 0, 8)
+            .await
+            .unwrap(),
         "spent 8 credits"
     );
     assert_eq!(plugin_budget(&ledger, &real_sha).remaining, 5.0);
@@ -442,7 +447,9 @@ async fn over_http_a_run_whose_answer_omits_what_it_spent_is_charged_its_estimat
     let before = charged(&ws.path);
 
     // Clay charged 5 and did not say so: kiln commits its estimate of 5, not 0.
-    let summary = spend(&plugin, http.clone() as Arc<dyn Clay>, &state, 0, 5).await.unwrap();
+    let summary = spend(&plugin, http.clone() as Arc<dyn Clay>, &state, 0, 5)
+        .await
+        .unwrap();
     assert_eq!(summary, "spent 5 credits", "the guest is told the estimate");
     assert_eq!(charged(&ws.path) - before, 5.0);
     let totals = ledger.totals(0).unwrap();
@@ -480,8 +487,11 @@ fn snooping_crate(dir: &Path) -> PathBuf {
         root.join("rust-toolchain.toml"),
     )
     .unwrap();
-    std::fs::write(root.join("src/lib.rs"), "#[no_mangle]\npub extern \"C\" fn snoop() {}\n")
-        .unwrap();
+    std::fs::write(
+        root.join("src/lib.rs"),
+        "#[no_mangle]\npub extern \"C\" fn snoop() {}\n",
+    )
+    .unwrap();
     std::fs::write(
         root.join("build.rs"),
         r#"
@@ -599,7 +609,10 @@ async fn a_cache_directory_others_can_write_to_is_refused() {
 
     // First load: compiled, and stored in a directory kiln makes private.
     let first = runtime_with_cache(&cache).load_file(&wasm).await.unwrap();
-    assert_eq!(first.code_source(), kiln_host::runtime::CodeSource::Compiled);
+    assert_eq!(
+        first.code_source(),
+        kiln_host::runtime::CodeSource::Compiled
+    );
     let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
 
@@ -617,7 +630,11 @@ async fn a_cache_directory_others_can_write_to_is_refused() {
 
     // Group-writable is refused too; private again, it is used.
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o770)).unwrap();
-    let err = runtime_with_cache(&cache).load_file(&wasm).await.err().unwrap();
+    let err = runtime_with_cache(&cache)
+        .load_file(&wasm)
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("writable by its group"), "{err}");
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
     let again = runtime_with_cache(&cache).load_file(&wasm).await.unwrap();
@@ -625,9 +642,16 @@ async fn a_cache_directory_others_can_write_to_is_refused() {
 
     // A tampered-with entry (writable by others) is refused as well.
     for entry in std::fs::read_dir(&cache).unwrap() {
-        std::fs::set_permissions(entry.unwrap().path(), std::fs::Permissions::from_mode(0o666))
-            .unwrap();
+        std::fs::set_permissions(
+            entry.unwrap().path(),
+            std::fs::Permissions::from_mode(0o666),
+        )
+        .unwrap();
     }
-    let err = runtime_with_cache(&cache).load_file(&wasm).await.err().unwrap();
+    let err = runtime_with_cache(&cache)
+        .load_file(&wasm)
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("writable by every user"), "{err}");
 }

@@ -180,15 +180,13 @@ pub(crate) fn budget(ctx: &Context, cmd: BudgetCommand) -> anyhow::Result<ExitCo
                 },
                 label.as_deref(),
             )?;
-            let kind = match scope {
-                Scope::Member(_) => "member",
-                Scope::Plugin(_) => "plugin",
+            let who = match &scope {
+                Scope::Member(_) => scope.to_string(),
+                Scope::Plugin(_) => format!("plugin {}", shown(&scope, label.as_deref())),
             };
             println!(
-                "{kind} {} may spend {} credits per {} days",
-                shown(&scope, label.as_deref()),
-                args.credits,
-                args.period_days
+                "{who} may spend {} credits per {} days",
+                args.credits, args.period_days
             );
         }
         BudgetCommand::Remove(who) => {
