@@ -155,6 +155,20 @@ async fn without_a_policy_a_manifest_gets_the_defaults_not_what_it_asks_for() {
 
 #[tokio::test]
 async fn a_policy_may_raise_the_ceiling_and_the_manifest_then_gets_what_it_asks() {
+    // Never past what the engine's pool can give an instance, whatever the policy says.
+    let beyond = Policy::parse("[limits]\nmemory_mib = 4096\n", "policy.toml").unwrap();
+    let plugin = Runtime::new(RuntimeConfig {
+        cache_dir: None,
+        policy: beyond,
+        max_memory_bytes: 512 << 20,
+        ..RuntimeConfig::default()
+    })
+    .unwrap()
+    .load_bytes("hostile", hostile_asking("[limits]\nmemory_mib = 4096\n"))
+    .await
+    .unwrap();
+    assert_eq!(plugin.limits().memory_bytes, 512 << 20);
+
     // The operator allows everything the greedy manifest asks for.
     let generous = Policy::parse(GREEDY, "policy.toml").unwrap();
     let plugin = runtime_with(generous, small_defaults())
@@ -410,6 +424,37 @@ fn budget_set_takes_a_component_and_trail_show_filters_by_it() {
 }
 
 // ---- credits over HTTP ----
+
+#[test]
+fn a_member_budget_over_http_warns_that_it_does_not_apply() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(kiln_bin())
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("KILN_CONFIG_DIR", home.path().join("config"))
+        .env("KILN_LOG", "error")
+        .args(["--backend", "http", "--clay-url", "http://127.0.0.1:9"])
+        .args([
+            "budget",
+            "set",
+            "--member",
+            "maya@northwind.io",
+            "--credits",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("member budgets are not applied to runs over HTTP"),
+        "{err}"
+    );
+    // It went where HTTP runs keep their ledger, not into some workspace file.
+    let state = home.path().join("data/kiln/state.sqlite");
+    let budgets = Ledger::open(&state).unwrap().budgets(0).unwrap();
+    assert_eq!(budgets.len(), 1);
+}
 
 /// Credits in the workspace's own (Clay) ledger: what was really charged.
 fn charged(ws: &Path) -> f64 {

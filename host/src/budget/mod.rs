@@ -70,8 +70,9 @@ impl Meter {
         self.spent
     }
 
-    /// Runs a credit-spending call under the budgets. `estimate` is awaited only when a
-    /// budget applies; `run` only when the estimate fits every budget.
+    /// Runs a credit-spending call under the budgets. `estimate` is always awaited (it is
+    /// what is committed if the run does not say what it spent); `run` only when the
+    /// estimate fits every budget, and under a budget only when there is an estimate.
     pub async fn spend(
         &mut self,
         estimate: impl Future<Output = ClayResult<f64>> + Send,

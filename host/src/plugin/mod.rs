@@ -147,6 +147,9 @@ pub(crate) struct InvokeDefaults {
     pub(crate) limits: Limits,
     /// Whether the engine counts fuel.
     pub(crate) fuel: bool,
+    /// The most memory the engine's pool gives any instance: no policy can raise a plugin
+    /// past it, so its effective limit says so.
+    pub(crate) max_memory_bytes: u64,
 }
 
 pub(crate) enum Pre {
@@ -255,7 +258,8 @@ impl Plugin {
                 component: world,
             });
         }
-        let effective = policy.effective(&manifest, &invoke.limits);
+        let mut effective = policy.effective(&manifest, &invoke.limits);
+        effective.limits.memory_bytes = effective.limits.memory_bytes.min(invoke.max_memory_bytes);
         // Refuse at load what would only fail later: every clay:api interface the
         // component imports must be granted.
         for interface in imports.iter().filter_map(|i| Interface::from_import(i)) {

@@ -165,6 +165,7 @@ impl Runtime {
                 permits: self.inner.permits.clone(),
                 limits: self.inner.config.default_limits.clone(),
                 fuel: self.inner.config.fuel,
+                max_memory_bytes: self.inner.config.max_memory_bytes,
             },
         )
     }
