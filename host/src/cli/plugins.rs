@@ -119,10 +119,8 @@ pub(crate) struct Identity {
     pub name: String,
 }
 
-/// Whether `s` is a SHA-256 in hex, as `kiln inspect` prints it.
-pub(crate) fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
+/// Whether a `--plugin` value is a SHA-256 in hex, as `kiln inspect` prints it.
+pub(crate) use kiln_host::budget::is_sha256;
 
 /// Identifies `<plugin>` (a `.wasm`, a crate directory with `build`, a bundled plugin's
 /// name) by the SHA-256 of the component bytes: the identity a plugin cannot choose.

@@ -53,6 +53,8 @@ pub struct Limits {
     pub table_elements: usize,
 }
 
+/// The runtime's defaults (see `RuntimeConfig::default_limits`) are also the ceilings a
+/// manifest cannot ask past unless the operator's policy raises them.
 impl Default for Limits {
     fn default() -> Self {
         Self {
