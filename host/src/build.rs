@@ -282,12 +282,14 @@ impl BuildEnv {
             std::env::var_os(var)
                 .map(PathBuf::from)
                 .or_else(|| real_home.as_ref().map(|h| h.join(default)))
-                .filter(|p| p.is_dir())
         };
         Ok(Self {
             home,
+            // Even when it does not exist yet: cargo creates it, and the registry cache then
+            // outlives this build.
             cargo_home: located("CARGO_HOME", ".cargo"),
-            rustup_home: located("RUSTUP_HOME", ".rustup"),
+            // Only a rustup that is there: without one, cargo is not a rustup proxy.
+            rustup_home: located("RUSTUP_HOME", ".rustup").filter(|p| p.is_dir()),
         })
     }
 
