@@ -1,5 +1,10 @@
 //! Building a plugin crate into a component: `cargo build --target wasm32-wasip2` in a
 //! target directory of its own, after making sure the target is installed.
+//!
+//! Building is not sandboxed: cargo runs the crate's build scripts and proc macros natively,
+//! as the user. So every cargo and rustup this module starts gets a scrubbed environment
+//! ([`scrubbed`]): no `CLAY_*` or `KILN_*` variables, no tokens, and a `HOME` that is an
+//! empty private directory, so the stored Clay session is not found through it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -74,12 +79,14 @@ pub fn build_plugin(dir: &Path) -> Result<Built, BuildError> {
     let manifest = dir.join("Cargo.toml");
     // A manifest typo should fail before a long build, not after it.
     let kiln_toml = read_manifest(dir)?;
-    ensure_wasm_target(dir)?;
-    let (crate_name, target_dir) = metadata(&manifest)?;
+    let env = BuildEnv::new()?;
+    ensure_wasm_target_in(dir, &env)?;
+    let (crate_name, target_dir) = metadata(&manifest, &env)?;
     // A target directory of its own, so wasm builds never wait on (or invalidate) the
     // native build's lock and artifacts.
     let wasm_target_dir = target_dir.join("kiln-plugins");
-    let status = Command::new("cargo")
+    let status = env
+        .command("cargo")
         .current_dir(dir)
         .args([
             "build",
@@ -93,9 +100,6 @@ pub fn build_plugin(dir: &Path) -> Result<Built, BuildError> {
         // Plugins ship: no debug info (the name section stays, so traps still name functions).
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .stdout(Stdio::null())
         .status()
         .map_err(|source| BuildError::Spawn {
@@ -160,7 +164,12 @@ fn read_manifest(dir: &Path) -> Result<Option<(String, Manifest)>, BuildError> {
 /// targets listed in `rust-toolchain.toml` to an already-installed toolchain, so a fresh
 /// checkout on a machine with Rust would otherwise fail with E0463.
 pub fn ensure_wasm_target(dir: &Path) -> Result<(), BuildError> {
-    let listed = Command::new("rustup")
+    ensure_wasm_target_in(dir, &BuildEnv::new()?)
+}
+
+fn ensure_wasm_target_in(dir: &Path, env: &BuildEnv) -> Result<(), BuildError> {
+    let listed = env
+        .command("rustup")
         .current_dir(dir)
         .args(["target", "list", "--installed"])
         .output();
@@ -177,7 +186,8 @@ pub fn ensure_wasm_target(dir: &Path) -> Result<(), BuildError> {
     eprintln!(
         "kiln: the {WASM_TARGET} target is missing; installing it with `rustup target add {WASM_TARGET}`…"
     );
-    let out = Command::new("rustup")
+    let out = env
+        .command("rustup")
         .current_dir(dir)
         .args(["target", "add", WASM_TARGET])
         .output()
@@ -194,8 +204,9 @@ pub fn ensure_wasm_target(dir: &Path) -> Result<(), BuildError> {
 }
 
 /// The package name of the crate at `manifest` and the target directory cargo would use.
-fn metadata(manifest: &Path) -> Result<(String, PathBuf), BuildError> {
-    let out = Command::new("cargo")
+fn metadata(manifest: &Path, env: &BuildEnv) -> Result<(String, PathBuf), BuildError> {
+    let out = env
+        .command("cargo")
         .args([
             "metadata",
             "--no-deps",
@@ -239,4 +250,100 @@ fn metadata(manifest: &Path) -> Result<(String, PathBuf), BuildError> {
         .map(PathBuf::from)
         .ok_or_else(|| BuildError::Metadata("no target_directory".into()))?;
     Ok((name, target_dir))
+}
+
+/// The variables a build sees, besides `HOME`, `CARGO_HOME` and `RUSTUP_HOME` (which
+/// [`BuildEnv`] sets itself). Nothing else reaches cargo or rustup: not `CLAY_*` or `KILN_*`
+/// (sessions, API keys), not cloud or registry tokens, not `RUSTFLAGS` (a plugin's code
+/// generation is kiln's choice), not `XDG_*` (config directories).
+pub const PASSED_ENV: &[&str] = &["PATH", "RUSTUP_TOOLCHAIN", "TERM", "LANG"];
+
+/// The environment every cargo and rustup command of a build runs in.
+struct BuildEnv {
+    /// An empty directory of this process's own, removed after the build.
+    home: tempfile::TempDir,
+    /// The real toolchain and registry locations: with `HOME` moved, their `~/…` defaults
+    /// would point into the empty directory (no toolchain, no registry cache).
+    cargo_home: Option<PathBuf>,
+    rustup_home: Option<PathBuf>,
+}
+
+impl BuildEnv {
+    fn new() -> Result<Self, BuildError> {
+        let home = tempfile::Builder::new()
+            .prefix("kiln-build-home-")
+            .tempdir()
+            .map_err(|source| BuildError::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let real_home = dirs::home_dir();
+        let located = |var: &str, default: &str| {
+            std::env::var_os(var)
+                .map(PathBuf::from)
+                .or_else(|| real_home.as_ref().map(|h| h.join(default)))
+        };
+        Ok(Self {
+            home,
+            // Even when it does not exist yet: cargo creates it, and the registry cache then
+            // outlives this build.
+            cargo_home: located("CARGO_HOME", ".cargo"),
+            // Only a rustup that is there: without one, cargo is not a rustup proxy.
+            rustup_home: located("RUSTUP_HOME", ".rustup").filter(|p| p.is_dir()),
+        })
+    }
+
+    /// `program` with only the variables above.
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        scrubbed(&mut cmd, self.home.path());
+        if let Some(dir) = &self.cargo_home {
+            cmd.env("CARGO_HOME", dir);
+        }
+        if let Some(dir) = &self.rustup_home {
+            cmd.env("RUSTUP_HOME", dir);
+        }
+        cmd
+    }
+}
+
+/// Clears `cmd`'s environment but for [`PASSED_ENV`], with `HOME` at `home`.
+fn scrubbed(cmd: &mut Command, home: &Path) {
+    cmd.env_clear();
+    for var in PASSED_ENV {
+        if let Some(value) = std::env::var_os(var) {
+            cmd.env(var, value);
+        }
+    }
+    cmd.env("HOME", home);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_build_command_sees_only_the_passed_variables() {
+        let env = BuildEnv::new().unwrap();
+        let cmd = env.command("cargo");
+        let vars: Vec<String> = cmd
+            .get_envs()
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        for var in &vars {
+            assert!(
+                PASSED_ENV.contains(&var.as_str())
+                    || ["HOME", "CARGO_HOME", "RUSTUP_HOME"].contains(&var.as_str()),
+                "{var} reaches the build"
+            );
+        }
+        let home = cmd
+            .get_envs()
+            .find(|(k, _)| *k == "HOME")
+            .and_then(|(_, v)| v)
+            .unwrap();
+        assert_eq!(Path::new(home), env.home.path());
+        assert_eq!(std::fs::read_dir(home).unwrap().count(), 0, "HOME is empty");
+    }
 }

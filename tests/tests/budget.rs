@@ -193,9 +193,17 @@ async fn a_member_budget_holds_across_runs_and_a_plugin_budget_across_members() 
     ledger
         .remove_budget(&Scope::member("maya@northwind.io"))
         .unwrap();
+    // Plugin budgets key on the component's hash.
+    let sha = runtime()
+        .load_file(&spender())
+        .await
+        .unwrap()
+        .info()
+        .sha256
+        .clone();
     ledger
         .set_budget(&Budget {
-            scope: Scope::plugin("spender"),
+            scope: Scope::plugin(&sha),
             credits: 3.0,
             period_days: 1,
         })
@@ -271,6 +279,7 @@ fn budget_set_and_show_on_the_command_line() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("no budgets"));
 
+    let wasm = spender();
     for args in [
         &[
             "budget",
@@ -284,7 +293,7 @@ fn budget_set_and_show_on_the_command_line() {
             "budget",
             "set",
             "--plugin",
-            "spender",
+            wasm.to_str().unwrap(),
             "--credits",
             "20",
             "--period-days",
@@ -307,7 +316,10 @@ fn budget_set_and_show_on_the_command_line() {
     assert_eq!(shown[0]["name"], "jonas@northwind.io");
     assert_eq!(shown[0]["credits"], 500.0);
     assert_eq!(shown[0]["period_days"], 30);
-    assert_eq!(shown[1]["name"], "spender");
+    // Keyed on the component's SHA-256, shown with its manifest name.
+    let sha = kiln_host::budget::is_sha256(shown[1]["name"].as_str().unwrap());
+    assert!(sha, "{}", shown[1]);
+    assert_eq!(shown[1]["label"], "spender");
     assert_eq!(shown[1]["remaining"], 20.0);
 
     // Bad input is refused with what to do, and changes nothing.
@@ -325,6 +337,8 @@ fn budget_set_and_show_on_the_command_line() {
             "0",
         ],
         &["budget", "set", "--credits", "5"],
+        // A bare name is no identity: any plugin can call itself that.
+        &["budget", "set", "--plugin", "spender", "--credits", "5"],
     ] {
         let out = kiln(args);
         assert!(!out.status.success(), "{args:?} should fail");

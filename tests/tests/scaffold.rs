@@ -73,7 +73,7 @@ fn scaffold_build_and_inspect(world: &str) {
     let inspected = kiln(dir.path())
         .arg("inspect")
         .arg(&crate_dir)
-        .arg("--json")
+        .args(["--build", "--json"])
         .output()
         .unwrap();
     assert!(inspected.status.success(), "{}", text(&inspected));

@@ -327,4 +327,8 @@ pub struct RunResult {
     pub mode: RunMode,
     pub record_count: u32,
     pub credits_spent: f64,
+    /// Clay's answer did not say what the run spent, so `credits_spent` is no measurement.
+    /// The credit meter then commits its estimate (never 0) and puts it in `credits_spent`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub credits_unreported: bool,
 }

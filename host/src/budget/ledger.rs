@@ -1,5 +1,11 @@
 //! The credit ledger in SQLite: budgets per member and per plugin over a rolling period,
 //! and one row per credit-spending call, reserved first and then committed or refunded.
+//!
+//! A plugin's budget is keyed on the SHA-256 of its component, not on the name its manifest
+//! gives itself: a plugin cannot rename itself out of its budget, nor name itself like
+//! another plugin to spend that one's. The name is kept as a label, for display. Budgets set
+//! before this (keyed by name) still apply to every component of that name, so upgrading
+//! never lifts a cap; `kiln budget show` marks them so they can be re-set by hash.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +22,7 @@ CREATE TABLE IF NOT EXISTS kiln_budgets (
     name TEXT NOT NULL,
     credits REAL NOT NULL CHECK (credits >= 0),
     period_days INTEGER NOT NULL CHECK (period_days > 0),
+    label TEXT,
     PRIMARY KEY (scope, name)
 );
 -- state: reserved (in flight: `reserved` counts), committed (`spent` counts), refunded.
@@ -23,6 +30,7 @@ CREATE TABLE IF NOT EXISTS kiln_spend (
     id INTEGER PRIMARY KEY,
     at_ms INTEGER NOT NULL,
     plugin TEXT NOT NULL,
+    plugin_sha256 TEXT,
     member TEXT,
     invocation_id TEXT NOT NULL,
     reserved REAL NOT NULL,
@@ -33,6 +41,16 @@ CREATE INDEX IF NOT EXISTS kiln_spend_plugin ON kiln_spend(plugin, at_ms);
 CREATE INDEX IF NOT EXISTS kiln_spend_member ON kiln_spend(member, at_ms);
 "#;
 
+/// Columns added since the first ledger schema: (table, column, declaration). Files written
+/// by an older kiln get them on open.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("kiln_budgets", "label", "TEXT"),
+    ("kiln_spend", "plugin_sha256", "TEXT"),
+];
+
+const SPEND_SHA_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS kiln_spend_plugin_sha256 ON kiln_spend(plugin_sha256, at_ms);";
+
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// Who a budget caps.
@@ -41,7 +59,9 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 pub enum Scope {
     /// A member (by email), across every plugin acting as them.
     Member(String),
-    /// A plugin (by name), whoever runs it.
+    /// A plugin, whoever runs it: the SHA-256 of its component in hex. (A key that is not a
+    /// SHA-256 is a budget from before budgets were keyed by hash: it caps every component
+    /// whose manifest has that name.)
     Plugin(String),
 }
 
@@ -51,8 +71,19 @@ impl Scope {
         Scope::Member(email.trim().to_lowercase())
     }
 
-    pub fn plugin(name: &str) -> Self {
-        Scope::Plugin(name.trim().to_string())
+    /// A plugin's budget by the SHA-256 of its component (or, legacy, by name).
+    pub fn plugin(sha256: &str) -> Self {
+        let key = sha256.trim();
+        if is_sha256(key) {
+            Scope::Plugin(key.to_ascii_lowercase())
+        } else {
+            Scope::Plugin(key.to_string())
+        }
+    }
+
+    /// A plugin budget keyed by name, as budgets were before they were keyed by hash.
+    pub fn is_legacy_plugin_name(&self) -> bool {
+        matches!(self, Scope::Plugin(key) if !is_sha256(key))
     }
 
     fn kind(&self) -> &'static str {
@@ -84,11 +115,19 @@ pub struct Budget {
     pub period_days: u32,
 }
 
+/// Whether `s` is a SHA-256 in hex.
+pub fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// A budget and how much of it the current period has used.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BudgetStatus {
     #[serde(flatten)]
     pub budget: Budget,
+    /// For a plugin budget: the name the plugin went by when the budget was set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Committed spending in the period.
     pub spent: f64,
     /// Held by calls in flight.
@@ -112,7 +151,10 @@ pub enum LedgerError {
 /// Who is about to spend, and how much at most.
 #[derive(Debug, Clone)]
 pub struct Spender<'a> {
+    /// The plugin's name, as its manifest gives it: for display and legacy budgets only.
     pub plugin: &'a str,
+    /// The SHA-256 of the plugin's component: what plugin budgets key on.
+    pub plugin_sha256: &'a str,
     /// The acting member's email, when known.
     pub member: Option<&'a str>,
     pub invocation_id: &'a str,
@@ -143,8 +185,16 @@ impl Ledger {
             path: path.to_path_buf(),
             source,
         };
+        let db = StateDb::open(path, SCHEMA).map_err(err)?;
+        {
+            let conn = db.conn.lock().unwrap_or_else(|p| p.into_inner());
+            for (table, column, decl) in ADDED_COLUMNS {
+                add_column(&conn, table, column, decl).map_err(err)?;
+            }
+            conn.execute_batch(SPEND_SHA_INDEX).map_err(err)?;
+        }
         Ok(Self {
-            inner: Arc::new(StateDb::open(path, SCHEMA).map_err(err)?),
+            inner: Arc::new(db),
         })
     }
 
@@ -161,6 +211,16 @@ impl Ledger {
 
     /// Sets (or replaces) a budget.
     pub fn set_budget(&self, budget: &Budget) -> Result<(), LedgerError> {
+        self.set_budget_labeled(budget, None)
+    }
+
+    /// Sets (or replaces) a budget, with a name to show for it (a plugin's manifest name,
+    /// since its key is a hash).
+    pub fn set_budget_labeled(
+        &self,
+        budget: &Budget,
+        label: Option<&str>,
+    ) -> Result<(), LedgerError> {
         if !(budget.credits.is_finite() && budget.credits >= 0.0) || budget.period_days == 0 {
             return Err(LedgerError::InvalidBudget {
                 credits: budget.credits,
@@ -169,14 +229,17 @@ impl Ledger {
         }
         self.conn()
             .execute(
-                "INSERT INTO kiln_budgets(scope, name, credits, period_days) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO kiln_budgets(scope, name, credits, period_days, label)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(scope, name) DO UPDATE SET credits = excluded.credits,
-                                                        period_days = excluded.period_days",
+                                                        period_days = excluded.period_days,
+                                                        label = excluded.label",
                 params![
                     budget.scope.kind(),
                     budget.scope.name(),
                     budget.credits,
-                    budget.period_days
+                    budget.period_days,
+                    label
                 ],
             )
             .map_err(|e| self.sql(e))?;
@@ -198,24 +261,28 @@ impl Ledger {
     /// Every budget with its use in the period ending at `now_ms`.
     pub fn budgets(&self, now_ms: i64) -> Result<Vec<BudgetStatus>, LedgerError> {
         let conn = self.conn();
-        let budgets: Vec<Budget> = {
+        let budgets: Vec<(Budget, Option<String>)> = {
             let mut stmt = conn
                 .prepare(
-                    "SELECT scope, name, credits, period_days FROM kiln_budgets ORDER BY scope, name",
+                    "SELECT scope, name, credits, period_days, label FROM kiln_budgets
+                     ORDER BY scope, name",
                 )
                 .map_err(|e| self.sql(e))?;
             stmt.query_map([], |r| {
                 let kind: String = r.get(0)?;
                 let name: String = r.get(1)?;
-                Ok(Budget {
-                    scope: if kind == "member" {
-                        Scope::Member(name)
-                    } else {
-                        Scope::Plugin(name)
+                Ok((
+                    Budget {
+                        scope: if kind == "member" {
+                            Scope::Member(name)
+                        } else {
+                            Scope::Plugin(name)
+                        },
+                        credits: r.get(2)?,
+                        period_days: r.get(3)?,
                     },
-                    credits: r.get(2)?,
-                    period_days: r.get(3)?,
-                })
+                    r.get(4)?,
+                ))
             })
             .map_err(|e| self.sql(e))?
             .collect::<Result<_, _>>()
@@ -223,7 +290,7 @@ impl Ledger {
         };
         budgets
             .into_iter()
-            .map(|budget| {
+            .map(|(budget, label)| {
                 let (spent, reserved) = used(
                     &conn,
                     &budget.scope,
@@ -232,6 +299,7 @@ impl Ledger {
                 .map_err(|e| self.sql(e))?;
                 Ok(BudgetStatus {
                     remaining: (budget.credits - spent - reserved).max(0.0),
+                    label,
                     budget,
                     spent,
                     reserved,
@@ -270,7 +338,7 @@ impl Ledger {
                 return Ok(Err(ClayError::BudgetExhausted(format!(
                     "{}'s budget of {} credits per {} days: this call may cost up to {} credits, \
                      and {} are left ({} spent, {} held by calls in flight)",
-                    budget.scope,
+                    describe(&budget.scope, spender),
                     fmt_credits(budget.credits),
                     budget.period_days,
                     fmt_credits(estimate),
@@ -281,11 +349,12 @@ impl Ledger {
             }
         }
         tx.execute(
-            "INSERT INTO kiln_spend(at_ms, plugin, member, invocation_id, reserved, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'reserved')",
+            "INSERT INTO kiln_spend(at_ms, plugin, plugin_sha256, member, invocation_id, reserved, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'reserved')",
             params![
                 now_ms,
                 spender.plugin,
+                spender.plugin_sha256.to_ascii_lowercase(),
                 spender.member.map(str::to_lowercase),
                 spender.invocation_id,
                 estimate
@@ -357,11 +426,30 @@ pub(crate) fn fmt_credits(c: f64) -> String {
     }
 }
 
+/// How a refusal names a budget: a plugin's by the name it runs as and its hash.
+fn describe(scope: &Scope, spender: &Spender<'_>) -> String {
+    match scope {
+        Scope::Plugin(key) if is_sha256(key) => format!(
+            "plugin `{}` (sha256 {})",
+            spender.plugin,
+            key.get(..12).unwrap_or(key)
+        ),
+        other => other.to_string(),
+    }
+}
+
 fn applicable(conn: &Connection, spender: &Spender<'_>) -> rusqlite::Result<Vec<Budget>> {
     let mut out = Vec::new();
-    let mut scopes = vec![Scope::plugin(spender.plugin)];
+    let mut scopes = Vec::new();
     if let Some(m) = spender.member {
-        scopes.insert(0, Scope::member(m));
+        scopes.push(Scope::member(m));
+    }
+    // By hash; and a budget set by name before budgets were keyed by hash still caps every
+    // plugin that calls itself that name (it can only be stricter, never looser).
+    scopes.push(Scope::plugin(spender.plugin_sha256));
+    let legacy = Scope::Plugin(spender.plugin.trim().to_string());
+    if legacy.is_legacy_plugin_name() && !scopes.contains(&legacy) {
+        scopes.push(legacy);
     }
     for scope in scopes {
         let found: Option<(f64, u32)> = conn
@@ -386,6 +474,7 @@ fn applicable(conn: &Connection, spender: &Spender<'_>) -> rusqlite::Result<Vec<
 fn used(conn: &Connection, scope: &Scope, since_ms: i64) -> rusqlite::Result<(f64, f64)> {
     let column = match scope {
         Scope::Member(_) => "member",
+        Scope::Plugin(key) if is_sha256(key) => "plugin_sha256",
         Scope::Plugin(_) => "plugin",
     };
     conn.query_row(
@@ -397,4 +486,18 @@ fn used(conn: &Connection, scope: &Scope, since_ms: i64) -> rusqlite::Result<(f6
         params![scope.name(), since_ms],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
+}
+
+/// Adds `column` to `table` unless it is there already.
+fn add_column(conn: &Connection, table: &str, column: &str, decl: &str) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+    let exists = stmt
+        .query_map([], |r| r.get::<_, String>(1))?
+        .collect::<Result<Vec<_>, _>>()?
+        .iter()
+        .any(|c| c == column);
+    if !exists {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+    }
+    Ok(())
 }

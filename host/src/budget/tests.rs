@@ -5,6 +5,8 @@ use crate::backend::model::RunMode;
 
 const NOW: i64 = 1_800_000_000_000;
 const DAY: i64 = 24 * 3600 * 1000;
+const SHA_P: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const SHA_Q: &str = "2222222222222222222222222222222222222222222222222222222222222222";
 
 fn ledger() -> (tempfile::TempDir, Ledger) {
     let dir = tempfile::tempdir().unwrap();
@@ -15,6 +17,7 @@ fn ledger() -> (tempfile::TempDir, Ledger) {
 fn spender<'a>(plugin: &'a str, member: Option<&'a str>) -> Spender<'a> {
     Spender {
         plugin,
+        plugin_sha256: plugin,
         member,
         invocation_id: "inv_t",
     }
@@ -34,6 +37,7 @@ fn ran(credits: f64) -> RunResult {
         mode: RunMode::Individual,
         record_count: 1,
         credits_spent: credits,
+        credits_unreported: false,
     }
 }
 
@@ -198,7 +202,14 @@ fn concurrent_reservations_never_overspend() {
 #[tokio::test]
 async fn the_meter_refuses_past_the_per_run_budget_before_running() {
     let (_d, ledger) = ledger();
-    let mut meter = Meter::new("p", None, "inv_m".into(), Some(10.0), Some(ledger.clone()));
+    let mut meter = Meter::new(
+        "p",
+        SHA_P,
+        None,
+        "inv_m".into(),
+        Some(10.0),
+        Some(ledger.clone()),
+    );
     let r = meter.spend(async { Ok(6.0) }, async { Ok(ran(4.0)) }).await;
     assert_eq!(r.unwrap().credits_spent, 4.0);
     // 6 left; an 7-credit estimate is refused and the call never runs.
@@ -234,6 +245,7 @@ async fn the_meter_refunds_a_failed_call() {
         .unwrap();
     let mut meter = Meter::new(
         "p",
+        SHA_P,
         Some("a@b.c".into()),
         "inv_m".into(),
         None,
@@ -259,9 +271,9 @@ async fn the_meter_refunds_a_failed_call() {
 }
 
 #[tokio::test]
-async fn an_unbudgeted_spender_is_not_estimated_but_recorded() {
+async fn an_unbudgeted_spender_without_an_estimate_still_runs_and_is_recorded() {
     let (_d, ledger) = ledger();
-    let mut meter = Meter::new("p", None, "inv_m".into(), None, Some(ledger.clone()));
+    let mut meter = Meter::new("p", SHA_P, None, "inv_m".into(), None, Some(ledger.clone()));
     let r = meter
         .spend(
             async { Err(ClayError::Unavailable("cannot estimate".into())) },
@@ -275,10 +287,159 @@ async fn an_unbudgeted_spender_is_not_estimated_but_recorded() {
 #[tokio::test]
 async fn an_abandoned_call_keeps_its_estimate_charged() {
     let (_d, ledger) = ledger();
-    let mut meter = Meter::new("p", None, "inv_m".into(), Some(50.0), Some(ledger.clone()));
+    let mut meter = Meter::new(
+        "p",
+        SHA_P,
+        None,
+        "inv_m".into(),
+        Some(50.0),
+        Some(ledger.clone()),
+    );
     let call = meter.spend(async { Ok(9.0) }, std::future::pending());
     // The invocation's deadline drops the call mid-flight.
     let _ = tokio::time::timeout(std::time::Duration::from_millis(50), call).await;
     let totals = ledger.totals(0).unwrap();
     assert_eq!((totals.spent, totals.open_reservations), (9.0, 0));
+}
+
+fn unreported() -> RunResult {
+    RunResult {
+        credits_unreported: true,
+        ..ran(0.0)
+    }
+}
+
+#[tokio::test]
+async fn a_run_that_does_not_say_what_it_spent_is_charged_its_estimate() {
+    let (_d, ledger) = ledger();
+    // Under a per-run budget…
+    let mut meter = Meter::new(
+        "p",
+        SHA_P,
+        None,
+        "inv_m".into(),
+        Some(50.0),
+        Some(ledger.clone()),
+    );
+    let r = meter
+        .spend(async { Ok(7.0) }, async { Ok(unreported()) })
+        .await
+        .unwrap();
+    assert_eq!(r.credits_spent, 7.0, "the guest is told the estimate");
+    assert_eq!(meter.spent(), 7.0);
+    assert_eq!(ledger.totals(0).unwrap().spent, 7.0);
+    // …and with no budget at all: still charged, never 0.
+    let mut free = Meter::new("p", SHA_P, None, "inv_n".into(), None, Some(ledger.clone()));
+    let r = free
+        .spend(async { Ok(4.0) }, async { Ok(unreported()) })
+        .await
+        .unwrap();
+    assert_eq!(r.credits_spent, 4.0);
+    assert_eq!(ledger.totals(0).unwrap().spent, 11.0);
+}
+
+#[tokio::test]
+async fn an_unknown_cost_per_row_is_refused_under_a_budget() {
+    let (_d, ledger) = ledger();
+    let mut meter = Meter::new(
+        "p",
+        SHA_P,
+        None,
+        "inv_m".into(),
+        Some(50.0),
+        Some(ledger.clone()),
+    );
+    let r = meter
+        .spend(
+            async {
+                Err(ClayError::Unavailable(
+                    "Clay does not say what column `X` costs per row".into(),
+                ))
+            },
+            async { panic!("must not run with an unknown cost under a budget") },
+        )
+        .await;
+    match r {
+        Err(ClayError::Unavailable(m)) => assert!(m.contains("costs per row"), "{m}"),
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    assert_eq!(ledger.totals(0).unwrap().calls, 0);
+}
+
+#[test]
+fn plugin_budgets_key_on_the_component_hash_not_the_name() {
+    let (_d, ledger) = ledger();
+    ledger
+        .set_budget_labeled(
+            &Budget {
+                scope: Scope::plugin(SHA_P),
+                credits: 10.0,
+                period_days: 30,
+            },
+            Some("enricher"),
+        )
+        .unwrap();
+    let named = |name, sha| Spender {
+        plugin: name,
+        plugin_sha256: sha,
+        member: None,
+        invocation_id: "inv_t",
+    };
+    // Renamed, the same component still spends its own budget.
+    let id = ledger
+        .reserve(&named("enricher-v2", SHA_P), 10.0, NOW)
+        .unwrap()
+        .unwrap();
+    ledger.commit(id, 10.0).unwrap();
+    let err = ledger
+        .reserve(&named("anything-else", SHA_P), 1.0, NOW)
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("plugin `anything-else` (sha256 111111111111)"),
+        "{err}"
+    );
+    // Another component calling itself `enricher` neither spends nor is capped by it.
+    assert!(!ledger.has_budget_for(&named("enricher", SHA_Q)).unwrap());
+    assert!(
+        ledger
+            .reserve(&named("enricher", SHA_Q), 100.0, NOW)
+            .unwrap()
+            .is_ok()
+    );
+    let st = status(&ledger, &Scope::plugin(SHA_P), NOW);
+    assert_eq!((st.spent, st.remaining), (10.0, 0.0));
+    assert_eq!(st.label.as_deref(), Some("enricher"));
+}
+
+#[test]
+fn a_ledger_from_before_hash_keys_is_upgraded_and_its_name_budgets_still_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE kiln_budgets (scope TEXT NOT NULL, name TEXT NOT NULL, credits REAL NOT NULL,
+                 period_days INTEGER NOT NULL, PRIMARY KEY (scope, name));
+             CREATE TABLE kiln_spend (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, plugin TEXT NOT NULL,
+                 member TEXT, invocation_id TEXT NOT NULL, reserved REAL NOT NULL,
+                 spent REAL NOT NULL DEFAULT 0, state TEXT NOT NULL);
+             INSERT INTO kiln_budgets VALUES ('plugin', 'enricher', 5, 30);",
+        )
+        .unwrap();
+    }
+    let ledger = Ledger::open(&path).unwrap();
+    let spender = Spender {
+        plugin: "enricher",
+        plugin_sha256: SHA_Q,
+        member: None,
+        invocation_id: "inv_t",
+    };
+    assert!(ledger.reserve(&spender, 6.0, NOW).unwrap().is_err());
+    let id = ledger.reserve(&spender, 5.0, NOW).unwrap().unwrap();
+    ledger.commit(id, 5.0).unwrap();
+    let budgets = ledger.budgets(NOW).unwrap();
+    assert!(budgets[0].budget.scope.is_legacy_plugin_name());
+    assert_eq!(budgets[0].spent, 5.0);
 }

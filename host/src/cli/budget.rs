@@ -9,7 +9,8 @@ use clap::{ArgGroup, Args, Subcommand};
 use kiln_host::budget::{Budget, Ledger, Scope};
 use kiln_host::invocation::{InvocationOptions, now_ms};
 
-use super::{Context, output};
+use super::remote::BackendKind;
+use super::{Context, output, plugins};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum BudgetCommand {
@@ -31,18 +32,49 @@ pub(crate) struct WhoArgs {
     /// A member, by email.
     #[arg(long)]
     member: Option<String>,
-    /// A plugin, by name.
+    /// A plugin: its `.wasm`, a bundled plugin's name, or its SHA-256 (`kiln inspect` shows
+    /// it). Budgets key on the component's hash, so renaming a plugin does not escape its
+    /// budget and another plugin taking its name does not spend it.
     #[arg(long)]
     plugin: Option<String>,
+    /// With --plugin <crate dir>: build it to learn its hash (its build scripts run natively).
+    #[arg(long)]
+    build: bool,
 }
 
 impl WhoArgs {
-    fn scope(&self) -> anyhow::Result<Scope> {
+    /// The budget's key, and for a plugin the name to show for it.
+    fn scope(&self) -> anyhow::Result<(Scope, Option<String>)> {
         match (&self.member, &self.plugin) {
-            (Some(m), None) if m.contains('@') => Ok(Scope::member(m)),
+            (Some(m), None) if m.contains('@') => Ok((Scope::member(m), None)),
             (Some(m), None) => bail!("--member takes the member's email, not `{m}`"),
-            (None, Some(p)) => Ok(Scope::plugin(p)),
+            (None, Some(p)) if plugins::is_sha256(p.trim()) => Ok((Scope::plugin(p), None)),
+            (None, Some(p)) => {
+                let id = plugins::identify(p, self.build).with_context(|| {
+                    format!(
+                        "plugin budgets key on the component's SHA-256, so `{p}` must be a .wasm file, a bundled plugin or a SHA-256 (`kiln inspect <plugin>` prints it)"
+                    )
+                })?;
+                Ok((Scope::plugin(&id.sha256), Some(id.name)))
+            }
             _ => bail!("name exactly one of --member or --plugin"),
+        }
+    }
+}
+
+/// How `budget show` and `set` name a budget.
+fn shown(scope: &Scope, label: Option<&str>) -> String {
+    match scope {
+        Scope::Member(email) => email.clone(),
+        Scope::Plugin(key) if scope.is_legacy_plugin_name() => {
+            format!("{key} (by name, from an older kiln: re-set it with --plugin <file.wasm>)")
+        }
+        Scope::Plugin(key) => {
+            let short = key.get(..12).unwrap_or(key);
+            match label {
+                Some(name) => format!("{name} (sha256 {short}…)"),
+                None => format!("sha256 {short}…"),
+            }
         }
     }
 }
@@ -60,6 +92,12 @@ pub(crate) struct SetArgs {
 }
 
 fn open(ctx: &Context) -> anyhow::Result<Ledger> {
+    // Over HTTP, runs keep their ledger in kiln's own state file, not in a workspace file:
+    // a budget set anywhere else would never be consulted.
+    if ctx.backend.kind == BackendKind::Http {
+        let path = super::remote::http_state_path()?;
+        return Ledger::open(&path).context("opening the credit ledger");
+    }
     let path = ctx.workspace_path()?;
     if !path.is_file() {
         bail!(
@@ -79,7 +117,7 @@ pub(crate) fn budget(ctx: &Context, cmd: BudgetCommand) -> anyhow::Result<ExitCo
                 output::json(&budgets)?;
             } else if budgets.is_empty() {
                 println!(
-                    "no budgets: set one with `kiln budget set --member <email> --credits N` or `--plugin <name>`"
+                    "no budgets: set one with `kiln budget set --member <email> --credits N` or `--plugin <file.wasm>`"
                 );
             } else {
                 let mut t = output::table(&[
@@ -92,13 +130,13 @@ pub(crate) fn budget(ctx: &Context, cmd: BudgetCommand) -> anyhow::Result<ExitCo
                     "remaining",
                 ]);
                 for b in &budgets {
-                    let (scope, name) = match &b.budget.scope {
-                        Scope::Member(n) => ("member", n),
-                        Scope::Plugin(n) => ("plugin", n),
+                    let scope = match &b.budget.scope {
+                        Scope::Member(_) => "member",
+                        Scope::Plugin(_) => "plugin",
                     };
                     t.add_row(vec![
                         scope.to_string(),
-                        name.clone(),
+                        shown(&b.budget.scope, b.label.as_deref()),
                         b.budget.credits.to_string(),
                         format!("{} days", b.budget.period_days),
                         b.spent.to_string(),
@@ -126,20 +164,51 @@ pub(crate) fn budget(ctx: &Context, cmd: BudgetCommand) -> anyhow::Result<ExitCo
             }
         }
         BudgetCommand::Set(args) => {
-            let scope = args.who.scope()?;
-            ledger.set_budget(&Budget {
-                scope: scope.clone(),
-                credits: args.credits,
-                period_days: args.period_days,
-            })?;
+            let (scope, label) = args.who.scope()?;
+            if matches!(scope, Scope::Member(_)) && ctx.backend.kind == BackendKind::Http {
+                eprintln!(
+                    "kiln: warning: over HTTP kiln acts as the logged-in Clay session and does not know which member that is, \
+                     so member budgets are not applied to runs over HTTP (they are with the local backend). \
+                     Cap what plugins spend over HTTP with `kiln budget set --plugin <file.wasm>` and `--max-credits`."
+                );
+            }
+            ledger.set_budget_labeled(
+                &Budget {
+                    scope: scope.clone(),
+                    credits: args.credits,
+                    period_days: args.period_days,
+                },
+                label.as_deref(),
+            )?;
+            let who = match &scope {
+                Scope::Member(_) => scope.to_string(),
+                Scope::Plugin(_) => format!("plugin {}", shown(&scope, label.as_deref())),
+            };
             println!(
-                "{scope} may spend {} credits per {} days",
+                "{who} may spend {} credits per {} days",
                 args.credits, args.period_days
             );
         }
         BudgetCommand::Remove(who) => {
-            let scope = who.scope()?;
-            if ledger.remove_budget(&scope)? {
+            // A name that is no plugin kiln can find may be a budget set by name earlier.
+            let scope = match (who.scope(), &who.plugin) {
+                (Ok((scope, _)), _) => scope,
+                (Err(_), Some(name)) if !name.contains('/') && !name.ends_with(".wasm") => {
+                    Scope::Plugin(name.trim().to_string())
+                }
+                (Err(e), _) => return Err(e),
+            };
+            let legacy = who
+                .plugin
+                .as_deref()
+                .map(|name| Scope::Plugin(name.trim().to_string()))
+                .filter(|s| s.is_legacy_plugin_name() && *s != scope);
+            let removed = ledger.remove_budget(&scope)?
+                || match &legacy {
+                    Some(legacy) => ledger.remove_budget(legacy)?,
+                    None => false,
+                };
+            if removed {
                 println!("removed the budget of {scope}");
             } else {
                 bail!("{scope} has no budget");
@@ -158,7 +227,21 @@ pub(crate) fn attach(
 ) -> anyhow::Result<()> {
     invocation.trail =
         Some(kiln_host::trail::Trail::open(state).context("opening the audit trail")?);
-    invocation.ledger = Some(Ledger::open(state).context("opening the credit ledger")?);
+    let ledger = Ledger::open(state).context("opening the credit ledger")?;
+    if member.is_none() {
+        let member_budgets = ledger
+            .budgets(now_ms())?
+            .iter()
+            .filter(|b| matches!(b.budget.scope, Scope::Member(_)))
+            .count();
+        if member_budgets > 0 {
+            eprintln!(
+                "kiln: warning: the acting member is not known (over HTTP kiln acts as the logged-in session), \
+                 so {member_budgets} member budget(s) do not apply to this run; plugin budgets and --max-credits do"
+            );
+        }
+    }
+    invocation.ledger = Some(ledger);
     invocation.member = member;
     Ok(())
 }

@@ -45,9 +45,9 @@ pub(crate) async fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<ExitCo
 
     println!("== 2. Building the bundled plugins to WebAssembly components");
     let runtime = ctx.runtime(false)?;
-    let normalize = plugins::load(&runtime, "normalize-contacts").await?;
-    let audit = plugins::load(&runtime, "seat-audit").await?;
-    let ownership = plugins::load(&runtime, "integration-ownership").await?;
+    let normalize = plugins::load(&runtime, "normalize-contacts", false).await?;
+    let audit = plugins::load(&runtime, "seat-audit", false).await?;
+    let ownership = plugins::load(&runtime, "integration-ownership", false).await?;
     for p in [&normalize, &audit, &ownership] {
         let info = p.info();
         let grants: Vec<String> = info

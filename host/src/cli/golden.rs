@@ -45,6 +45,10 @@ pub(crate) struct TestArgs {
     /// gives the same answer tomorrow; the clock when writing a new file.
     #[arg(long, value_name = "MS")]
     now: Option<i64>,
+    /// Build a plugin crate directory given as <plugin> (its build scripts run natively, as
+    /// you; kiln never builds one unasked, the bundled plugins excepted).
+    #[arg(long)]
+    build: bool,
     #[command(flatten)]
     invoke: InvokeArgs,
 }
@@ -140,7 +144,7 @@ fn read_expected(path: &Path) -> anyhow::Result<Option<Value>> {
 
 pub(crate) async fn test(ctx: &Context, args: TestArgs) -> anyhow::Result<ExitCode> {
     let runtime = ctx.runtime(args.invoke.fuel.is_some())?;
-    let plugin = plugins::load(&runtime, &args.plugin).await?;
+    let plugin = plugins::load(&runtime, &args.plugin, args.build).await?;
     let expect_path = args
         .expect
         .clone()

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
+use kiln_host::Plugin;
 
 use super::{Common, Context, output, plugins};
 
@@ -16,10 +17,14 @@ pub(crate) struct InspectArgs {
 
 pub(crate) async fn inspect(ctx: &Context, args: InspectArgs) -> anyhow::Result<ExitCode> {
     let runtime = ctx.runtime(false)?;
-    let plugin = plugins::load(&runtime, &args.plugin).await?;
+    let plugin = plugins::load(&runtime, &args.plugin, args.common.build).await?;
     let info = plugin.info();
     if args.common.json {
-        output::json(info)?;
+        let mut value = serde_json::to_value(info)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("limits".into(), limits_json(&plugin));
+        }
+        output::json(&value)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = output::table(&["property", "value"]);
@@ -83,20 +88,7 @@ pub(crate) async fn inspect(ctx: &Context, args: InspectArgs) -> anyhow::Result<
         }
     }
     t.add_row(vec!["granted".to_string(), granted]);
-    let limits = plugin.limits();
-    t.add_row(vec![
-        "limits".to_string(),
-        format!(
-            "memory {}\ndeadline {} ms per call\nhost calls {}\nfuel {}\ncredits per run {}",
-            output::bytes(limits.memory_bytes),
-            limits.deadline.as_millis(),
-            limits
-                .max_host_calls
-                .map_or("unlimited".to_string(), |n| n.to_string()),
-            limits.fuel.map_or("off".to_string(), |n| n.to_string()),
-            plugin.credits_per_run()
-        ),
-    ]);
+    t.add_row(vec!["limits".to_string(), limits_text(&plugin)]);
     if !m.config.is_empty() {
         let settings: Vec<String> = m
             .config
@@ -113,4 +105,78 @@ pub(crate) async fn inspect(ctx: &Context, args: InspectArgs) -> anyhow::Result<
     }
     println!("{t}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per limit: what the manifest asked, and what the plugin gets (the request
+/// capped by the policy, or by the runtime's default when the policy sets no ceiling).
+fn limits_text(plugin: &Plugin) -> String {
+    let asked = &plugin.manifest().limits;
+    let got = plugin.limits();
+    let count = |n: Option<u64>| n.map_or("unlimited".to_string(), |n| n.to_string());
+    let line = |what: &str, requested: Option<String>, effective: String| match requested {
+        Some(r) if r != effective => format!("{what} {effective} (requested {r})"),
+        Some(_) => format!("{what} {effective} (as requested)"),
+        None => format!("{what} {effective}"),
+    };
+    [
+        line(
+            "memory",
+            asked
+                .memory_mib
+                .map(|m| output::bytes(m.saturating_mul(1 << 20))),
+            output::bytes(got.memory_bytes),
+        ),
+        line(
+            "deadline",
+            asked.batch_ms.map(|ms| format!("{ms} ms per call")),
+            format!("{} ms per call", got.deadline.as_millis()),
+        ),
+        line(
+            "host calls",
+            asked.host_calls.map(|n| n.to_string()),
+            count(got.max_host_calls),
+        ),
+        line(
+            "fuel",
+            asked.fuel.map(|n| n.to_string()),
+            got.fuel.map_or("off".to_string(), |n| n.to_string()),
+        ),
+        line(
+            "output",
+            asked.output_bytes.map(output::bytes),
+            output::bytes(got.output_bytes as u64),
+        ),
+        line(
+            "log",
+            asked.log_bytes.map(output::bytes),
+            output::bytes(got.log_bytes as u64),
+        ),
+        line(
+            "credits per run",
+            plugin
+                .manifest()
+                .budget
+                .credits_per_run
+                .map(|c| c.to_string()),
+            plugin.credits_per_run().to_string(),
+        ),
+    ]
+    .join("\n")
+}
+
+/// `--json`: the manifest's requests next to the effective limits.
+fn limits_json(plugin: &Plugin) -> serde_json::Value {
+    let got = plugin.limits();
+    serde_json::json!({
+        "requested": plugin.manifest().limits,
+        "effective": {
+            "memory_bytes": got.memory_bytes,
+            "deadline_ms": u64::try_from(got.deadline.as_millis()).unwrap_or(u64::MAX),
+            "host_calls": got.max_host_calls,
+            "fuel": got.fuel,
+            "output_bytes": got.output_bytes,
+            "log_bytes": got.log_bytes,
+            "credits_per_run": plugin.credits_per_run(),
+        },
+    })
 }

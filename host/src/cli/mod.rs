@@ -114,6 +114,11 @@ pub(crate) struct Common {
     /// Emit JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Build a plugin crate directory given as <plugin>. Building runs the crate's build
+    /// scripts and proc macros natively, as you, so kiln never does it unasked (the bundled
+    /// plugins excepted).
+    #[arg(long)]
+    pub build: bool,
 }
 
 pub(crate) struct Context {

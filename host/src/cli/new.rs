@@ -228,10 +228,10 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
     println!("  cd {}", dir.display());
     println!("  cargo test                      # native unit tests, no wasm");
     println!("  kiln build .                    # the WebAssembly component");
-    println!("  kiln inspect . --json           # its world, imports and exports");
+    println!("  kiln inspect . --build --json   # its world, imports and exports");
     match args.world {
-        World::Transformer => println!("  kiln run . --table Leads --dry-run"),
-        World::Auditor => println!("  kiln audit . --format html --out report.html"),
+        World::Transformer => println!("  kiln run . --build --table Leads --dry-run"),
+        World::Auditor => println!("  kiln audit . --build --format html --out report.html"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,9 @@
 //! Turning a `<plugin>` argument into a loaded plugin: a `.wasm` file, a plugin crate
-//! directory (built on demand) or the name of a bundled plugin.
+//! directory (built only when the user passes `--build`) or the name of a bundled plugin.
+//!
+//! Building a crate runs its build scripts and proc macros natively, with the user's rights:
+//! that is running untrusted code outside the sandbox. So kiln builds a directory only when
+//! asked to, or when it is one of the plugins bundled in this source tree.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,8 +33,9 @@ pub(crate) fn bundled_names() -> Vec<String> {
     names
 }
 
-/// Resolves `<plugin>` to a component file, building it when it is a crate.
-pub(crate) fn component_path(spec: &str) -> anyhow::Result<PathBuf> {
+/// Resolves `<plugin>` to a component file. A crate directory is built only when `build`
+/// is set (the user passed `--build`) or it is a bundled plugin.
+pub(crate) fn component_path(spec: &str, build: bool) -> anyhow::Result<PathBuf> {
     let path = Path::new(spec);
     if path.extension().is_some_and(|e| e == "wasm") {
         if !path.is_file() {
@@ -39,6 +44,12 @@ pub(crate) fn component_path(spec: &str) -> anyhow::Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     let dir = if path.join("Cargo.toml").is_file() {
+        if !build && !is_bundled(path) {
+            bail!(
+                "`{spec}` is a plugin crate, and building it runs its build scripts and proc macros on this machine as you, outside the sandbox. \
+                 Pass --build to build it (kiln builds in a scrubbed environment), or give a built component: `kiln build {spec}` prints the .wasm to use"
+            );
+        }
         path.to_path_buf()
     } else {
         let bundled = bundled_dir().join(spec);
@@ -56,8 +67,16 @@ pub(crate) fn component_path(spec: &str) -> anyhow::Result<PathBuf> {
     Ok(built.wasm)
 }
 
-pub(crate) async fn load(runtime: &Runtime, spec: &str) -> anyhow::Result<Plugin> {
-    let path = component_path(spec)?;
+/// Whether `dir` is one of the plugins that ship in this source tree.
+fn is_bundled(dir: &Path) -> bool {
+    match (dir.canonicalize(), bundled_dir().canonicalize()) {
+        (Ok(dir), Ok(bundled)) => dir.parent() == Some(bundled.as_path()),
+        _ => false,
+    }
+}
+
+pub(crate) async fn load(runtime: &Runtime, spec: &str, build: bool) -> anyhow::Result<Plugin> {
+    let path = component_path(spec, build)?;
     runtime
         .load_file(&path)
         .await
@@ -68,9 +87,10 @@ pub(crate) async fn load(runtime: &Runtime, spec: &str) -> anyhow::Result<Plugin
 pub(crate) async fn load_recorded(
     runtime: &Runtime,
     spec: &str,
+    build: bool,
     trail: Option<&Trail>,
 ) -> anyhow::Result<Plugin> {
-    let path = component_path(spec)?;
+    let path = component_path(spec, build)?;
     match runtime.load_file(&path).await {
         Ok(plugin) => Ok(plugin),
         Err(e) => {
@@ -89,6 +109,38 @@ pub(crate) async fn load_recorded(
             Err(anyhow::Error::new(e).context(format!("cannot load plugin {}", path.display())))
         }
     }
+}
+
+/// A component's identity without loading it: its SHA-256 and the name it goes by (its
+/// manifest's, else the file's stem).
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub sha256: String,
+    pub name: String,
+}
+
+/// Whether a `--plugin` value is a SHA-256 in hex, as `kiln inspect` prints it.
+pub(crate) use kiln_host::budget::is_sha256;
+
+/// Identifies `<plugin>` (a `.wasm`, a crate directory with `build`, a bundled plugin's
+/// name) by the SHA-256 of the component bytes: the identity a plugin cannot choose.
+pub(crate) fn identify(spec: &str, build: bool) -> anyhow::Result<Identity> {
+    let path = component_path(spec, build)?;
+    let bytes =
+        std::fs::read(&path).with_context(|| format!("reading plugin {}", path.display()))?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().replace('_', "-"))
+        .unwrap_or_else(|| "plugin".to_string());
+    let name = kiln_host::plugin::manifest::extract(&bytes)
+        .ok()
+        .flatten()
+        .and_then(|text| kiln_host::plugin::manifest::Manifest::parse(&text, &stem).ok())
+        .map_or(stem, |m| m.name);
+    Ok(Identity {
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        name,
+    })
 }
 
 pub(crate) fn build_command(dir: &Path) -> anyhow::Result<ExitCode> {

@@ -132,6 +132,18 @@ impl Opened {
     }
 }
 
+/// The state file (trail, budgets) of a remote Clay, created with its directory if needed.
+pub(crate) fn http_state_path() -> anyhow::Result<PathBuf> {
+    let state = dirs::data_dir()
+        .context("cannot find a data directory for kiln's state (trail, budgets)")?
+        .join("kiln")
+        .join("state.sqlite");
+    if let Some(dir) = state.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(state)
+}
+
 pub(crate) fn open(ctx: &Context, acting_as: Option<&str>) -> anyhow::Result<Opened> {
     match ctx.backend.kind {
         BackendKind::Local => {
@@ -154,14 +166,7 @@ pub(crate) fn open(ctx: &Context, acting_as: Option<&str>) -> anyhow::Result<Ope
                 );
             }
             let backend = Arc::new(HttpBackend::new(ctx.backend.http.clone(), credentials()?)?);
-            let state = dirs::data_dir()
-                .context("cannot find a data directory for kiln's state (trail, budgets)")?
-                .join("kiln")
-                .join("state.sqlite");
-            if let Some(dir) = state.parent() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-            }
+            let state = http_state_path()?;
             Ok(Opened {
                 clay: backend.clone(),
                 http: Some(backend),

@@ -152,7 +152,13 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode
     let runtime = ctx.runtime(args.invoke.fuel.is_some())?;
     let mut invocation = InvocationOptions::default();
     budget::attach(&opened.state, &mut invocation, opened.member.clone())?;
-    let plugin = plugins::load_recorded(&runtime, &args.plugin, invocation.trail.as_ref()).await?;
+    let plugin = plugins::load_recorded(
+        &runtime,
+        &args.plugin,
+        args.common.build,
+        invocation.trail.as_ref(),
+    )
+    .await?;
     args.invoke.apply(&plugin, &mut invocation);
     let bar = progress_bar(args.common.json);
     let progress_bar = bar.clone();
@@ -204,7 +210,13 @@ pub(crate) async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Exit
     let runtime = ctx.runtime(args.invoke.fuel.is_some())?;
     let mut invocation = InvocationOptions::default();
     budget::attach(&opened.state, &mut invocation, opened.member.clone())?;
-    let plugin = plugins::load_recorded(&runtime, &args.plugin, invocation.trail.as_ref()).await?;
+    let plugin = plugins::load_recorded(
+        &runtime,
+        &args.plugin,
+        args.common.build,
+        invocation.trail.as_ref(),
+    )
+    .await?;
     args.invoke.apply(&plugin, &mut invocation);
     let options = AuditOptions {
         period: Duration::from_secs(args.period_days * 24 * 3600),

@@ -50,6 +50,9 @@ pub(crate) struct SimArgs {
     /// Seed of the fault injector: the same seed gives the same faults.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Answer column runs without `creditsSpent` (as some Clay deployments do).
+    #[arg(long)]
+    omit_run_credits: bool,
 }
 
 pub(crate) async fn clay_sim(ctx: &Context, args: SimArgs) -> anyhow::Result<ExitCode> {
@@ -79,6 +82,7 @@ pub(crate) async fn clay_sim(ctx: &Context, args: SimArgs) -> anyhow::Result<Exi
             retry_after_secs: args.retry_after_secs,
             rate_limit: args.rate_limit,
             seed: args.seed,
+            omit_run_credits: args.omit_run_credits,
         },
     };
     let login = config.password.is_some();

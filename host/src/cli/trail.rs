@@ -23,7 +23,8 @@ pub(crate) enum TrailCommand {
 
 #[derive(Args, Debug)]
 pub(crate) struct ShowArgs {
-    /// Only this plugin's entries.
+    /// Only this plugin's entries: its `.wasm` or SHA-256 (exactly that component), or a
+    /// name (every component that called itself that).
     #[arg(long)]
     plugin: Option<String>,
     /// Only this invocation's entries.
@@ -75,11 +76,32 @@ pub(crate) fn trail(ctx: &Context, cmd: TrailCommand) -> anyhow::Result<ExitCode
     let trail = open(ctx)?;
     match cmd {
         TrailCommand::Show(args) => {
+            let (plugin, plugin_sha256) = match args.plugin {
+                Some(p) if super::plugins::is_sha256(p.trim()) => {
+                    (None, Some(p.trim().to_ascii_lowercase()))
+                }
+                Some(p) if p.ends_with(".wasm") => {
+                    (None, Some(super::plugins::identify(&p, false)?.sha256))
+                }
+                other => (other, None),
+            };
+            let by_name = plugin.clone();
             let mut entries = trail.entries(&Filter {
-                plugin: args.plugin,
+                plugin,
+                plugin_sha256,
                 invocation_id: args.invocation,
                 since_ms: args.since,
             })?;
+            if let Some(name) = by_name {
+                let components: std::collections::BTreeSet<&str> =
+                    entries.iter().map(|e| e.plugin_sha256.as_str()).collect();
+                if components.len() > 1 {
+                    eprintln!(
+                        "kiln: {} different components called themselves `{name}`; pass --plugin <file.wasm> or its SHA-256 to see one",
+                        components.len()
+                    );
+                }
+            }
             if let Some(n) = args.limit {
                 entries.drain(..entries.len().saturating_sub(n));
             }

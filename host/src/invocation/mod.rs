@@ -53,6 +53,8 @@ pub struct Limits {
     pub table_elements: usize,
 }
 
+/// The runtime's defaults (see `RuntimeConfig::default_limits`) are also the ceilings a
+/// manifest cannot ask past unless the operator's policy raises them.
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -324,6 +326,7 @@ impl Instance {
             .unwrap_or_else(|| plugin.credits_per_run());
         caps = caps.with_meter(Meter::new(
             plugin.name(),
+            &plugin.info().sha256,
             options.member,
             invocation_id.clone(),
             Some(credit_budget),

@@ -52,7 +52,9 @@ impl Request {
     }
 }
 
-/// Limits the plugin asks for; the operator's policy may lower them.
+/// Limits the plugin asks for. A request above the runtime's default gets the default
+/// unless the operator's policy raises the ceiling; the policy may also lower them.
+/// (In a policy file, the same keys are those ceilings.)
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitRequests {
@@ -61,6 +63,10 @@ pub struct LimitRequests {
     pub batch_ms: Option<u64>,
     pub fuel: Option<u64>,
     pub host_calls: Option<u64>,
+    /// Bytes one call may hand back (a batch's outcomes, an audit's report).
+    pub output_bytes: Option<u64>,
+    /// Bytes of log output (the `log` interface and stdout/stderr) per invocation.
+    pub log_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

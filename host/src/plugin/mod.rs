@@ -131,6 +131,12 @@ pub enum LoadError {
         "the operator's policy requires a manifest, and this component carries none: add a kiln.toml to the plugin crate and build it with `kiln build`"
     )]
     NoManifest,
+    #[error(
+        "refusing the compiled-code cache at {}: {why}. kiln loads native code from it, so no other user may be able to write there; make it yours and private (`chmod 700 {}`) or point --cache-dir / KILN_CACHE_DIR at a private directory",
+        dir.display(),
+        dir.display()
+    )]
+    UnsafeCache { dir: PathBuf, why: String },
     #[error("plugin `{plugin}` imports {interface}, but {why}; it is refused")]
     NotGranted {
         plugin: String,
@@ -168,6 +174,9 @@ pub(crate) struct InvokeDefaults {
     pub(crate) limits: Limits,
     /// Whether the engine counts fuel.
     pub(crate) fuel: bool,
+    /// The most memory the engine's pool gives any instance: no policy can raise a plugin
+    /// past it, so its effective limit says so.
+    pub(crate) max_memory_bytes: u64,
 }
 
 pub(crate) enum Pre {
@@ -304,7 +313,8 @@ impl Plugin {
                 component: world,
             });
         }
-        let effective = policy.effective(&manifest, &invoke.limits);
+        let mut effective = policy.effective(&manifest, &invoke.limits);
+        effective.limits.memory_bytes = effective.limits.memory_bytes.min(invoke.max_memory_bytes);
         // Refuse at load what would only fail later: every clay:api interface the
         // component imports must be granted.
         for interface in imports.iter().filter_map(|i| Interface::from_import(i)) {

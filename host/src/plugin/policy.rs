@@ -11,10 +11,13 @@
 //! tables = "write"
 //! credits = "read"
 //!
-//! [limits]                       # caps on what manifests request
+//! [limits]                       # ceilings on what manifests request
 //! memory_mib = 128
 //! batch_ms = 10000
 //! ```
+//!
+//! Without a `[limits]` key, the ceiling is the runtime's default: a manifest may ask for
+//! less than the default, never more. Only the policy may raise a ceiling above it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -198,34 +201,37 @@ impl Policy {
         }
         grants = grants.with_tables(scope);
 
-        let cap = |asked: Option<u64>, default: u64, limit: Option<u64>| {
-            let wanted = asked.unwrap_or(default);
-            limit.map_or(wanted, |l| wanted.min(l))
-        };
         let asked = &manifest.limits;
         let caps = &self.limits;
+        let mib = |m: Option<u64>| m.map(|m| m.saturating_mul(1 << 20));
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         let limits = Limits {
-            memory_bytes: cap(
-                asked.memory_mib.map(|m| m << 20),
-                defaults.memory_bytes,
-                caps.memory_mib.map(|m| m << 20),
-            ),
-            deadline: std::time::Duration::from_millis(cap(
+            memory_bytes: clamp(
+                mib(asked.memory_mib),
+                Some(defaults.memory_bytes),
+                mib(caps.memory_mib),
+            )
+            .unwrap_or(defaults.memory_bytes),
+            deadline: clamp(
                 asked.batch_ms,
-                defaults.deadline.as_millis() as u64,
+                Some(u64::try_from(defaults.deadline.as_millis()).unwrap_or(u64::MAX)),
                 caps.batch_ms,
-            )),
-            fuel: match (asked.fuel.or(defaults.fuel), caps.fuel) {
-                (Some(a), Some(c)) => Some(a.min(c)),
-                (a, c) => a.or(c),
-            },
-            max_host_calls: match (
-                asked.host_calls.or(defaults.max_host_calls),
-                caps.host_calls,
-            ) {
-                (Some(a), Some(c)) => Some(a.min(c)),
-                (a, c) => a.or(c),
-            },
+            )
+            .map_or(defaults.deadline, std::time::Duration::from_millis),
+            fuel: clamp(asked.fuel, defaults.fuel, caps.fuel),
+            max_host_calls: clamp(asked.host_calls, defaults.max_host_calls, caps.host_calls),
+            log_bytes: clamp(
+                asked.log_bytes,
+                Some(defaults.log_bytes as u64),
+                caps.log_bytes,
+            )
+            .map_or(defaults.log_bytes, size),
+            output_bytes: clamp(
+                asked.output_bytes,
+                Some(defaults.output_bytes as u64),
+                caps.output_bytes,
+            )
+            .map_or(defaults.output_bytes, size),
             ..defaults.clone()
         };
         let wanted = manifest.budget.credits_per_run.unwrap_or(0.0);
@@ -238,6 +244,17 @@ impl Policy {
             limits,
             credits_per_run,
         }
+    }
+}
+
+/// One limit: what the manifest asks (else the runtime's default), never above the ceiling.
+/// The ceiling is the policy's when it sets one, else the runtime's default — so a manifest
+/// can lower a limit but only an operator can raise it. `None` means unlimited.
+fn clamp(asked: Option<u64>, default: Option<u64>, policy: Option<u64>) -> Option<u64> {
+    let ceiling = policy.or(default);
+    match (asked.or(default), ceiling) {
+        (Some(wanted), Some(ceiling)) => Some(wanted.min(ceiling)),
+        (wanted, ceiling) => wanted.or(ceiling),
     }
 }
 
@@ -305,6 +322,54 @@ mod tests {
         assert_eq!(e.limits.memory_bytes, 128 << 20);
         assert_eq!(e.limits.deadline.as_millis(), 100);
         assert_eq!(e.credits_per_run, 50.0);
+    }
+
+    #[test]
+    fn without_a_policy_a_manifest_cannot_raise_a_limit_past_the_default() {
+        let m = manifest(
+            "[limits]\nmemory_mib = 1024\nbatch_ms = 86400000\nhost_calls = 1000000000000\n\
+             fuel = 5\noutput_bytes = 1099511627776\nlog_bytes = 1099511627776\n",
+        );
+        let defaults = Limits::default();
+        let e = Policy::default().effective(&m, &defaults);
+        assert_eq!(e.limits.memory_bytes, defaults.memory_bytes);
+        assert_eq!(e.limits.deadline, defaults.deadline);
+        assert_eq!(e.limits.max_host_calls, defaults.max_host_calls);
+        assert_eq!(e.limits.output_bytes, defaults.output_bytes);
+        assert_eq!(e.limits.log_bytes, defaults.log_bytes);
+        // Fuel is off by default (unbounded), so any request lowers it.
+        assert_eq!(e.limits.fuel, Some(5));
+
+        // Lowering is always allowed.
+        let low = manifest("[limits]\nmemory_mib = 16\nbatch_ms = 50\nhost_calls = 7\n");
+        let e = Policy::default().effective(&low, &defaults);
+        assert_eq!(e.limits.memory_bytes, 16 << 20);
+        assert_eq!(e.limits.deadline.as_millis(), 50);
+        assert_eq!(e.limits.max_host_calls, Some(7));
+    }
+
+    #[test]
+    fn a_policy_may_raise_a_ceiling_and_a_manifest_may_then_ask_for_it() {
+        let m = manifest(
+            "[limits]\nmemory_mib = 1024\nbatch_ms = 86400000\nhost_calls = 1000000000000\n",
+        );
+        let p = Policy::parse(
+            "[limits]\nmemory_mib = 1024\nbatch_ms = 86400000\nhost_calls = 1000000000000\n",
+            "policy.toml",
+        )
+        .unwrap();
+        let e = p.effective(&m, &Limits::default());
+        assert_eq!(e.limits.memory_bytes, 1 << 30);
+        assert_eq!(e.limits.deadline.as_secs(), 86_400);
+        assert_eq!(e.limits.max_host_calls, Some(1_000_000_000_000));
+        // A raised ceiling is not a grant: a manifest that asks nothing gets the defaults.
+        let quiet = manifest("");
+        let e = p.effective(&quiet, &Limits::default());
+        assert_eq!(e.limits, Limits::default());
+        // An absurd request does not overflow into a small number.
+        let huge = manifest("[limits]\nmemory_mib = 18446744073709551615\n");
+        let e = Policy::default().effective(&huge, &Limits::default());
+        assert_eq!(e.limits.memory_bytes, Limits::default().memory_bytes);
     }
 
     #[test]

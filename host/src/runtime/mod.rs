@@ -165,6 +165,7 @@ impl Runtime {
                 permits: self.inner.permits.clone(),
                 limits: self.inner.config.default_limits.clone(),
                 fuel: self.inner.config.fuel,
+                max_memory_bytes: self.inner.config.max_memory_bytes,
             },
         )
     }
@@ -175,7 +176,7 @@ impl Runtime {
         sha256: &str,
     ) -> Result<(Component, CodeSource), LoadError> {
         if let Some(cache) = &self.inner.cache
-            && let Some(component) = cache.load(&self.inner.engine, sha256)
+            && let Some(component) = cache.load(&self.inner.engine, sha256)?
         {
             return Ok((component, CodeSource::Cache));
         }

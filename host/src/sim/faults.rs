@@ -40,6 +40,9 @@ pub struct Faults {
     /// The simulator's own rate limit, requests per second.
     pub rate_limit: Option<u32>,
     pub seed: u64,
+    /// Answer `run` without `creditsSpent`, as some Clay deployments do: a client must not
+    /// take that for "nothing was spent".
+    pub omit_run_credits: bool,
 }
 
 impl Default for Faults {
@@ -52,6 +55,7 @@ impl Default for Faults {
             retry_after_secs: 1,
             rate_limit: None,
             seed: 0,
+            omit_run_credits: false,
         }
     }
 }

@@ -455,9 +455,13 @@ async fn run(State(s): S, h: HeaderMap, Path(t): Path<String>, body: Bytes) -> A
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let fields = strings(&body, "fieldIds");
-    ok(wire::run_result_json(
-        &b.run_column(&t, &fields, &target, force).await?,
-    ))
+    let mut answer = wire::run_result_json(&b.run_column(&t, &fields, &target, force).await?);
+    if s.config.faults.omit_run_credits
+        && let Some(o) = answer.as_object_mut()
+    {
+        o.remove("creditsSpent");
+    }
+    ok(answer)
 }
 
 async fn count(State(s): S, h: HeaderMap, Path(t): Path<String>) -> Api {

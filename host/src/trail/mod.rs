@@ -171,7 +171,10 @@ pub struct Entry {
 /// Which entries [`Trail::entries`] returns (all of them by default), oldest first.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// By the name a plugin gave itself (any plugin can take any name).
     pub plugin: Option<String>,
+    /// By the SHA-256 of the component: the identity a plugin cannot choose.
+    pub plugin_sha256: Option<String>,
     pub invocation_id: Option<String>,
     /// Entries at or after this time (ms since the epoch).
     pub since_ms: Option<i64>,
@@ -352,12 +355,18 @@ impl Trail {
                  WHERE (?1 IS NULL OR plugin = ?1)
                    AND (?2 IS NULL OR invocation_id = ?2)
                    AND (?3 IS NULL OR at_ms >= ?3)
+                   AND (?4 IS NULL OR plugin_sha256 = ?4)
                  ORDER BY seq",
             )
             .map_err(|e| self.sql(e))?;
         let rows = stmt
             .query_map(
-                params![filter.plugin, filter.invocation_id, filter.since_ms],
+                params![
+                    filter.plugin,
+                    filter.invocation_id,
+                    filter.since_ms,
+                    filter.plugin_sha256
+                ],
                 read_stored,
             )
             .map_err(|e| self.sql(e))?;

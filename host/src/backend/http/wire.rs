@@ -696,10 +696,13 @@ pub fn run_result_from(v: &Value) -> Parsed<RunResult> {
         Some("NONE") => RunMode::None,
         other => return Err(ShapeError(format!("unknown runMode {other:?}"))),
     };
+    // Absent (or not a finite number ≥ 0) is "not said", never "nothing was spent".
+    let spent = num_field(v, &["creditsSpent"]).filter(|c| c.is_finite() && *c >= 0.0);
     Ok(RunResult {
         mode,
         record_count: num_field(v, &["recordCount"]).unwrap_or(0.0) as u32,
-        credits_spent: num_field(v, &["creditsSpent"]).unwrap_or(0.0),
+        credits_spent: spent.unwrap_or(0.0),
+        credits_unreported: spent.is_none(),
     })
 }
 

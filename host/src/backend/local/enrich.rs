@@ -171,6 +171,7 @@ impl Db<'_> {
                 mode: RunMode::None,
                 record_count: 0,
                 credits_spent: 0.0,
+                credits_unreported: false,
             });
         }
         tx.commit().map_err(sql)?;
@@ -178,6 +179,7 @@ impl Db<'_> {
             mode,
             record_count: ran,
             credits_spent: spent,
+            credits_unreported: false,
         })
     }
 
