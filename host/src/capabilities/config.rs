@@ -9,7 +9,8 @@ impl Capabilities {
         function: &'static str,
         key: Option<&str>,
     ) -> wasmtime::Result<bool> {
-        let targets = key.map(str::to_string).into_iter().collect();
+        // Keys are guest-chosen and may be megabytes: the trail keeps a bounded form.
+        let targets: Vec<String> = key.map(crate::trail::bounded::target).into_iter().collect();
         match self.enter(Interface::Config, Access::Read, function, targets) {
             Ok(_) => {
                 self.finish_ok();

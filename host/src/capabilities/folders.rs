@@ -9,8 +9,8 @@ impl folders::Host for Capabilities {
         name: String,
         parent_folder_id: Option<String>,
     ) -> Result<w::Folder, HostError> {
-        let mut targets = vec![workspace(workspace_id)];
-        targets.extend(parent_folder_id.clone());
+        let ws = workspace(workspace_id);
+        let targets = named(&[&ws], parent_folder_id.as_slice());
         let clay = self.enter(Interface::Folders, Access::Write, "create", targets)?;
         let result = clay
             .create_folder(workspace_id, &name, parent_folder_id.as_deref())

@@ -38,6 +38,9 @@ pub enum HostTrap {
     HostCallLimit { limit: u64 },
     #[error("the plugin wrote more than {limit} bytes of log in one invocation")]
     LogVolume { limit: usize },
+    /// The audit trail could not be written: no call may go on unrecorded.
+    #[error("the audit trail could not be written: {message}")]
+    Trail { message: String },
 }
 
 /// Bytes of log an invocation may still write, shared by the `log` interface and the
@@ -105,6 +108,10 @@ impl HostTrap {
             },
             HostTrap::LogVolume { .. } => Outcome::Limit {
                 name: "log-volume".into(),
+                message: self.to_string(),
+            },
+            HostTrap::Trail { .. } => Outcome::Error {
+                kind: "trail".into(),
                 message: self.to_string(),
             },
         }
@@ -240,9 +247,16 @@ impl Capabilities {
         interface: Interface,
         access: Access,
         function: &'static str,
-        targets: Vec<String>,
+        targets: impl Into<Targets>,
     ) -> Result<Arc<dyn Clay>, HostError> {
-        let checked = self.check(interface, access, function);
+        let Targets {
+            list: targets,
+            refused,
+        } = targets.into();
+        let checked = match self.check(interface, access, function) {
+            Ok(()) => refused.map_or(Ok(()), |e| Err(HostError::Clay(e))),
+            Err(e) => Err(e),
+        };
         if let Some(trail) = &mut self.trail {
             let call = format!("{}.{function}", interface.name());
             match &checked {
@@ -267,6 +281,11 @@ impl Capabilities {
         function: &'static str,
     ) -> Result<(), HostError> {
         self.host_calls += 1;
+        if let Some(message) = self.trail.as_ref().and_then(Recorder::failure) {
+            return Err(HostError::Trap(HostTrap::Trail {
+                message: message.to_string(),
+            }));
+        }
         if let Some(limit) = self.max_host_calls
             && self.host_calls > limit
         {
@@ -395,13 +414,61 @@ impl wit::Host for Capabilities {
     }
 }
 
-/// The ids a call names, for the trail: `one` (a table, a workspace…) then `many` (records,
-/// fields…).
-pub(crate) fn named(one: &[&str], many: &[String]) -> Vec<String> {
-    one.iter()
-        .map(|s| s.to_string())
-        .chain(many.iter().cloned())
-        .collect()
+/// Ids one call may name (records, owners, fields…). Bounds the host's work per call — a
+/// credit report over two million owners ran for most of a minute — whatever the guest's
+/// deadline; plugins page through larger sets (the SDK's `walk::all_rows` reads 200 at a time).
+pub const MAX_IDS_PER_CALL: usize = 10_000;
+/// Bytes of one id (a table, record, view, folder, owner…). Clay's ids are a few dozen bytes.
+pub const MAX_ID_BYTES: usize = 1024;
+
+/// What a call names: its targets for the trail (bounded, see [`crate::trail::bounded`]),
+/// and whether its ids are within the per-call caps. Built without copying more than the
+/// bounded part of what the guest passed.
+pub(crate) struct Targets {
+    list: Vec<String>,
+    refused: Option<ClayError>,
+}
+
+impl From<Vec<String>> for Targets {
+    fn from(list: Vec<String>) -> Self {
+        named(&list.iter().map(String::as_str).collect::<Vec<_>>(), &[])
+    }
+}
+
+/// The ids a call names: `one` (a table, a workspace…) then `many` (records, fields…).
+pub(crate) fn named(one: &[&str], many: &[String]) -> Targets {
+    targets(
+        one.iter().copied(),
+        many.iter().map(String::as_str),
+        many.len(),
+    )
+}
+
+/// [`named`] over iterators: `many_len` ids in `many`.
+pub(crate) fn targets<'a>(
+    one: impl Iterator<Item = &'a str> + Clone,
+    many: impl Iterator<Item = &'a str> + Clone,
+    many_len: usize,
+) -> Targets {
+    let refused = if many_len > MAX_IDS_PER_CALL {
+        Some(ClayError::Invalid(format!(
+            "a call may name at most {MAX_IDS_PER_CALL} ids; this one named {many_len} (page through them)"
+        )))
+    } else {
+        one.clone()
+            .chain(many.clone())
+            .find(|id| id.len() > MAX_ID_BYTES)
+            .map(|id| {
+                ClayError::Invalid(format!(
+                    "an id may be at most {MAX_ID_BYTES} bytes; one was {} bytes",
+                    id.len()
+                ))
+            })
+    };
+    Targets {
+        list: crate::trail::bounded::targets(one.chain(many)),
+        refused,
+    }
 }
 
 /// How a workspace id appears among a call's targets.

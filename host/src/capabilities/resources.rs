@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use super::bindings::{resources, types as w};
 use super::convert::{resource_kind, resource_ref, resource_to_wit};
-use super::{Access, Capabilities, HostError, Interface, workspace};
+use super::{Access, Capabilities, HostError, Interface, named, workspace};
 use crate::backend::ClayResult;
 use crate::backend::model::{Resource, ResourceKind};
 
@@ -71,8 +71,10 @@ impl resources::Host for Capabilities {
         kinds: Vec<w::ResourceKind>,
     ) -> Result<Vec<w::Resource>, HostError> {
         let parent = parent.map(resource_ref);
-        let mut targets = vec![workspace(workspace_id)];
-        targets.extend(parent.as_ref().map(|p| p.id.clone()));
+        let ws = workspace(workspace_id);
+        let mut one = vec![ws.as_str()];
+        one.extend(parent.as_ref().map(|p| p.id.as_str()));
+        let targets = named(&one, &[]);
         let clay = self.enter(Interface::Resources, Access::Read, "list", targets)?;
         let kinds: Vec<_> = kinds.into_iter().map(resource_kind).collect();
         let result = match clay

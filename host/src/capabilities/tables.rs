@@ -125,8 +125,7 @@ impl tables::Host for Capabilities {
         table_id: String,
         view_id: Option<String>,
     ) -> Result<(), HostError> {
-        let mut targets = named(&[&table_id], &[]);
-        targets.extend(view_id.clone());
+        let targets = named(&[&table_id], view_id.as_slice());
         let clay = self.enter(Interface::Tables, Access::Write, "delete-all-rows", targets)?;
         let result = async {
             if let Some(table) = self.scope_table(&table_id, "delete-all-rows").await? {
@@ -145,16 +144,26 @@ impl tables::Host for Capabilities {
         target: w::RunTarget,
         force: bool,
     ) -> Result<w::RunResult, HostError> {
-        // A record named twice would be enriched, and charged, twice.
+        // A record named twice would be enriched, and charged, twice (de-duplicated only
+        // within the per-call cap, which the targets check refuses past).
         let target = match run_target(target) {
-            RunTarget::Records(ids) => RunTarget::Records(first_mentions(ids)),
-            view => view,
+            RunTarget::Records(ids) if ids.len() <= super::MAX_IDS_PER_CALL => {
+                RunTarget::Records(first_mentions(ids))
+            }
+            other => other,
         };
-        let mut targets = named(&[&table_id], &field_ids);
-        match &target {
-            RunTarget::Records(ids) => targets.extend(ids.iter().cloned()),
-            RunTarget::ViewTop { view_id, .. } => targets.push(view_id.clone()),
-        }
+        let targets = match &target {
+            RunTarget::Records(ids) => super::targets(
+                std::iter::once(table_id.as_str()),
+                field_ids.iter().chain(ids).map(String::as_str),
+                field_ids.len() + ids.len(),
+            ),
+            RunTarget::ViewTop { view_id, .. } => super::targets(
+                [table_id.as_str(), view_id.as_str()].into_iter(),
+                field_ids.iter().map(String::as_str),
+                field_ids.len(),
+            ),
+        };
         let clay = self.enter(Interface::Tables, Access::Write, "run-column", targets)?;
         let admitted: ClayResult<()> = async {
             if let Some(table) = self.scope_table(&table_id, "run-column").await? {

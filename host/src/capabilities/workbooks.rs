@@ -10,8 +10,8 @@ impl workbooks::Host for Capabilities {
         auto_run: bool,
         parent_folder_id: Option<String>,
     ) -> Result<w::Workbook, HostError> {
-        let mut targets = vec![workspace(workspace_id)];
-        targets.extend(parent_folder_id.clone());
+        let ws = workspace(workspace_id);
+        let targets = named(&[&ws], parent_folder_id.as_slice());
         let clay = self.enter(Interface::Workbooks, Access::Write, "create", targets)?;
         let result = clay
             .create_workbook(workspace_id, &name, auto_run, parent_folder_id.as_deref())

@@ -126,6 +126,9 @@ pub enum InvocationErrorKind {
     Guest(String),
     #[error("cannot start: {0}")]
     Settings(String),
+    /// The audit trail could not be written, so the invocation could not go on recorded.
+    #[error("was stopped: the audit trail could not be written ({0})")]
+    Trail(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -163,6 +166,10 @@ impl InvocationError {
             },
             InvocationErrorKind::Settings(message) => trail::Outcome::Error {
                 kind: "settings".into(),
+                message: message.clone(),
+            },
+            InvocationErrorKind::Trail(message) => trail::Outcome::Error {
+                kind: "trail".into(),
                 message: message.clone(),
             },
         }
@@ -422,6 +429,12 @@ impl Instance {
         match err.downcast_ref::<HostTrap>() {
             Some(HostTrap::HostCallLimit { limit: n }) => return limit(LimitKind::HostCalls(*n)),
             Some(HostTrap::LogVolume { limit: n }) => return limit(LimitKind::LogVolume(*n)),
+            Some(HostTrap::Trail { message }) => {
+                return InvocationError {
+                    plugin,
+                    kind: InvocationErrorKind::Trail(message.clone()),
+                };
+            }
             None => {}
         }
         if err
@@ -502,6 +515,42 @@ impl Instance {
     fn host_calls(&self) -> u64 {
         self.store.data().caps.host_calls()
     }
+
+    /// Writes what the trail holds so far, and fails when the trail cannot be written: a
+    /// call's results are not handed on (nor its effects applied) unrecorded.
+    fn flush_trail(&mut self) -> Result<(), InvocationError> {
+        let Some(trail) = self.store.data_mut().caps.trail_mut() else {
+            return Ok(());
+        };
+        trail.flush();
+        match trail.failure() {
+            None => Ok(()),
+            Some(message) => {
+                let err = InvocationError {
+                    plugin: self.plugin.name().to_string(),
+                    kind: InvocationErrorKind::Trail(message.to_string()),
+                };
+                self.ended_by(&err);
+                Err(err)
+            }
+        }
+    }
+
+    /// Ends the invocation in the trail (`invocation.end`, written now rather than when the
+    /// instance is dropped) and says whether everything it did was recorded.
+    fn end(&mut self) -> Result<(), InvocationError> {
+        let Some(trail) = self.store.data_mut().caps.trail_mut() else {
+            return Ok(());
+        };
+        trail.end();
+        match trail.failure() {
+            None => Ok(()),
+            Some(message) => Err(InvocationError {
+                plugin: self.plugin.name().to_string(),
+                kind: InvocationErrorKind::Trail(message.to_string()),
+            }),
+        }
+    }
 }
 
 /// A transformer instance: call [`TransformerInstance::transform`] once per batch.
@@ -581,6 +630,7 @@ impl TransformerInstance {
                         limit: self.instance.limits.output_bytes,
                     }));
                 }
+                self.instance.flush_trail()?;
                 Ok(outcomes.into_iter().map(types::outcome_from_wit).collect())
             }
             Ok(Err(e)) => Err(self.instance.error(e)),
@@ -595,6 +645,13 @@ impl TransformerInstance {
     /// This invocation's id in the audit trail and the credit ledger.
     pub fn invocation_id(&self) -> &str {
         &self.instance.invocation_id
+    }
+
+    /// Writes the trail's `invocation.end` now; an error means something the invocation did
+    /// is not in the trail, so its run must not be reported as a success. (Dropping the
+    /// instance ends it too, for paths that already failed.)
+    pub fn end(&mut self) -> Result<(), InvocationError> {
+        self.instance.end()
     }
 }
 
@@ -648,6 +705,7 @@ impl AuditorInstance {
                         limit: self.instance.limits.output_bytes,
                     }));
                 }
+                self.instance.flush_trail()?;
                 Ok(types::report_from_wit(report))
             }
             Ok(Ok(Err(e))) => {
@@ -672,5 +730,12 @@ impl AuditorInstance {
     /// This invocation's id in the audit trail and the credit ledger.
     pub fn invocation_id(&self) -> &str {
         &self.instance.invocation_id
+    }
+
+    /// Writes the trail's `invocation.end` now; an error means something the invocation did
+    /// is not in the trail, so its run must not be reported as a success. (Dropping the
+    /// instance ends it too, for paths that already failed.)
+    pub fn end(&mut self) -> Result<(), InvocationError> {
+        self.instance.end()
     }
 }

@@ -226,6 +226,8 @@ pub async fn run_transform(
     }
     report.host_calls = instance.host_calls();
     report.elapsed_ms = started.elapsed().as_millis() as u64;
+    // A run whose trail could not be written does not report success.
+    instance.end()?;
     Ok(report)
 }
 

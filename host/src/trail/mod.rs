@@ -8,6 +8,7 @@
 //! rewrite the whole chain; the trail makes quiet edits evident, it does not make them
 //! impossible. Copy the head hash somewhere else to pin a point in time.
 
+pub mod bounded;
 mod chain;
 mod recorder;
 #[cfg(test)]

@@ -1,17 +1,23 @@
 //! One invocation's view of the trail: who is calling, the call in flight, and how the
 //! invocation ended. Entries are buffered and written in batches — a guest may make
 //! thousands of host calls, and a transaction per call would make the trail the bottleneck —
-//! and flushed when the invocation ends, whatever ended it.
+//! and flushed when the invocation ends, whatever ended it. What a buffered entry may hold is
+//! bounded ([`super::bounded`]) and the buffer is flushed by bytes as well as by entries, so
+//! the host holds a few MiB per invocation at most, whatever the guest passes. A trail that
+//! cannot be written is not skipped: the recorder remembers the failure, every later host call
+//! traps on it, and the invocation ends with a typed error.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use super::{INVOCATION_END, INVOCATION_START, Outcome, Record, Trail};
+use super::{INVOCATION_END, INVOCATION_START, Outcome, Record, Trail, bounded};
 use crate::state_db::now_ms;
 
 /// Entries kept in memory before a write.
 const FLUSH_AT: usize = 256;
+/// Bytes of buffered entries before a write.
+const FLUSH_AT_BYTES: usize = 1 << 20;
 
 /// A host call that has passed its checks and not returned yet.
 struct Pending {
@@ -26,6 +32,9 @@ pub struct Recorder {
     plugin_sha256: String,
     invocation_id: String,
     buffer: Vec<Record>,
+    buffered_bytes: usize,
+    /// Why the trail could not be written, once it could not.
+    failed: Option<String>,
     pending: Option<Pending>,
     /// The first limit, trap or error that ended the invocation.
     ended_by: Option<Outcome>,
@@ -54,6 +63,8 @@ impl Recorder {
             plugin_sha256: plugin_sha256.to_string(),
             invocation_id,
             buffer: Vec::new(),
+            buffered_bytes: 0,
+            failed: None,
             pending: None,
             ended_by: None,
             ended: false,
@@ -92,6 +103,12 @@ impl Recorder {
         self.ended_by.get_or_insert(outcome);
     }
 
+    /// Why the trail could not be written, if it could not: the invocation must not go on
+    /// (or report success) with calls it cannot record.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
     /// Appends `invocation.end` and writes everything. A call still in flight was cut short
     /// by whatever ended the invocation, and is recorded with that outcome.
     pub fn end(&mut self) {
@@ -115,6 +132,16 @@ impl Recorder {
         outcome: Outcome,
         credits: f64,
     ) {
+        // Capabilities build bounded targets already; this holds for every other caller.
+        let targets = if targets.len() > bounded::MAX_TARGETS
+            || targets.iter().any(|t| t.len() > bounded::MAX_TARGET_BYTES)
+        {
+            bounded::targets(targets.iter().map(String::as_str))
+        } else {
+            targets
+        };
+        let outcome = bound_outcome(outcome);
+        self.buffered_bytes += bounded::weight(&targets, outcome.message());
         self.buffer.push(Record {
             at_ms,
             plugin: self.plugin.clone(),
@@ -125,23 +152,54 @@ impl Recorder {
             outcome,
             credits,
         });
-        if self.buffer.len() >= FLUSH_AT {
+        if self.buffer.len() >= FLUSH_AT || self.buffered_bytes >= FLUSH_AT_BYTES {
             self.flush();
         }
     }
 
-    /// Writes the buffer. A failed write keeps the entries for the next try; the run goes
-    /// on, because the guest must not be able to stop its own recording by failing it.
+    /// Writes the buffer. A failed write is remembered ([`Recorder::failure`]) and ends the
+    /// invocation; the entries stay buffered for one last try when it ends, but the buffer
+    /// never grows past its bounds: once the trail has failed, nothing more is accepted
+    /// than the entries that record how the invocation ended.
     pub fn flush(&mut self) {
         if self.buffer.is_empty() {
             return;
         }
-        match self.trail.append_all(&self.buffer) {
-            Ok(_) => self.buffer.clear(),
+        let trail = &self.trail;
+        let buffer = &self.buffer;
+        match crate::state_db::off_async_workers(|| trail.append_all(buffer)) {
+            Ok(_) => {
+                self.buffer.clear();
+                self.buffered_bytes = 0;
+            }
             Err(e) => {
-                tracing::error!(plugin = %self.plugin, invocation = %self.invocation_id, "could not write the audit trail: {e}")
+                tracing::error!(plugin = %self.plugin, invocation = %self.invocation_id, "could not write the audit trail: {e}");
+                self.failed.get_or_insert_with(|| e.to_string());
+                // Bounded even while failing: keep the first entries, drop the rest, and
+                // the invocation ends with the failure as its error.
+                if self.buffer.len() > FLUSH_AT {
+                    self.buffer.truncate(FLUSH_AT);
+                }
             }
         }
+    }
+}
+
+/// An outcome whose message (which may quote guest-chosen ids) fits an entry.
+fn bound_outcome(outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::Ok => Outcome::Ok,
+        Outcome::Error { kind, message } => Outcome::Error {
+            kind,
+            message: bounded::message(&message),
+        },
+        Outcome::Limit { name, message } => Outcome::Limit {
+            name,
+            message: bounded::message(&message),
+        },
+        Outcome::Trap { message } => Outcome::Trap {
+            message: bounded::message(&message),
+        },
     }
 }
 

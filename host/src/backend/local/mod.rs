@@ -15,6 +15,7 @@ mod tests;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -228,17 +229,31 @@ impl LocalBackend {
         let conn = self.conn.clone();
         let actor = self.actor.clone();
         let row_limit = self.row_limit;
-        tokio::task::spawn_blocking(move || {
+        let guard = CancelOnDrop::default();
+        let call = guard.state.clone();
+        let result = tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            if call.cancelled.load(Ordering::Acquire) {
+                return Err(ClayError::Unavailable("the call was cancelled".into()));
+            }
+            *call.interrupt.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(conn.get_interrupt_handle());
             let mut db = Db {
                 conn: &mut conn,
                 actor: actor.as_deref(),
                 row_limit,
             };
-            f(&mut db)
+            let result = f(&mut db);
+            call.interrupt
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            result
         })
         .await
-        .map_err(|e| ClayError::Unavailable(format!("workspace task failed: {e}")))?
+        .map_err(|e| ClayError::Unavailable(format!("workspace task failed: {e}")))?;
+        guard.disarm();
+        result
     }
 
     /// Every row of a table (by id or name), in insertion order.
@@ -486,5 +501,43 @@ impl Clay for LocalBackend {
     async fn resolve_table(&self, id_or_name: &str) -> ClayResult<TableInfo> {
         let key = id_or_name.to_string();
         self.call(move |db| db.resolve_table(&key)).await
+    }
+}
+
+/// Stops a workspace call's SQL when the future awaiting it is dropped — an invocation past
+/// its deadline, say — so the work does not run on (holding the workspace) for nobody.
+#[derive(Default)]
+struct CancelOnDrop {
+    state: Arc<CallState>,
+    done: bool,
+}
+
+#[derive(Default)]
+struct CallState {
+    cancelled: AtomicBool,
+    interrupt: Mutex<Option<rusqlite::InterruptHandle>>,
+}
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.state.cancelled.store(true, Ordering::Release);
+        if let Some(handle) = self
+            .state
+            .interrupt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            handle.interrupt();
+        }
     }
 }
