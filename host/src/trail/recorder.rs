@@ -133,8 +133,12 @@ impl Recorder {
         credits: f64,
     ) {
         // Capabilities build bounded targets already; this holds for every other caller.
-        let targets = if targets.len() > bounded::MAX_TARGETS
-            || targets.iter().any(|t| t.len() > bounded::MAX_TARGET_BYTES)
+        // (A bounded list is up to MAX_TARGETS ids plus one summary, itself a bit longer
+        // than an id: a hash and counts.)
+        let targets = if targets.len() > bounded::MAX_TARGETS + 1
+            || targets
+                .iter()
+                .any(|t| t.len() > 2 * bounded::MAX_TARGET_BYTES)
         {
             bounded::targets(targets.iter().map(String::as_str))
         } else {
