@@ -9,6 +9,8 @@ use kiln_host::backend::local::LocalBackend;
 use kiln_host::build::build_plugin;
 use kiln_host::{Clay, Runtime, RuntimeConfig};
 
+pub mod bombs;
+
 /// A fixed "now" for seeded data, so findings and dates are reproducible.
 pub const NOW: i64 = 1_795_000_000_000;
 

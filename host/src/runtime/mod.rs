@@ -55,7 +55,7 @@ impl Default for RuntimeConfig {
             default_limits: Limits::default(),
             policy: Policy::default(),
             load_caps: LoadCaps::default(),
-            compile_timeout: Duration::from_secs(60),
+            compile_timeout: Duration::from_secs(120),
         }
     }
 }
