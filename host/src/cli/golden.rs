@@ -228,13 +228,17 @@ pub(crate) async fn test(ctx: &Context, args: TestArgs) -> anyhow::Result<ExitCo
     }
     let expected = expected.unwrap_or(Value::Null);
     if expected == actual {
-        println!("ok: {} matches {}", plugin.name(), expect_path.display());
+        println!(
+            "ok: {} matches {}",
+            super::output::sanitize(plugin.name()),
+            expect_path.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let expected_text = serde_json::to_string_pretty(&expected)? + "\n";
     println!(
         "FAILED: {}'s effects differ from {} (- expected, + actual):\n",
-        plugin.name(),
+        super::output::sanitize(plugin.name()),
         expect_path.display()
     );
     let diff = similar::TextDiff::from_lines(&expected_text, &actual_text);

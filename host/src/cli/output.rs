@@ -16,6 +16,85 @@ pub(crate) fn table(header: &[&str]) -> Table {
     t
 }
 
+/// Guest text longer than this is cut in tables and plain output (the JSON keeps it whole):
+/// a table cell is read, not scrolled, and comfy-table's wrapping is not linear in a cell's
+/// length (a 512 KiB row error took minutes to lay out).
+pub(crate) const SHOWN_CHARS: usize = 200;
+
+/// Shown for a newline in text that must stay on one line.
+const NEWLINE_MARKER: &str = "⏎";
+
+/// Guest-chosen text made inert for a terminal, on one line: escape sequences (CSI, OSC,
+/// DCS…, in 7- and 8-bit form) are dropped whole, other C0/C1 controls, DEL and the
+/// bidirectional overrides are dropped, a tab becomes a space and a newline a visible `⏎`,
+/// so a plugin can neither drive the terminal (clear it, retitle it, write the clipboard
+/// with OSC 52) nor forge lines of kiln's own output (`\r`, newlines). Cut to
+/// [`SHOWN_CHARS`], saying how long it was.
+pub(crate) fn sanitize(text: &str) -> String {
+    clean(text, false, Some(SHOWN_CHARS))
+}
+
+/// [`sanitize`] that keeps newlines and length, for text kiln lays out over several lines
+/// itself (a whole rendered table, a report file).
+pub(crate) fn sanitize_multiline(text: &str) -> String {
+    clean(text, true, None)
+}
+
+fn clean(text: &str, keep_newlines: bool, max_chars: Option<usize>) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars.map_or(usize::MAX, |m| m * 4)));
+    let mut shown = 0usize;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if max_chars.is_some_and(|m| shown >= m) {
+            out.push_str(&format!("… ({} bytes, see --json)", text.len()));
+            return out;
+        }
+        match c {
+            '\x1b' => match chars.next() {
+                Some('[') => skip_csi(&mut chars),
+                Some(']' | 'P' | 'X' | '^' | '_') => skip_string(&mut chars),
+                // Two-byte escapes (ESC c, ESC 7…): the ESC and its letter go.
+                _ => {}
+            },
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
+            '\n' if keep_newlines => out.push('\n'),
+            '\n' => out.push_str(NEWLINE_MARKER),
+            '\t' => out.push(' '),
+            c if c.is_control() => continue,
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => continue,
+            c => out.push(c),
+        }
+        shown += 1;
+    }
+    out
+}
+
+/// Skips a control sequence's parameters up to and including its final byte.
+fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    for c in chars.by_ref() {
+        if ('\x40'..='\x7e').contains(&c) {
+            return;
+        }
+    }
+}
+
+/// Skips a string sequence (OSC, DCS…) up to its terminator: BEL, ST or ESC `\`.
+fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    while let Some(c) = chars.next() {
+        match c {
+            '\x07' | '\u{9c}' => return,
+            '\x1b' => {
+                if chars.peek() == Some(&'\\') {
+                    chars.next();
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
 pub(crate) fn bytes(n: u64) -> String {
     match n {
         n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
@@ -53,9 +132,9 @@ pub(crate) fn print_transform(report: &TransformReport, sample: usize) {
     };
     println!(
         "{} on table {} ({}){}",
-        report.plugin,
-        report.table_name,
-        report.table_id,
+        sanitize(&report.plugin),
+        sanitize(&report.table_name),
+        sanitize(&report.table_id),
         if report.dry_run {
             " — dry run: nothing was written"
         } else {
@@ -98,8 +177,8 @@ pub(crate) fn print_transform(report: &TransformReport, sample: usize) {
             for (i, c) in change.cells.iter().enumerate() {
                 let row = if i == 0 { change.row_id.as_str() } else { "" };
                 t.add_row(vec![
-                    row.to_string(),
-                    c.field.clone(),
+                    sanitize(row),
+                    sanitize(&c.field),
                     cell(&c.before),
                     cell(&c.after),
                 ]);
@@ -113,7 +192,7 @@ pub(crate) fn print_transform(report: &TransformReport, sample: usize) {
         println!("\nRow errors ({}):", report.errors.len());
         let mut t = table(&["row", "error"]);
         for e in report.errors.iter().take(SHOWN) {
-            t.add_row(vec![e.row_id.clone(), e.message.clone()]);
+            t.add_row(vec![sanitize(&e.row_id), sanitize(&e.message)]);
         }
         println!("{t}");
         if report.errors.len() > SHOWN {
@@ -127,7 +206,9 @@ pub(crate) fn print_transform(report: &TransformReport, sample: usize) {
     if let Some(f) = &report.failure {
         println!(
             "\nThe run stopped at batch {} ({} rows, none of them changed): {}",
-            f.batch_index, f.rows, f.error
+            f.batch_index,
+            f.rows,
+            sanitize(&f.error)
         );
     }
 }
@@ -137,7 +218,7 @@ fn severity_label(s: Severity) -> String {
 }
 
 pub(crate) fn print_audit(plugin: &str, report: &AuditReport) {
-    println!("{plugin}: {}", report.summary);
+    println!("{}: {}", sanitize(plugin), sanitize(&report.summary));
     if report.findings.is_empty() {
         println!("No findings.");
         return;
@@ -146,17 +227,17 @@ pub(crate) fn print_audit(plugin: &str, report: &AuditReport) {
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let mut t = table(&["severity", "code", "subject", "finding"]);
     for f in findings {
-        let mut text = f.message.clone();
+        let mut text = sanitize(&f.message);
         for (k, v) in &f.evidence {
-            text.push_str(&format!("\n  {k}: {v}"));
+            text.push_str(&format!("\n  {}: {}", sanitize(k), sanitize(v)));
         }
         t.add_row(vec![
             severity_label(f.severity),
-            f.code.clone(),
+            sanitize(&f.code),
             if f.subject.name.is_empty() {
-                f.subject.id.clone()
+                sanitize(&f.subject.id)
             } else {
-                format!("{} ({})", f.subject.name, f.subject.id)
+                format!("{} ({})", sanitize(&f.subject.name), sanitize(&f.subject.id))
             },
             text,
         ]);
