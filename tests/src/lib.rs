@@ -84,6 +84,11 @@ pub fn hostile() -> PathBuf {
     component("tests/guests/hostile")
 }
 
+/// A transformer whose row errors and log lines attack the terminal (see `tests/guests/hostile-text`).
+pub fn hostile_text() -> PathBuf {
+    component("tests/guests/hostile-text")
+}
+
 /// An auditor that runs an enrichment column (see `tests/guests/spender`).
 pub fn spender() -> PathBuf {
     component("tests/guests/spender")

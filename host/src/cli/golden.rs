@@ -215,7 +215,7 @@ pub(crate) async fn test(ctx: &Context, args: TestArgs) -> anyhow::Result<ExitCo
             })
         }
     };
-    let actual_text = serde_json::to_string_pretty(&actual)? + "\n";
+    let actual_text = super::output::json_text(&actual)? + "\n";
 
     if args.update {
         if let Some(parent) = expect_path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -235,7 +235,7 @@ pub(crate) async fn test(ctx: &Context, args: TestArgs) -> anyhow::Result<ExitCo
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let expected_text = serde_json::to_string_pretty(&expected)? + "\n";
+    let expected_text = super::output::json_text(&expected)? + "\n";
     println!(
         "FAILED: {}'s effects differ from {} (- expected, + actual):\n",
         super::output::sanitize(plugin.name()),

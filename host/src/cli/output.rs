@@ -119,8 +119,31 @@ pub(crate) fn cell(v: &CellValue) -> String {
 }
 
 pub(crate) fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    println!("{}", json_text(value)?);
     Ok(())
+}
+
+/// Pretty JSON with DEL and the C1 controls escaped too: JSON allows them raw, but a terminal
+/// showing the output may obey them (U+009B is an 8-bit CSI). The text parses to the same
+/// strings, since they can only occur inside strings.
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> serde_json::Result<String> {
+    let text = serde_json::to_string_pretty(value)?;
+    if !text.chars().any(is_c1_or_del) {
+        return Ok(text);
+    }
+    let mut out = String::with_capacity(text.len() + 64);
+    for c in text.chars() {
+        if is_c1_or_del(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+fn is_c1_or_del(c: char) -> bool {
+    ('\u{7f}'..='\u{9f}').contains(&c)
 }
 
 /// The human summary of a transform run; `sample` bounds the changed rows listed.
