@@ -267,3 +267,36 @@ pub(crate) fn print_audit(plugin: &str, report: &AuditReport) {
     }
     println!("{t}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_and_controls_are_dropped() {
+        let hostile = "\x1b[2J\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x1b\\\r all rows OK\nnext\u{9b}31mred\u{9d}8;;x\u{9c}\x7f\x08\u{202e}\tend\x1bc";
+        assert_eq!(sanitize(hostile), " all rows OK⏎nextred end");
+        assert_eq!(sanitize_multiline("a\r\nb\x1b[0m"), "a\nb");
+        // An unterminated sequence swallows only itself.
+        assert_eq!(sanitize("ok\x1b]0;title"), "ok");
+        assert_eq!(sanitize("plain text, ünïcode ✓"), "plain text, ünïcode ✓");
+    }
+
+    #[test]
+    fn long_text_is_cut_with_its_length() {
+        let long = "é".repeat(10_000);
+        let shown = sanitize(&long);
+        assert!(shown.starts_with(&"é".repeat(SHOWN_CHARS)));
+        assert!(shown.ends_with("… (20000 bytes, see --json)"), "{shown}");
+        assert_eq!(sanitize(&"x".repeat(SHOWN_CHARS)), "x".repeat(SHOWN_CHARS));
+    }
+
+    #[test]
+    fn json_escapes_del_and_c1_and_still_parses_to_the_same_text() {
+        let text = "a\x1b[2J\u{9b}b\x7f";
+        let json = json_text(&serde_json::json!({ "m": text })).unwrap();
+        assert!(!json.contains(['\x1b', '\u{9b}', '\x7f']), "{json}");
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["m"], text);
+    }
+}
