@@ -21,7 +21,10 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let ws = dir.path().join("ws.sqlite");
         let s = Self { dir, ws };
-        ok(s.kiln().args(["workspace", "seed", "--demo"]).output().unwrap());
+        ok(s.kiln()
+            .args(["workspace", "seed", "--demo"])
+            .output()
+            .unwrap());
         s
     }
 
@@ -88,16 +91,22 @@ fn escape_sequences_in_row_errors_and_logs_do_not_reach_the_terminal() {
     assert!(table.contains(" all rows OK⏎fake: 0 failed "), "{table}");
     // No line of kiln's output is the plugin's forgery.
     assert!(
-        !table.lines().any(|l| l.trim_start().starts_with("fake: 0 failed")),
+        !table
+            .lines()
+            .any(|l| l.trim_start().starts_with("fake: 0 failed")),
         "{table}"
     );
 
     // The log capability and guest stdout go to stderr through tracing.
     assert_inert("the log", &out.stderr);
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("all rows OK"), "the guest's log line is missing:\n{log}");
     assert!(
-        !log.lines().any(|l| l.trim_start().starts_with("fake: 0 failed")),
+        log.contains("all rows OK"),
+        "the guest's log line is missing:\n{log}"
+    );
+    assert!(
+        !log.lines()
+            .any(|l| l.trim_start().starts_with("fake: 0 failed")),
         "a forged log line:\n{log}"
     );
 
@@ -122,7 +131,11 @@ fn a_512_kib_row_error_is_cut_for_the_table_and_whole_in_json() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("… (524288 bytes, see --json)"), "{table}");
     assert!(table.contains("Row errors (2)"), "{table}");
-    assert!(out.stdout.len() < 32 << 10, "{} bytes printed", out.stdout.len());
+    assert!(
+        out.stdout.len() < 32 << 10,
+        "{} bytes printed",
+        out.stdout.len()
+    );
 
     let out = ok(setup.run(&plugin, "huge", true));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

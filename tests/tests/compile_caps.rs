@@ -30,7 +30,9 @@ async fn refused(rt: &Runtime, bytes: Vec<u8>, cap: Cap, limit: u64) -> String {
         started.elapsed()
     );
     match &err {
-        LoadError::OverCap(CapExceeded { cap: c, limit: l, .. }) => {
+        LoadError::OverCap(CapExceeded {
+            cap: c, limit: l, ..
+        }) => {
             assert_eq!((*c, *l), (cap, limit), "{err}")
         }
         other => panic!("expected {cap} to refuse it, got: {other}"),

@@ -219,10 +219,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // Errors carry guest text (trap messages, plugin names, row ids).
-            eprintln!(
-                "error: {}",
-                output::sanitize_multiline(&format!("{e:#}"))
-            );
+            eprintln!("error: {}", output::sanitize_multiline(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -256,7 +253,9 @@ impl std::io::Write for GuestSafeStderr {
                 b'\n' => out.extend_from_slice(b"\\n"),
                 b'\r' => out.extend_from_slice(b"\\r"),
                 b'\t' => out.push(b'\t'),
-                b if b < 0x20 || b == 0x7f => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+                b if b < 0x20 || b == 0x7f => {
+                    out.extend_from_slice(format!("\\x{b:02x}").as_bytes())
+                }
                 b => out.push(b),
             }
         }

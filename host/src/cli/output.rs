@@ -260,7 +260,11 @@ pub(crate) fn print_audit(plugin: &str, report: &AuditReport) {
             if f.subject.name.is_empty() {
                 sanitize(&f.subject.id)
             } else {
-                format!("{} ({})", sanitize(&f.subject.name), sanitize(&f.subject.id))
+                format!(
+                    "{} ({})",
+                    sanitize(&f.subject.name),
+                    sanitize(&f.subject.id)
+                )
             },
             text,
         ]);

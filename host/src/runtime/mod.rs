@@ -221,13 +221,11 @@ impl Runtime {
     async fn compile_bounded(&self, bytes: Vec<u8>) -> Result<Component, LoadError> {
         let timeout = self.inner.config.compile_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
-        let slot = tokio::time::timeout_at(
-            deadline,
-            self.inner.compile_slots.clone().acquire_owned(),
-        )
-        .await
-        .map_err(|_| LoadError::CompileTimeout(timeout))?
-        .map_err(|e| LoadError::Compile(e.to_string()))?;
+        let slot =
+            tokio::time::timeout_at(deadline, self.inner.compile_slots.clone().acquire_owned())
+                .await
+                .map_err(|_| LoadError::CompileTimeout(timeout))?
+                .map_err(|e| LoadError::Compile(e.to_string()))?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let engine = self.inner.engine.clone();
         std::thread::Builder::new()
