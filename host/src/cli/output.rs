@@ -17,8 +17,9 @@ pub(crate) fn table(header: &[&str]) -> Table {
 }
 
 /// Guest text longer than this is cut in tables and plain output (the JSON keeps it whole):
-/// a table cell is read, not scrolled, and comfy-table's wrapping is not linear in a cell's
-/// length (a 512 KiB row error took minutes to lay out).
+/// a table cell is read, not scrolled, and comfy-table's wrapping is quadratic in a word's
+/// length (`split_long_word` copies the rest of the word for every line it cuts off, so a
+/// 512 KiB row error took minutes to lay out). Cut first, the table's work is bounded.
 pub(crate) const SHOWN_CHARS: usize = 200;
 
 /// Shown for a newline in text that must stay on one line.
