@@ -89,6 +89,11 @@ pub fn hostile_text() -> PathBuf {
     component("tests/guests/hostile-text")
 }
 
+/// An auditor whose summary and findings attack the terminal (see `tests/guests/hostile-findings`).
+pub fn hostile_findings() -> PathBuf {
+    component("tests/guests/hostile-findings")
+}
+
 /// An auditor that runs an enrichment column (see `tests/guests/spender`).
 pub fn spender() -> PathBuf {
     component("tests/guests/spender")

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kiln_tests::{hostile_text, kiln_bin};
+use kiln_tests::{hostile_findings, hostile_text, kiln_bin};
 
 /// What the guest's `inject` mode sends (`tests/guests/hostile-text`), byte for byte.
 const INJECTION: &str = "\x1b[2J\x1b[H\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\x1b[31m\r all rows OK\n\u{9b}2Jfake: 0 failed\x7f\x08\x1bc";
@@ -118,6 +118,44 @@ fn escape_sequences_in_row_errors_and_logs_do_not_reach_the_terminal() {
     assert_eq!(errors.len(), 2000);
     assert_eq!(errors[0]["message"], INJECTION);
     assert_eq!(report["rows_changed"], 0);
+}
+
+#[test]
+fn escape_sequences_in_an_audit_report_do_not_reach_the_terminal() {
+    let setup = Setup::new();
+    let plugin = hostile_findings();
+    let audit = |format: &str| {
+        ok(setup
+            .kiln()
+            .arg("audit")
+            .arg(&plugin)
+            .args(["--format", format])
+            .output()
+            .unwrap())
+    };
+    for format in ["table", "md"] {
+        let out = audit(format);
+        assert_inert(format, &out.stdout);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("message"), "{text}");
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.trim_start().starts_with("fake: all clear")),
+            "{format}: a forged line:\n{text}"
+        );
+    }
+    let out = audit("json");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = doc["report"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("\x1b[2J\x1b]0;pwned\x07"),
+        "{summary:?}"
+    );
+    assert!(
+        summary.ends_with("\r No findings.\nfake: all clear"),
+        "{summary:?}"
+    );
 }
 
 #[test]

@@ -150,6 +150,8 @@ async fn every_bundled_plugin_and_test_guest_fits_the_default_caps() {
         kiln_tests::dedupe_contacts(),
         kiln_tests::hostile(),
         kiln_tests::spender(),
+        kiln_tests::hostile_text(),
+        kiln_tests::hostile_findings(),
     ];
     for path in components {
         if let Err(e) = rt.load_file(&path).await {
