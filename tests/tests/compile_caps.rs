@@ -137,7 +137,11 @@ async fn a_compile_over_the_timeout_is_abandoned_with_a_typed_error() {
 
 #[tokio::test]
 async fn every_bundled_plugin_and_test_guest_fits_the_default_caps() {
-    let rt = kiln_tests::runtime();
+    // The caps are checked on every load, cached or not; the cache only spares recompiling
+    // what other tests compile too.
+    let rt = kiln_tests::runtime_with_cache(
+        &std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("compile-caps-cache"),
+    );
     let components = [
         kiln_tests::normalize_contacts(),
         kiln_tests::seat_audit(),
