@@ -38,6 +38,7 @@ async fn refusing_compile_bombs_keeps_host_memory_bounded() {
     // The bombs themselves are ~8 MB each; compiling them took 2 to 5.4 GB.
     const BOUND: u64 = 256 << 20;
     let peak = peak_rss_bytes();
+    eprintln!("peak RSS after refusing both bombs: {} MiB", peak >> 20);
     assert!(
         peak < BOUND,
         "peak RSS {} MiB, bound {} MiB",
