@@ -9,6 +9,8 @@ use kiln_host::backend::local::LocalBackend;
 use kiln_host::build::build_plugin;
 use kiln_host::{Clay, Runtime, RuntimeConfig};
 
+pub mod bombs;
+
 /// A fixed "now" for seeded data, so findings and dates are reproducible.
 pub const NOW: i64 = 1_795_000_000_000;
 
@@ -103,6 +105,16 @@ pub fn memory_kib() -> (u64, u64) {
 /// A transformer whose outcomes misbehave on request (see `tests/guests/hostile-outcomes`).
 pub fn hostile_outcomes() -> PathBuf {
     component("tests/guests/hostile-outcomes")
+}
+
+/// A transformer whose row errors and log lines attack the terminal (see `tests/guests/hostile-text`).
+pub fn hostile_text() -> PathBuf {
+    component("tests/guests/hostile-text")
+}
+
+/// An auditor whose summary and findings attack the terminal (see `tests/guests/hostile-findings`).
+pub fn hostile_findings() -> PathBuf {
+    component("tests/guests/hostile-findings")
 }
 
 /// An auditor that runs an enrichment column (see `tests/guests/spender`).

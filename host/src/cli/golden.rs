@@ -219,7 +219,7 @@ pub(crate) async fn test(ctx: &Context, args: TestArgs) -> anyhow::Result<ExitCo
             })
         }
     };
-    let actual_text = serde_json::to_string_pretty(&actual)? + "\n";
+    let actual_text = super::output::json_text(&actual)? + "\n";
 
     if args.update {
         if let Some(parent) = expect_path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -232,13 +232,17 @@ pub(crate) async fn test(ctx: &Context, args: TestArgs) -> anyhow::Result<ExitCo
     }
     let expected = expected.unwrap_or(Value::Null);
     if expected == actual {
-        println!("ok: {} matches {}", plugin.name(), expect_path.display());
+        println!(
+            "ok: {} matches {}",
+            super::output::sanitize(plugin.name()),
+            expect_path.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    let expected_text = serde_json::to_string_pretty(&expected)? + "\n";
+    let expected_text = super::output::json_text(&expected)? + "\n";
     println!(
         "FAILED: {}'s effects differ from {} (- expected, + actual):\n",
-        plugin.name(),
+        super::output::sanitize(plugin.name()),
         expect_path.display()
     );
     let diff = similar::TextDiff::from_lines(&expected_text, &actual_text);

@@ -103,7 +103,7 @@ pub(crate) async fn inspect(ctx: &Context, args: InspectArgs) -> anyhow::Result<
             .collect();
         t.add_row(vec!["settings".to_string(), settings.join("\n")]);
     }
-    println!("{t}");
+    println!("{}", output::sanitize_multiline(&t.to_string()));
     Ok(ExitCode::SUCCESS)
 }
 

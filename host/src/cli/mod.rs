@@ -223,7 +223,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors carry guest text (trap messages, plugin names, row ids).
+            eprintln!("error: {}", output::sanitize_multiline(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -234,7 +235,43 @@ fn init_logging(filter: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| GuestSafeStderr)
         .with_target(false)
         .init();
+}
+
+/// Stderr for log lines, which carry plugin-chosen text (`log` calls, guest stdout).
+/// tracing escapes ESC, BEL and C1 controls itself but passes `\r` and `\n`, with which a
+/// plugin could overwrite a line or forge whole log lines of its own; each event arrives
+/// here as one write, so every control byte but the final newline is shown escaped.
+struct GuestSafeStderr;
+
+impl std::io::Write for GuestSafeStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (body, newline) = match buf.strip_suffix(b"\n") {
+            Some(body) => (body, true),
+            None => (buf, false),
+        };
+        let mut out = Vec::with_capacity(buf.len() + 16);
+        for &b in body {
+            match b {
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.push(b'\t'),
+                b if b < 0x20 || b == 0x7f => {
+                    out.extend_from_slice(format!("\\x{b:02x}").as_bytes())
+                }
+                b => out.push(b),
+            }
+        }
+        if newline {
+            out.push(b'\n');
+        }
+        std::io::stderr().lock().write_all(&out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }

@@ -16,6 +16,86 @@ pub(crate) fn table(header: &[&str]) -> Table {
     t
 }
 
+/// Guest text longer than this is cut in tables and plain output (the JSON keeps it whole):
+/// a table cell is read, not scrolled, and comfy-table's wrapping is quadratic in a word's
+/// length (`split_long_word` copies the rest of the word for every line it cuts off, so a
+/// 512 KiB row error took minutes to lay out). Cut first, the table's work is bounded.
+pub(crate) const SHOWN_CHARS: usize = 200;
+
+/// Shown for a newline in text that must stay on one line.
+const NEWLINE_MARKER: &str = "⏎";
+
+/// Guest-chosen text made inert for a terminal, on one line: escape sequences (CSI, OSC,
+/// DCS…, in 7- and 8-bit form) are dropped whole, other C0/C1 controls, DEL and the
+/// bidirectional overrides are dropped, a tab becomes a space and a newline a visible `⏎`,
+/// so a plugin can neither drive the terminal (clear it, retitle it, write the clipboard
+/// with OSC 52) nor forge lines of kiln's own output (`\r`, newlines). Cut to
+/// [`SHOWN_CHARS`], saying how long it was.
+pub(crate) fn sanitize(text: &str) -> String {
+    clean(text, false, Some(SHOWN_CHARS))
+}
+
+/// [`sanitize`] that keeps newlines and length, for text kiln lays out over several lines
+/// itself (a whole rendered table, a report file).
+pub(crate) fn sanitize_multiline(text: &str) -> String {
+    clean(text, true, None)
+}
+
+fn clean(text: &str, keep_newlines: bool, max_chars: Option<usize>) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars.map_or(usize::MAX, |m| m * 4)));
+    let mut shown = 0usize;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if max_chars.is_some_and(|m| shown >= m) {
+            out.push_str(&format!("… ({} bytes, see --json)", text.len()));
+            return out;
+        }
+        match c {
+            '\x1b' => match chars.next() {
+                Some('[') => skip_csi(&mut chars),
+                Some(']' | 'P' | 'X' | '^' | '_') => skip_string(&mut chars),
+                // Two-byte escapes (ESC c, ESC 7…): the ESC and its letter go.
+                _ => {}
+            },
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
+            '\n' if keep_newlines => out.push('\n'),
+            '\n' => out.push_str(NEWLINE_MARKER),
+            '\t' => out.push(' '),
+            c if c.is_control() => continue,
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => continue,
+            c => out.push(c),
+        }
+        shown += 1;
+    }
+    out
+}
+
+/// Skips a control sequence's parameters up to and including its final byte.
+fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    for c in chars.by_ref() {
+        if ('\x40'..='\x7e').contains(&c) {
+            return;
+        }
+    }
+}
+
+/// Skips a string sequence (OSC, DCS…) up to its terminator: BEL, ST or ESC `\`.
+fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    while let Some(c) = chars.next() {
+        match c {
+            '\x07' | '\u{9c}' => return,
+            '\x1b' => {
+                if chars.peek() == Some(&'\\') {
+                    chars.next();
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
 pub(crate) fn bytes(n: u64) -> String {
     match n {
         n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
@@ -40,8 +120,31 @@ pub(crate) fn cell(v: &CellValue) -> String {
 }
 
 pub(crate) fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    println!("{}", json_text(value)?);
     Ok(())
+}
+
+/// Pretty JSON with DEL and the C1 controls escaped too: JSON allows them raw, but a terminal
+/// showing the output may obey them (U+009B is an 8-bit CSI). The text parses to the same
+/// strings, since they can only occur inside strings.
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> serde_json::Result<String> {
+    let text = serde_json::to_string_pretty(value)?;
+    if !text.chars().any(is_c1_or_del) {
+        return Ok(text);
+    }
+    let mut out = String::with_capacity(text.len() + 64);
+    for c in text.chars() {
+        if is_c1_or_del(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+fn is_c1_or_del(c: char) -> bool {
+    ('\u{7f}'..='\u{9f}').contains(&c)
 }
 
 /// The human summary of a transform run; `sample` bounds the changed rows listed.
@@ -53,9 +156,9 @@ pub(crate) fn print_transform(report: &TransformReport, sample: usize) {
     };
     println!(
         "{} on table {} ({}){}",
-        report.plugin,
-        report.table_name,
-        report.table_id,
+        sanitize(&report.plugin),
+        sanitize(&report.table_name),
+        sanitize(&report.table_id),
         if report.dry_run {
             " — dry run: nothing was written"
         } else {
@@ -98,8 +201,8 @@ pub(crate) fn print_transform(report: &TransformReport, sample: usize) {
             for (i, c) in change.cells.iter().enumerate() {
                 let row = if i == 0 { change.row_id.as_str() } else { "" };
                 t.add_row(vec![
-                    row.to_string(),
-                    c.field.clone(),
+                    sanitize(row),
+                    sanitize(&c.field),
                     cell(&c.before),
                     cell(&c.after),
                 ]);
@@ -113,7 +216,7 @@ pub(crate) fn print_transform(report: &TransformReport, sample: usize) {
         println!("\nRow errors ({}):", report.errors.len());
         let mut t = table(&["row", "error"]);
         for e in report.errors.iter().take(SHOWN) {
-            t.add_row(vec![e.row_id.clone(), e.message.clone()]);
+            t.add_row(vec![sanitize(&e.row_id), sanitize(&e.message)]);
         }
         println!("{t}");
         if report.errors.len() > SHOWN {
@@ -127,7 +230,9 @@ pub(crate) fn print_transform(report: &TransformReport, sample: usize) {
     if let Some(f) = &report.failure {
         println!(
             "\nThe run stopped at batch {} ({} rows, none of them changed): {}",
-            f.batch_index, f.rows, f.error
+            f.batch_index,
+            f.rows,
+            sanitize(&f.error)
         );
     }
 }
@@ -137,7 +242,7 @@ fn severity_label(s: Severity) -> String {
 }
 
 pub(crate) fn print_audit(plugin: &str, report: &AuditReport) {
-    println!("{plugin}: {}", report.summary);
+    println!("{}: {}", sanitize(plugin), sanitize(&report.summary));
     if report.findings.is_empty() {
         println!("No findings.");
         return;
@@ -146,20 +251,57 @@ pub(crate) fn print_audit(plugin: &str, report: &AuditReport) {
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let mut t = table(&["severity", "code", "subject", "finding"]);
     for f in findings {
-        let mut text = f.message.clone();
+        let mut text = sanitize(&f.message);
         for (k, v) in &f.evidence {
-            text.push_str(&format!("\n  {k}: {v}"));
+            text.push_str(&format!("\n  {}: {}", sanitize(k), sanitize(v)));
         }
         t.add_row(vec![
             severity_label(f.severity),
-            f.code.clone(),
+            sanitize(&f.code),
             if f.subject.name.is_empty() {
-                f.subject.id.clone()
+                sanitize(&f.subject.id)
             } else {
-                format!("{} ({})", f.subject.name, f.subject.id)
+                format!(
+                    "{} ({})",
+                    sanitize(&f.subject.name),
+                    sanitize(&f.subject.id)
+                )
             },
             text,
         ]);
     }
     println!("{t}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_and_controls_are_dropped() {
+        let hostile = "\x1b[2J\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x1b\\\r all rows OK\nnext\u{9b}31mred\u{9d}8;;x\u{9c}\x7f\x08\u{202e}\tend\x1bc";
+        assert_eq!(sanitize(hostile), " all rows OK⏎nextred end");
+        assert_eq!(sanitize_multiline("a\r\nb\x1b[0m"), "a\nb");
+        // An unterminated sequence swallows only itself.
+        assert_eq!(sanitize("ok\x1b]0;title"), "ok");
+        assert_eq!(sanitize("plain text, ünïcode ✓"), "plain text, ünïcode ✓");
+    }
+
+    #[test]
+    fn long_text_is_cut_with_its_length() {
+        let long = "é".repeat(10_000);
+        let shown = sanitize(&long);
+        assert!(shown.starts_with(&"é".repeat(SHOWN_CHARS)));
+        assert!(shown.ends_with("… (20000 bytes, see --json)"), "{shown}");
+        assert_eq!(sanitize(&"x".repeat(SHOWN_CHARS)), "x".repeat(SHOWN_CHARS));
+    }
+
+    #[test]
+    fn json_escapes_del_and_c1_and_still_parses_to_the_same_text() {
+        let text = "a\x1b[2J\u{9b}b\x7f";
+        let json = json_text(&serde_json::json!({ "m": text })).unwrap();
+        assert!(!json.contains(['\x1b', '\u{9b}', '\x7f']), "{json}");
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["m"], text);
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod manifest;
 pub mod policy;
+pub mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -100,6 +101,15 @@ pub enum LoadError {
     UnknownEncoding(String),
     #[error("the component could not be compiled: {0}")]
     Compile(String),
+    /// The component is over one of the runtime's [`validate::LoadCaps`].
+    #[error("{0}")]
+    OverCap(#[from] validate::CapExceeded),
+    /// Compiling took longer than [`RuntimeConfig::compile_timeout`](crate::RuntimeConfig::compile_timeout).
+    #[error(
+        "compiling the component took longer than the compile timeout ({}); it is refused",
+        humantime::format_duration(*.0)
+    )]
+    CompileTimeout(std::time::Duration),
     #[error(
         "this component is not a kiln plugin: it exports {exports}, but a plugin exports `transform` (world clay:api/transformer) or `audit` (world clay:api/auditor)"
     )]

@@ -6,7 +6,7 @@ pub(crate) mod ticker;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -17,6 +17,7 @@ use crate::invocation::{Limits, State};
 pub use crate::plugin::CodeSource;
 use crate::plugin::manifest::{self, Manifest};
 use crate::plugin::policy::Policy;
+use crate::plugin::validate::LoadCaps;
 use crate::plugin::{Artifact, InvokeDefaults, LoadError, Plugin};
 
 use cache::CompileCache;
@@ -36,6 +37,12 @@ pub struct RuntimeConfig {
     pub default_limits: Limits,
     /// What the operator lets any plugin have; manifests' requests are capped by it.
     pub policy: Policy,
+    /// The shape a component may have (size, functions, body size, nesting…), checked
+    /// before it is compiled.
+    pub load_caps: LoadCaps,
+    /// How long a load waits for the compiler; see [`Runtime::load_bytes`] for what this
+    /// does and does not bound.
+    pub compile_timeout: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -47,6 +54,8 @@ impl Default for RuntimeConfig {
             fuel: false,
             default_limits: Limits::default(),
             policy: Policy::default(),
+            load_caps: LoadCaps::default(),
+            compile_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -78,6 +87,8 @@ struct Inner {
     linker: Linker<State>,
     cache: Option<CompileCache>,
     permits: Arc<Semaphore>,
+    /// Compilations running at once, abandoned ones included (see [`Runtime::load_bytes`]).
+    compile_slots: Arc<Semaphore>,
     config: RuntimeConfig,
 }
 
@@ -101,6 +112,7 @@ impl Runtime {
                 linker,
                 cache,
                 permits,
+                compile_slots: Arc::new(Semaphore::new(COMPILE_SLOTS)),
                 config,
             }),
         })
@@ -135,8 +147,21 @@ impl Runtime {
     }
 
     /// Validates, compiles (or fetches from the cache) and pre-links a plugin component.
+    ///
+    /// Untrusted bytes are bounded twice. First the component's shape is checked against
+    /// [`RuntimeConfig::load_caps`] in one linear pass, before the compiler sees it: that is
+    /// what bounds compile time and memory, since Cranelift's cost follows the number and
+    /// size of functions. Then compilation runs on its own thread and the load gives up after
+    /// [`RuntimeConfig::compile_timeout`] with [`LoadError::CompileTimeout`].
+    ///
+    /// Limits of the timeout, honestly: a thread cannot be killed, so an abandoned compilation
+    /// runs to its end in the background, holding its CPU and memory until then (the caps keep
+    /// that finite). It keeps holding one of a few compile slots while it does, so abandoned
+    /// compilations cannot pile up: a load that finds every slot taken waits for one within the
+    /// same timeout. Memory is not capped separately; only a child process could do that.
     pub async fn load_bytes(&self, name: &str, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
         crate::plugin::check_is_component(&bytes)?;
+        crate::plugin::validate::enforce(&bytes, &self.inner.config.load_caps)?;
         let manifest = manifest::extract(&bytes)?
             .map(|text| Manifest::parse(&text, &format!("kiln.toml embedded in `{name}`")))
             .transpose()?;
@@ -180,16 +205,46 @@ impl Runtime {
         {
             return Ok((component, CodeSource::Cache));
         }
-        // Cranelift is CPU-bound for a while: keep it off the async workers.
-        let engine = self.inner.engine.clone();
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
-            .await
-            .map_err(|e| LoadError::Compile(e.to_string()))?
-            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let component = self.compile_bounded(bytes).await?;
         if let Some(cache) = &self.inner.cache {
             cache.store(sha256, &component);
         }
         Ok((component, CodeSource::Compiled))
+    }
+}
+
+/// Compilations at once: wasmtime already compiles one component's functions in parallel.
+const COMPILE_SLOTS: usize = 2;
+
+impl Runtime {
+    /// Compiles on a dedicated thread (Cranelift is CPU-bound for a while, and an abandoned
+    /// compilation must not occupy tokio's blocking pool), waiting at most the compile timeout.
+    async fn compile_bounded(&self, bytes: Vec<u8>) -> Result<Component, LoadError> {
+        let timeout = self.inner.config.compile_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let slot =
+            tokio::time::timeout_at(deadline, self.inner.compile_slots.clone().acquire_owned())
+                .await
+                .map_err(|_| LoadError::CompileTimeout(timeout))?
+                .map_err(|e| LoadError::Compile(e.to_string()))?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let engine = self.inner.engine.clone();
+        std::thread::Builder::new()
+            .name("kiln-compile".to_string())
+            .spawn(move || {
+                let result = Component::new(&engine, &bytes);
+                // The slot is released only when the compiler is done, abandoned or not.
+                drop(slot);
+                let _ = tx.send(result);
+            })
+            .map_err(|e| LoadError::Compile(format!("could not start a compile thread: {e}")))?;
+        match tokio::time::timeout_at(deadline, rx).await {
+            Err(_) => Err(LoadError::CompileTimeout(timeout)),
+            Ok(Err(_)) => Err(LoadError::Compile(
+                "the compile thread ended without a result".to_string(),
+            )),
+            Ok(Ok(result)) => result.map_err(|e| LoadError::Compile(format!("{e:#}"))),
+        }
     }
 }
 

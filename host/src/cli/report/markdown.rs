@@ -8,7 +8,8 @@ use super::chart::num;
 use super::{AuditDocument, by_severity, date};
 
 fn inline(s: &str) -> String {
-    html_escape::encode_text(s)
+    // Control sequences first: a report is often read with `cat`, in a terminal.
+    html_escape::encode_text(&crate::cli::output::sanitize_multiline(s))
         .replace('|', "\\|")
         .replace(['\n', '\r'], " ")
 }
@@ -45,7 +46,7 @@ pub(crate) fn render(doc: &AuditDocument) -> String {
                 } else {
                     &f.subject.name
                 }),
-                f.code.replace('`', "'"),
+                inline(&f.code).replace('`', "'"),
                 inline(&f.message)
             );
             for (k, v) in &f.evidence {

@@ -161,7 +161,7 @@ pub(crate) async fn present(
             return Ok(());
         }
         Format::Json => {
-            let mut s = serde_json::to_string_pretty(&serde_json::json!({
+            let mut s = super::output::json_text(&serde_json::json!({
                 "plugin": plugin,
                 "scope": scope,
                 "report": report,
