@@ -9,7 +9,10 @@ impl Capabilities {
         function: &'static str,
         key: Option<&str>,
     ) -> wasmtime::Result<bool> {
-        let targets = key.map(str::to_string).into_iter().collect();
+        let mut targets = super::Targets::new();
+        if let Some(key) = key {
+            targets.push(key);
+        }
         match self.enter(Interface::Config, Access::Read, function, targets) {
             Ok(_) => {
                 self.finish_ok();

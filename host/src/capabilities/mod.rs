@@ -7,6 +7,7 @@
 //! host-call budget, and ends in
 //! [`Capabilities::finish`]; between the two, the call is written to the audit trail.
 
+pub mod args;
 pub(crate) mod bindings;
 mod config;
 pub(crate) mod convert;
@@ -29,6 +30,7 @@ use crate::backend::{Clay, ClayError, ClayResult};
 use crate::budget::Meter;
 use crate::trail::{Outcome, Recorder};
 use bindings::types as wit;
+pub use args::Targets;
 pub use grants::{Access, Grants, Interface, TableScope};
 
 /// Why a host call ended the guest instead of returning an error to it.
@@ -38,6 +40,9 @@ pub enum HostTrap {
     HostCallLimit { limit: u64 },
     #[error("the plugin wrote more than {limit} bytes of log in one invocation")]
     LogVolume { limit: usize },
+    /// The audit trail could not be written: nothing more may happen unrecorded.
+    #[error("the audit trail could not be written: {message}")]
+    Trail { message: String },
 }
 
 /// Bytes of log an invocation may still write, shared by the `log` interface and the
@@ -105,6 +110,10 @@ impl HostTrap {
             },
             HostTrap::LogVolume { .. } => Outcome::Limit {
                 name: "log-volume".into(),
+                message: self.to_string(),
+            },
+            HostTrap::Trail { .. } => Outcome::Error {
+                kind: "trail".into(),
                 message: self.to_string(),
             },
         }
@@ -240,11 +249,21 @@ impl Capabilities {
         interface: Interface,
         access: Access,
         function: &'static str,
-        targets: Vec<String>,
+        targets: impl Into<Targets>,
     ) -> Result<Arc<dyn Clay>, HostError> {
-        let checked = self.check(interface, access, function);
+        let targets: Targets = targets.into();
+        let mut checked = self.check(interface, access, function);
+        if checked.is_ok()
+            && let Some(why) = targets.over_cap()
+        {
+            checked = Err(HostError::Clay(ClayError::Invalid(format!(
+                "{}.{function}: {why}",
+                interface.name()
+            ))));
+        }
         if let Some(trail) = &mut self.trail {
             let call = format!("{}.{function}", interface.name());
+            let targets = targets.into_stored();
             match &checked {
                 Ok(()) => trail.begin(call, targets),
                 Err(HostError::Clay(e)) => trail.record(call, targets, Outcome::from_clay(e), 0.0),
@@ -253,6 +272,11 @@ impl Capabilities {
                     trail.record(call, targets, outcome.clone(), 0.0);
                     trail.ended_by(outcome);
                 }
+            }
+            // A trail that cannot be written ends the invocation: nothing may happen
+            // unrecorded, and nothing is buffered past what one flush holds.
+            if let Some(message) = trail.failed() {
+                return Err(HostError::Trap(HostTrap::Trail { message }));
             }
         }
         checked?;
@@ -309,6 +333,9 @@ impl Capabilities {
                 Err(e) => Outcome::from_clay(e),
             };
             trail.finish(outcome, credits);
+            if let Some(message) = trail.failed() {
+                return Err(HostError::Trap(HostTrap::Trail { message }));
+            }
         }
         Ok(result?)
     }
@@ -397,11 +424,12 @@ impl wit::Host for Capabilities {
 
 /// The ids a call names, for the trail: `one` (a table, a workspace…) then `many` (records,
 /// fields…).
-pub(crate) fn named(one: &[&str], many: &[String]) -> Vec<String> {
-    one.iter()
-        .map(|s| s.to_string())
-        .chain(many.iter().cloned())
-        .collect()
+pub(crate) fn named(one: &[&str], many: &[String]) -> Targets {
+    let mut t = Targets::new();
+    for id in one {
+        t.push(id);
+    }
+    t.ids("ids", many)
 }
 
 /// How a workspace id appears among a call's targets.

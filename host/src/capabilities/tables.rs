@@ -80,7 +80,7 @@ impl tables::Host for Capabilities {
         table_id: String,
         rows: Vec<w::NewRow>,
     ) -> Result<Vec<w::Row>, HostError> {
-        let targets = named(&[&table_id], &[]);
+        let targets = named(&[&table_id], &[]).count("rows", rows.len());
         let clay = self.enter(Interface::Tables, Access::Write, "add-rows", targets)?;
         let rows: Vec<_> = rows.into_iter().map(new_row).collect();
         let result = async {
@@ -126,7 +126,9 @@ impl tables::Host for Capabilities {
         view_id: Option<String>,
     ) -> Result<(), HostError> {
         let mut targets = named(&[&table_id], &[]);
-        targets.extend(view_id.clone());
+        if let Some(v) = &view_id {
+            targets.push(v);
+        }
         let clay = self.enter(Interface::Tables, Access::Write, "delete-all-rows", targets)?;
         let result = async {
             if let Some(table) = self.scope_table(&table_id, "delete-all-rows").await? {
@@ -152,8 +154,8 @@ impl tables::Host for Capabilities {
         };
         let mut targets = named(&[&table_id], &field_ids);
         match &target {
-            RunTarget::Records(ids) => targets.extend(ids.iter().cloned()),
-            RunTarget::ViewTop { view_id, .. } => targets.push(view_id.clone()),
+            RunTarget::Records(ids) => targets = targets.ids("record ids", ids),
+            RunTarget::ViewTop { view_id, .. } => targets.push(view_id),
         }
         let clay = self.enter(Interface::Tables, Access::Write, "run-column", targets)?;
         let admitted: ClayResult<()> = async {
@@ -220,7 +222,7 @@ impl tables::Host for Capabilities {
         table_id: String,
         name: String,
     ) -> Result<w::Source, HostError> {
-        let targets = named(&[&table_id], &[]);
+        let targets = named(&[&table_id], &[]).text("source name", &name);
         let clay = self.enter(
             Interface::Tables,
             Access::Write,

@@ -126,6 +126,10 @@ pub enum InvocationErrorKind {
     Guest(String),
     #[error("cannot start: {0}")]
     Settings(String),
+    /// The audit trail could not be written, so the invocation was ended: what it did
+    /// must never go unrecorded.
+    #[error("was stopped: the audit trail could not be written ({0})")]
+    Trail(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -163,6 +167,10 @@ impl InvocationError {
             },
             InvocationErrorKind::Settings(message) => trail::Outcome::Error {
                 kind: "settings".into(),
+                message: message.clone(),
+            },
+            InvocationErrorKind::Trail(message) => trail::Outcome::Error {
+                kind: "trail".into(),
                 message: message.clone(),
             },
         }
@@ -422,6 +430,12 @@ impl Instance {
         match err.downcast_ref::<HostTrap>() {
             Some(HostTrap::HostCallLimit { limit: n }) => return limit(LimitKind::HostCalls(*n)),
             Some(HostTrap::LogVolume { limit: n }) => return limit(LimitKind::LogVolume(*n)),
+            Some(HostTrap::Trail { message }) => {
+                return InvocationError {
+                    plugin,
+                    kind: InvocationErrorKind::Trail(message.clone()),
+                };
+            }
             None => {}
         }
         if err
@@ -501,6 +515,25 @@ impl Instance {
 
     fn host_calls(&self) -> u64 {
         self.store.data().caps.host_calls()
+    }
+
+    /// Records a host-side event of this invocation (an applied batch) in the trail.
+    fn record(&mut self, call: &str, targets: Vec<String>, outcome: trail::Outcome) {
+        if let Some(t) = self.store.data_mut().caps.trail_mut() {
+            t.record(call.to_string(), targets, outcome, 0.0);
+        }
+    }
+
+    /// Appends `invocation.end` and writes the trail; an error if it could not be written.
+    fn end_trail(&mut self) -> Result<(), InvocationError> {
+        let ended = match self.store.data_mut().caps.trail_mut() {
+            Some(t) => t.end(),
+            None => Ok(()),
+        };
+        ended.map_err(|why| InvocationError {
+            plugin: self.plugin.name().to_string(),
+            kind: InvocationErrorKind::Trail(why),
+        })
     }
 }
 
@@ -596,6 +629,23 @@ impl TransformerInstance {
     pub fn invocation_id(&self) -> &str {
         &self.instance.invocation_id
     }
+
+    /// Records a host-side event (e.g. [`trail::EFFECTS_APPLY`]) in this invocation's trail.
+    pub fn record(&mut self, call: &str, targets: Vec<String>, outcome: trail::Outcome) {
+        self.instance.record(call, targets, outcome);
+    }
+
+    /// Remembers what ended the invocation, for `invocation.end`.
+    pub fn ended_by(&mut self, outcome: trail::Outcome) {
+        if let Some(t) = self.instance.store.data_mut().caps.trail_mut() {
+            t.ended_by(outcome);
+        }
+    }
+
+    /// Ends the invocation's trail; an error means what it did is not all recorded.
+    pub fn end_trail(&mut self) -> Result<(), InvocationError> {
+        self.instance.end_trail()
+    }
 }
 
 /// An auditor instance.
@@ -672,5 +722,10 @@ impl AuditorInstance {
     /// This invocation's id in the audit trail and the credit ledger.
     pub fn invocation_id(&self) -> &str {
         &self.instance.invocation_id
+    }
+
+    /// Ends the invocation's trail; an error means what it did is not all recorded.
+    pub fn end_trail(&mut self) -> Result<(), InvocationError> {
+        self.instance.end_trail()
     }
 }
