@@ -102,6 +102,11 @@ pub fn hostile_writes() -> PathBuf {
     component("tests/guests/hostile-writes")
 }
 
+/// An auditor that passes huge arguments to host calls (see `tests/guests/hostile-trail`).
+pub fn hostile_trail() -> PathBuf {
+    component("tests/guests/hostile-trail")
+}
+
 /// A transformer that runs an enrichment column behind its effects (see `tests/guests/column-runner`).
 pub fn column_runner() -> PathBuf {
     component("tests/guests/column-runner")

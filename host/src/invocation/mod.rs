@@ -646,6 +646,29 @@ impl TransformerInstance {
     pub fn end_trail(&mut self) -> Result<(), InvocationError> {
         self.instance.end_trail()
     }
+
+    /// Writes what the trail holds now; an error (the invocation ended, its trail closed
+    /// as far as it can be) when it cannot be written. Called before the host changes
+    /// rows, so no change is made that the trail could not record.
+    pub fn flush_trail(&mut self) -> Result<(), InvocationError> {
+        let failed = match self.instance.store.data_mut().caps.trail_mut() {
+            Some(t) => {
+                t.flush();
+                t.failed()
+            }
+            None => None,
+        };
+        match failed {
+            None => Ok(()),
+            Some(why) => {
+                let _ = self.instance.end_trail();
+                Err(InvocationError {
+                    plugin: self.instance.plugin.name().to_string(),
+                    kind: InvocationErrorKind::Trail(why),
+                })
+            }
+        }
+    }
 }
 
 /// An auditor instance.

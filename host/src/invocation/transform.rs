@@ -206,6 +206,7 @@ pub async fn run_transform(
         };
         let plan = plan_batch(plugin.name(), &grants, &table, &rows, outcomes);
         if !options.dry_run && (!plan.updates.is_empty() || !plan.deletes.is_empty()) {
+            instance.flush_trail()?;
             let applied = async {
                 if !plan.updates.is_empty() {
                     backend.update_rows(&table.id, &plan.updates).await?;
