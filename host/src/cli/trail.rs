@@ -137,11 +137,19 @@ pub(crate) fn time(ms: i64) -> String {
 
 /// How many targets, and how much of each, a table row shows (`--json` has them whole): a
 /// guest chooses the ids it names, and one can be megabytes long.
-const SHOWN_TARGETS: usize = 3;
+/// (An applied batch names five: table, batch, rows set, rows deleted, digest.)
+const SHOWN_TARGETS: usize = 5;
 const TARGET_CHARS: usize = 48;
 
-/// `text` cut to `max` characters, marked when cut.
+/// `text` cut to `max` characters, marked when cut; a `sha256:` digest shows its first
+/// 12 hex digits, like a short commit id.
 fn shorten(text: &str, max: usize) -> String {
+    if let Some(hex) = text.strip_prefix("sha256:")
+        && hex.len() == 64
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return format!("sha256:{}…", &hex[..12]);
+    }
     match text.char_indices().nth(max) {
         None => text.to_string(),
         Some((end, _)) => format!("{}… ({} bytes)", &text[..end], text.len()),
