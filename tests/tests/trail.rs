@@ -395,8 +395,17 @@ async fn applied_effects_are_in_the_trail_and_a_failed_apply_ends_in_error() {
         .filter(|e| e.call == "effects.apply")
         .collect();
     assert_eq!(applied.len() as u64, changed.div_ceil(10), "one per batch");
-    assert_eq!(applied.iter().map(|e| count(e, "rows-set")).sum::<u64>(), changed);
-    assert_eq!(applied.iter().map(|e| count(e, "rows-deleted")).sum::<u64>(), 0);
+    assert_eq!(
+        applied.iter().map(|e| count(e, "rows-set")).sum::<u64>(),
+        changed
+    );
+    assert_eq!(
+        applied
+            .iter()
+            .map(|e| count(e, "rows-deleted"))
+            .sum::<u64>(),
+        0
+    );
     for e in &applied {
         assert_eq!(e.outcome, "ok");
         assert_eq!(e.targets[0], table_id);
@@ -418,8 +427,15 @@ async fn applied_effects_are_in_the_trail_and_a_failed_apply_ends_in_error() {
         cache.path(),
         &["trail", "show", "--invocation", &invocation],
     ));
-    assert_eq!(shown.matches("effects.apply").count(), applied.len(), "{shown}");
-    assert!(shown.contains("rows-set:10") && shown.contains("sha256:"), "{shown}");
+    assert_eq!(
+        shown.matches("effects.apply").count(),
+        applied.len(),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("rows-set:10") && shown.contains("sha256:"),
+        "{shown}"
+    );
 
     // The backend refuses the write: the batch's entry and the invocation both end in error.
     // (A fresh workspace: in this one every row is marked already.)
@@ -433,7 +449,11 @@ async fn applied_effects_are_in_the_trail_and_a_failed_apply_ends_in_error() {
     let before = ws.local.export_rows("Leads").unwrap().1;
     let err = mark_leads(&ws, false).await.unwrap_err();
     assert!(err.contains("refused by the test"), "{err}");
-    assert_eq!(ws.local.export_rows("Leads").unwrap().1, before, "nothing changed");
+    assert_eq!(
+        ws.local.export_rows("Leads").unwrap().1,
+        before,
+        "nothing changed"
+    );
     let entries = entries_of(&ws, "hostile");
     let last_run: Vec<&Entry> = entries
         .iter()
@@ -447,7 +467,15 @@ async fn applied_effects_are_in_the_trail_and_a_failed_apply_ends_in_error() {
     assert_eq!(failed[0].outcome, "error:unavailable");
     assert_eq!(count(failed[0], "rows-set"), 10, "what it tried to apply");
     let end = last_run.last().unwrap();
-    assert_eq!((end.call.as_str(), end.outcome.as_str()), ("invocation.end", "error:unavailable"));
-    assert!(end.message.as_deref().unwrap().contains("refused by the test"));
+    assert_eq!(
+        (end.call.as_str(), end.outcome.as_str()),
+        ("invocation.end", "error:unavailable")
+    );
+    assert!(
+        end.message
+            .as_deref()
+            .unwrap()
+            .contains("refused by the test")
+    );
     assert!(Trail::open(&ws.path).unwrap().verify().unwrap().intact());
 }

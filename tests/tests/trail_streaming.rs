@@ -123,7 +123,11 @@ fn a_trail_of_huge_entries_is_shown_and_verified_in_bounded_memory() {
     let (out, peak) = kiln_peak(&path, &["trail", "show", "--limit", "3"]);
     eprintln!("kiln trail show peak {peak}");
     let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{shown}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{shown}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(shown.matches("tables.get").count(), 3, "{shown}");
     // Targets are cut short for the table, saying how long they were.
     assert!(shown.contains("(65536 bytes)"), "{shown}");

@@ -367,7 +367,11 @@ impl Trail {
                    AND (?3 IS NULL OR at_ms >= ?3)
                    AND (?4 IS NULL OR plugin_sha256 = ?4)
                  ORDER BY seq {} LIMIT ?5",
-                if filter.limit.is_some() { "DESC" } else { "ASC" }
+                if filter.limit.is_some() {
+                    "DESC"
+                } else {
+                    "ASC"
+                }
             ))
             .map_err(|e| self.sql(e))?;
         let mut rows = stmt
@@ -417,7 +421,12 @@ impl Trail {
             .query_row(
                 "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM kiln_trail",
                 [],
-                |r| Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get::<_, i64>(1)?.max(0) as u64)),
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?.max(0) as u64,
+                        r.get::<_, i64>(1)?.max(0) as u64,
+                    ))
+                },
             )
             .map_err(|e| self.sql(e))?;
         let head = read_head(&tx).map_err(|e| self.sql(e))?;
@@ -461,9 +470,7 @@ impl Lookup for SqlLookup<'_> {
         let next = self
             .0
             .query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM kiln_trail WHERE seq > ?1 ORDER BY seq LIMIT 1"
-                ),
+                &format!("SELECT {COLUMNS} FROM kiln_trail WHERE seq > ?1 ORDER BY seq LIMIT 1"),
                 [seq as i64],
                 read_stored,
             )
