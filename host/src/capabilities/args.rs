@@ -22,6 +22,10 @@ pub const MAX_TEXT_BYTES: usize = 64 << 10;
 pub const TRAIL_TARGETS: usize = 32;
 /// Bytes of one stored target (or message) before it is cut short and hashed.
 pub const TRAIL_TARGET_BYTES: usize = 256;
+/// Bytes of one string the trail hashes. Only a string over [`MAX_ID_BYTES`] (refused
+/// anyway) is longer; hashing all of a 32 MiB key on every call would make the guest's
+/// arguments, not the caps, the measure of host work.
+const HASHED_BYTES: usize = 1 << 20;
 
 /// `s`, or its first bytes (on a char boundary) with its length and SHA-256 when it is
 /// longer than `max`.
@@ -29,16 +33,28 @@ pub fn bounded(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
-    let mut cut = max;
+    let (hashed, of) = if s.len() > HASHED_BYTES {
+        (
+            &s.as_bytes()[..HASHED_BYTES],
+            format!(" of the first {HASHED_BYTES}"),
+        )
+    } else {
+        (s.as_bytes(), String::new())
+    };
+    format!(
+        "{}…[{} bytes, sha256{of}:{}]",
+        prefix(s, max),
+        s.len(),
+        hex::encode(Sha256::digest(hashed))
+    )
+}
+
+fn prefix(s: &str, max: usize) -> &str {
+    let mut cut = max.min(s.len());
     while !s.is_char_boundary(cut) {
         cut -= 1;
     }
-    format!(
-        "{}…[{} bytes, sha256:{}]",
-        &s[..cut],
-        s.len(),
-        hex::encode(Sha256::digest(s.as_bytes()))
-    )
+    &s[..cut]
 }
 
 /// The ids a call names, bounded for the trail, and the first argument cap it broke.
@@ -105,8 +121,12 @@ impl Targets {
             ));
         }
         self.total += 1;
-        self.digest.update((id.len() as u64).to_be_bytes());
-        self.digest.update(id.as_bytes());
+        // Past the cap the call is refused: the digest covers what a call may name.
+        if self.total <= MAX_IDS_PER_CALL + 2 {
+            self.digest.update((id.len() as u64).to_be_bytes());
+            self.digest
+                .update(&id.as_bytes()[..id.len().min(HASHED_BYTES)]);
+        }
         if self.kept.len() < TRAIL_TARGETS {
             self.kept.push(bounded(id, TRAIL_TARGET_BYTES));
         }
@@ -126,8 +146,13 @@ impl Targets {
     pub fn into_stored(self) -> Vec<String> {
         let mut kept = self.kept;
         if self.total > kept.len() {
+            let of = if self.total > MAX_IDS_PER_CALL + 2 {
+                format!(" of the first {}", MAX_IDS_PER_CALL + 2)
+            } else {
+                String::new()
+            };
             kept.push(format!(
-                "…+{} more ({} targets, sha256:{})",
+                "…+{} more ({} targets, sha256{of}:{})",
                 self.total - kept.len(),
                 self.total,
                 hex::encode(self.digest.finalize())
@@ -162,12 +187,22 @@ mod tests {
     #[test]
     fn huge_lists_and_strings_are_stored_bounded() {
         let ids: Vec<String> = (0..100_000).map(|i| format!("r_{i}")).collect();
-        let t = Targets::new().id(&"k".repeat(1 << 20)).ids("record ids", &ids);
+        let t = Targets::new()
+            .id(&"k".repeat(1 << 20))
+            .ids("record ids", &ids);
         assert!(t.over_cap().unwrap().contains("MAX_IDS_PER_CALL"));
         let stored = t.into_stored();
         assert_eq!(stored.len(), TRAIL_TARGETS + 1);
-        assert!(stored[0].len() < TRAIL_TARGET_BYTES + 128, "{}", stored[0].len());
-        assert!(stored[0].contains("1048576 bytes, sha256:"));
+        assert!(
+            stored[0].len() < TRAIL_TARGET_BYTES + 128,
+            "{}",
+            stored[0].len()
+        );
+        assert!(
+            stored[0].contains("1048576 bytes, sha256:"),
+            "{}",
+            stored[0]
+        );
         assert!(stored.last().unwrap().contains("100001 targets"));
         let total: usize = stored.iter().map(String::len).sum();
         assert!(total < 16 << 10, "{total}");
@@ -175,9 +210,17 @@ mod tests {
 
     #[test]
     fn small_lists_are_stored_whole() {
-        let t = Targets::new().id("t_1").ids("record ids", &["r_1".into(), "r_2".into()]);
+        let t = Targets::new()
+            .id("t_1")
+            .ids("record ids", &["r_1".into(), "r_2".into()]);
         assert!(t.over_cap().is_none());
         assert_eq!(t.into_stored(), ["t_1", "r_1", "r_2"]);
-        assert_eq!(bounded("héllo", 2), format!("h…[6 bytes, sha256:{}]", hex::encode(Sha256::digest("héllo"))));
+        assert_eq!(
+            bounded("héllo", 2),
+            format!(
+                "h…[6 bytes, sha256:{}]",
+                hex::encode(Sha256::digest("héllo"))
+            )
+        );
     }
 }

@@ -2,10 +2,12 @@
 //! the host bounds what it keeps of them — in memory, in the trail and in time. Written
 //! against the raw WIT bindings so the tests depend on nothing but the contract.
 //!
-//! - `config-key-bomb`: 64 `config.get` with a 32 MiB key;
-//! - `table-id-bomb`: 32 `tables.get` with a 16 MiB table id;
+//! - `config-key-bomb`: 64 `config.get` with a 32 MiB key (`mib` sets the size);
+//! - `table-id-bomb`: 32 `tables.get` with a 16 MiB table id (`mib` sets the size);
 //! - `read-records-bomb`: 100 `read-records` on `table`, each with 1,000,000 ids;
-//! - `slow-host-call`: one `credits.user-report` over 2,000,000 owner ids;
+//!
+//! `n` sets how many calls a bomb makes.
+//! - `slow-host-call`: one `credits.user-report` over 2,000,000 owner ids (`owners`);
 //! - `log-bomb`: `log` messages of 256 KiB until the host stops it;
 //! - `spin`: loops forever (the deadline must end it).
 //!
@@ -21,6 +23,20 @@ use clay::api::types::TimeRange;
 use clay::api::{config, credits, log, tables};
 
 struct HostileTrail;
+
+/// The bomb string's size: config `mib`, or the mode's own default.
+fn mib(default: usize) -> usize {
+    config::get("mib")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(default)
+}
+
+/// How many calls a bomb makes: config `n`, or the mode's own default.
+fn calls(default: usize) -> usize {
+    config::get("n")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(default)
+}
 
 fn ids(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("r_{i:08}")).collect()
@@ -58,21 +74,25 @@ impl Guest for HostileTrail {
         let mode = config::get("mode").unwrap_or_default();
         let summary = match mode.as_str() {
             "config-key-bomb" => {
-                let key = "k".repeat(32 << 20);
-                let found = (0..64).filter(|_| config::get(&key).is_some()).count();
+                let key = "k".repeat(mib(32) << 20);
+                let found = (0..calls(64))
+                    .filter(|_| config::get(&key).is_some())
+                    .count();
                 format!("found={found}")
             }
             "table-id-bomb" => {
-                let id = "t".repeat(16 << 20);
-                tally((0..32).map(|_| tables::get(&id)))
+                let id = "t".repeat(mib(16) << 20);
+                tally((0..calls(32)).map(|_| tables::get(&id)))
             }
             "read-records-bomb" => {
                 let table = config::get("table").unwrap_or_default();
                 let ids = ids(1_000_000);
-                tally((0..100).map(|_| tables::read_records(&table, &ids)))
+                tally((0..calls(100)).map(|_| tables::read_records(&table, &ids)))
             }
             "slow-host-call" => {
-                let owners = ids(2_000_000);
+                let owners = ids(config::get("owners")
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(2_000_000));
                 let range = TimeRange {
                     start: 0,
                     end: scope.now,
