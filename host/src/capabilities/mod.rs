@@ -29,8 +29,8 @@ use crate::backend::model::TableInfo;
 use crate::backend::{Clay, ClayError, ClayResult};
 use crate::budget::Meter;
 use crate::trail::{Outcome, Recorder};
-use bindings::types as wit;
 pub use args::Targets;
+use bindings::types as wit;
 pub use grants::{Access, Grants, Interface, TableScope};
 
 /// Why a host call ended the guest instead of returning an error to it.
