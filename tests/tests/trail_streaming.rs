@@ -92,6 +92,10 @@ fn a_trail_of_huge_entries_is_shown_and_verified_in_bounded_memory() {
     assert!(file >= TRAIL_BYTES, "the trail holds {file} bytes");
 
     let before = status_bytes("self", "VmHWM:").unwrap();
+    eprintln!(
+        "before: VmHWM {before}, VmRSS {:?}",
+        status_bytes("self", "VmRSS:")
+    );
     let started = Instant::now();
     let latest = trail
         .entries(&Filter {
@@ -103,6 +107,22 @@ fn a_trail_of_huge_entries_is_shown_and_verified_in_bounded_memory() {
     assert_eq!(seqs, [1998, 1999, 2000]);
     assert!(latest[2].targets[0].starts_with("r_001999_"));
     drop(latest);
+    // Filtered too (by name an index serves, by SHA-256 a scan): SQLite keeps only the limit.
+    for filter in [
+        Filter {
+            plugin: Some("bomber".into()),
+            limit: Some(3),
+            ..Filter::default()
+        },
+        Filter {
+            plugin_sha256: Some("cd".repeat(32)),
+            since_ms: Some(1_700_000_000_000),
+            limit: Some(3),
+            ..Filter::default()
+        },
+    ] {
+        assert_eq!(trail.entries(&filter).unwrap().len(), 3);
+    }
     let v = trail.verify().unwrap();
     assert!(v.intact(), "{:?}", v.broken);
     assert_eq!(v.entries, ENTRIES as u64);
