@@ -190,7 +190,8 @@ mod tests {
         let t = Targets::new()
             .id(&"k".repeat(1 << 20))
             .ids("record ids", &ids);
-        assert!(t.over_cap().unwrap().contains("MAX_IDS_PER_CALL"));
+        // The first cap broken is the one named.
+        assert!(t.over_cap().unwrap().contains("MAX_ID_BYTES"));
         let stored = t.into_stored();
         assert_eq!(stored.len(), TRAIL_TARGETS + 1);
         assert!(
@@ -206,6 +207,16 @@ mod tests {
         assert!(stored.last().unwrap().contains("100001 targets"));
         let total: usize = stored.iter().map(String::len).sum();
         assert!(total < 16 << 10, "{total}");
+    }
+
+    #[test]
+    fn too_many_ids_name_the_cap() {
+        let ids: Vec<String> = (0..=MAX_IDS_PER_CALL).map(|i| i.to_string()).collect();
+        let t = Targets::new().ids("owner ids", &ids);
+        assert!(t.over_cap().unwrap().contains("10001 owner ids"));
+        assert!(t.over_cap().unwrap().contains("MAX_IDS_PER_CALL"));
+        let ok: Vec<String> = ids[..MAX_IDS_PER_CALL].to_vec();
+        assert!(Targets::new().ids("owner ids", &ok).over_cap().is_none());
     }
 
     #[test]
