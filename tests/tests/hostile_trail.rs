@@ -23,6 +23,8 @@ struct Ran {
 }
 
 /// Runs `kiln` with `args` against `ws` and reads its peak RSS from `wait4`'s rusage.
+// The child is reaped by `wait4` (for its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn kiln(ws: &Path, cache: &Path, args: &[&str]) -> Ran {
     let started = Instant::now();
     let child = Command::new(kiln_bin())
