@@ -49,14 +49,3 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Runs blocking SQLite work without stalling the async worker it is called from: on a
-/// multi-threaded runtime the worker hands its other tasks on while `f` runs; elsewhere
-/// (a current-thread runtime, no runtime) `f` simply runs.
-pub(crate) fn off_async_workers<R>(f: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
-}

@@ -84,24 +84,6 @@ pub fn hostile() -> PathBuf {
     component("tests/guests/hostile")
 }
 
-/// An auditor that hands the host huge ids and keys (see `tests/guests/hostile-trail`).
-pub fn hostile_trail() -> PathBuf {
-    component("tests/guests/hostile-trail")
-}
-
-/// Kibibytes of this process's peak and current resident memory (`VmHWM`, `VmRSS`).
-pub fn memory_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
-
 /// A transformer whose outcomes misbehave on request (see `tests/guests/hostile-outcomes`).
 pub fn hostile_outcomes() -> PathBuf {
     component("tests/guests/hostile-outcomes")
@@ -130,6 +112,11 @@ pub fn wrong_imports() -> PathBuf {
 /// An auditor that attempts writes and listings past its grant (see `tests/guests/hostile-writes`).
 pub fn hostile_writes() -> PathBuf {
     component("tests/guests/hostile-writes")
+}
+
+/// An auditor that passes huge arguments to host calls (see `tests/guests/hostile-trail`).
+pub fn hostile_trail() -> PathBuf {
+    component("tests/guests/hostile-trail")
 }
 
 /// A transformer that runs an enrichment column behind its effects (see `tests/guests/column-runner`).

@@ -345,3 +345,137 @@ fn a_plugin_refused_at_load_is_recorded() {
     );
     assert_eq!(entries[0]["plugin_sha256"].as_str().unwrap().len(), 64);
 }
+
+/// Runs hostile `mark` (sets `Email Status` on every row) over Leads, in batches of 10.
+async fn mark_leads(ws: &DemoWorkspace, dry_run: bool) -> Result<(String, u64), String> {
+    let rt = runtime();
+    let plugin = rt.load_file(&hostile()).await.unwrap();
+    let mut invocation = with_trail(ws);
+    invocation.config = [("mode".to_string(), "mark".to_string())].into();
+    run_transform(
+        &plugin,
+        ws.backend(),
+        "Leads",
+        TransformOptions {
+            invocation,
+            dry_run,
+            rows_per_batch: 10,
+            ..TransformOptions::default()
+        },
+    )
+    .await
+    .map(|r| (r.table_id, r.rows_changed))
+    .map_err(|e| e.to_string())
+}
+
+/// `rows-set:N` and the like among an entry's targets.
+fn count(e: &Entry, key: &str) -> u64 {
+    e.targets
+        .iter()
+        .find_map(|t| t.strip_prefix(key)?.strip_prefix(':')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {:?}", e.targets))
+}
+
+#[tokio::test]
+async fn applied_effects_are_in_the_trail_and_a_failed_apply_ends_in_error() {
+    let ws = DemoWorkspace::new();
+    // A dry run applies nothing, so it records nothing applied.
+    mark_leads(&ws, true).await.unwrap();
+    assert!(
+        !entries_of(&ws, "hostile")
+            .iter()
+            .any(|e| e.call == "effects.apply")
+    );
+
+    let (table_id, changed) = mark_leads(&ws, false).await.unwrap();
+    assert!(changed > 10, "Leads spans several batches ({changed} rows)");
+    let entries = entries_of(&ws, "hostile");
+    let applied: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.call == "effects.apply")
+        .collect();
+    assert_eq!(applied.len() as u64, changed.div_ceil(10), "one per batch");
+    assert_eq!(
+        applied.iter().map(|e| count(e, "rows-set")).sum::<u64>(),
+        changed
+    );
+    assert_eq!(
+        applied
+            .iter()
+            .map(|e| count(e, "rows-deleted"))
+            .sum::<u64>(),
+        0
+    );
+    for e in &applied {
+        assert_eq!(e.outcome, "ok");
+        assert_eq!(e.targets[0], table_id);
+        assert!(e.targets.len() <= 6, "no row ids listed: {:?}", e.targets);
+        let digest = e
+            .targets
+            .iter()
+            .find_map(|t| t.strip_prefix("sha256:"))
+            .unwrap();
+        assert!(digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+    let invocation = applied[0].invocation_id.clone();
+    assert_eq!(entries.last().unwrap().outcome, "ok");
+
+    // `trail show --invocation` shows what that run changed.
+    let cache = tempfile::tempdir().unwrap();
+    let shown = ok(kiln(
+        &ws.path,
+        cache.path(),
+        &["trail", "show", "--invocation", &invocation],
+    ));
+    assert_eq!(
+        shown.matches("effects.apply").count(),
+        applied.len(),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("rows-set:10") && shown.contains("sha256:"),
+        "{shown}"
+    );
+
+    // The backend refuses the write: the batch's entry and the invocation both end in error.
+    // (A fresh workspace: in this one every row is marked already.)
+    let ws = DemoWorkspace::new();
+    let conn = rusqlite::Connection::open(&ws.path).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER refuse_updates BEFORE UPDATE ON records
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+    )
+    .unwrap();
+    let before = ws.local.export_rows("Leads").unwrap().1;
+    let err = mark_leads(&ws, false).await.unwrap_err();
+    assert!(err.contains("refused by the test"), "{err}");
+    assert_eq!(
+        ws.local.export_rows("Leads").unwrap().1,
+        before,
+        "nothing changed"
+    );
+    let entries = entries_of(&ws, "hostile");
+    let last_run: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.invocation_id == entries.last().unwrap().invocation_id)
+        .collect();
+    let failed: Vec<&&Entry> = last_run
+        .iter()
+        .filter(|e| e.call == "effects.apply")
+        .collect();
+    assert_eq!(failed.len(), 1, "the run stops at the batch that failed");
+    assert_eq!(failed[0].outcome, "error:unavailable");
+    assert_eq!(count(failed[0], "rows-set"), 10, "what it tried to apply");
+    let end = last_run.last().unwrap();
+    assert_eq!(
+        (end.call.as_str(), end.outcome.as_str()),
+        ("invocation.end", "error:unavailable")
+    );
+    assert!(
+        end.message
+            .as_deref()
+            .unwrap()
+            .contains("refused by the test")
+    );
+    assert!(Trail::open(&ws.path).unwrap().verify().unwrap().intact());
+}

@@ -9,8 +9,10 @@ impl Capabilities {
         function: &'static str,
         key: Option<&str>,
     ) -> wasmtime::Result<bool> {
-        // Keys are guest-chosen and may be megabytes: the trail keeps a bounded form.
-        let targets: Vec<String> = key.map(crate::trail::bounded::target).into_iter().collect();
+        let mut targets = super::Targets::new();
+        if let Some(key) = key {
+            targets.push(key);
+        }
         match self.enter(Interface::Config, Access::Read, function, targets) {
             Ok(_) => {
                 self.finish_ok();

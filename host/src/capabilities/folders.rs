@@ -9,8 +9,12 @@ impl folders::Host for Capabilities {
         name: String,
         parent_folder_id: Option<String>,
     ) -> Result<w::Folder, HostError> {
-        let ws = workspace(workspace_id);
-        let targets = named(&[&ws], parent_folder_id.as_slice());
+        let mut targets = super::Targets::new()
+            .id(&workspace(workspace_id))
+            .text("folder name", &name);
+        if let Some(p) = &parent_folder_id {
+            targets.push(p);
+        }
         let clay = self.enter(Interface::Folders, Access::Write, "create", targets)?;
         let result = clay
             .create_folder(workspace_id, &name, parent_folder_id.as_deref())

@@ -7,6 +7,7 @@
 //! host-call budget, and ends in
 //! [`Capabilities::finish`]; between the two, the call is written to the audit trail.
 
+pub mod args;
 pub(crate) mod bindings;
 mod config;
 pub(crate) mod convert;
@@ -28,6 +29,7 @@ use crate::backend::model::TableInfo;
 use crate::backend::{Clay, ClayError, ClayResult};
 use crate::budget::Meter;
 use crate::trail::{Outcome, Recorder};
+pub use args::Targets;
 use bindings::types as wit;
 pub use grants::{Access, Grants, Interface, TableScope};
 
@@ -38,7 +40,7 @@ pub enum HostTrap {
     HostCallLimit { limit: u64 },
     #[error("the plugin wrote more than {limit} bytes of log in one invocation")]
     LogVolume { limit: usize },
-    /// The audit trail could not be written: no call may go on unrecorded.
+    /// The audit trail could not be written: nothing more may happen unrecorded.
     #[error("the audit trail could not be written: {message}")]
     Trail { message: String },
 }
@@ -249,16 +251,19 @@ impl Capabilities {
         function: &'static str,
         targets: impl Into<Targets>,
     ) -> Result<Arc<dyn Clay>, HostError> {
-        let Targets {
-            list: targets,
-            refused,
-        } = targets.into();
-        let checked = match self.check(interface, access, function) {
-            Ok(()) => refused.map_or(Ok(()), |e| Err(HostError::Clay(e))),
-            Err(e) => Err(e),
-        };
+        let targets: Targets = targets.into();
+        let mut checked = self.check(interface, access, function);
+        if checked.is_ok()
+            && let Some(why) = targets.over_cap()
+        {
+            checked = Err(HostError::Clay(ClayError::Invalid(format!(
+                "{}.{function}: {why}",
+                interface.name()
+            ))));
+        }
         if let Some(trail) = &mut self.trail {
             let call = format!("{}.{function}", interface.name());
+            let targets = targets.into_stored();
             match &checked {
                 Ok(()) => trail.begin(call, targets),
                 Err(HostError::Clay(e)) => trail.record(call, targets, Outcome::from_clay(e), 0.0),
@@ -267,6 +272,11 @@ impl Capabilities {
                     trail.record(call, targets, outcome.clone(), 0.0);
                     trail.ended_by(outcome);
                 }
+            }
+            // A trail that cannot be written ends the invocation: nothing may happen
+            // unrecorded, and nothing is buffered past what one flush holds.
+            if let Some(message) = trail.failed() {
+                return Err(HostError::Trap(HostTrap::Trail { message }));
             }
         }
         checked?;
@@ -281,11 +291,6 @@ impl Capabilities {
         function: &'static str,
     ) -> Result<(), HostError> {
         self.host_calls += 1;
-        if let Some(message) = self.trail.as_ref().and_then(Recorder::failure) {
-            return Err(HostError::Trap(HostTrap::Trail {
-                message: message.to_string(),
-            }));
-        }
         if let Some(limit) = self.max_host_calls
             && self.host_calls > limit
         {
@@ -328,6 +333,9 @@ impl Capabilities {
                 Err(e) => Outcome::from_clay(e),
             };
             trail.finish(outcome, credits);
+            if let Some(message) = trail.failed() {
+                return Err(HostError::Trap(HostTrap::Trail { message }));
+            }
         }
         Ok(result?)
     }
@@ -414,61 +422,14 @@ impl wit::Host for Capabilities {
     }
 }
 
-/// Ids one call may name (records, owners, fields…). Bounds the host's work per call — a
-/// credit report over two million owners ran for most of a minute — whatever the guest's
-/// deadline; plugins page through larger sets (the SDK's `walk::all_rows` reads 200 at a time).
-pub const MAX_IDS_PER_CALL: usize = 10_000;
-/// Bytes of one id (a table, record, view, folder, owner…). Clay's ids are a few dozen bytes.
-pub const MAX_ID_BYTES: usize = 1024;
-
-/// What a call names: its targets for the trail (bounded, see [`crate::trail::bounded`]),
-/// and whether its ids are within the per-call caps. Built without copying more than the
-/// bounded part of what the guest passed.
-pub(crate) struct Targets {
-    list: Vec<String>,
-    refused: Option<ClayError>,
-}
-
-impl From<Vec<String>> for Targets {
-    fn from(list: Vec<String>) -> Self {
-        named(&list.iter().map(String::as_str).collect::<Vec<_>>(), &[])
-    }
-}
-
-/// The ids a call names: `one` (a table, a workspace…) then `many` (records, fields…).
+/// The ids a call names, for the trail: `one` (a table, a workspace…) then `many` (records,
+/// fields…).
 pub(crate) fn named(one: &[&str], many: &[String]) -> Targets {
-    targets(
-        one.iter().copied(),
-        many.iter().map(String::as_str),
-        many.len(),
-    )
-}
-
-/// [`named`] over iterators: `many_len` ids in `many`.
-pub(crate) fn targets<'a>(
-    one: impl Iterator<Item = &'a str> + Clone,
-    many: impl Iterator<Item = &'a str> + Clone,
-    many_len: usize,
-) -> Targets {
-    let refused = if many_len > MAX_IDS_PER_CALL {
-        Some(ClayError::Invalid(format!(
-            "a call may name at most {MAX_IDS_PER_CALL} ids; this one named {many_len} (page through them)"
-        )))
-    } else {
-        one.clone()
-            .chain(many.clone())
-            .find(|id| id.len() > MAX_ID_BYTES)
-            .map(|id| {
-                ClayError::Invalid(format!(
-                    "an id may be at most {MAX_ID_BYTES} bytes; one was {} bytes",
-                    id.len()
-                ))
-            })
-    };
-    Targets {
-        list: crate::trail::bounded::targets(one.chain(many)),
-        refused,
+    let mut t = Targets::new();
+    for id in one {
+        t.push(id);
     }
+    t.ids("ids", many)
 }
 
 /// How a workspace id appears among a call's targets.

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use super::bindings::{resources, types as w};
 use super::convert::{resource_kind, resource_ref, resource_to_wit};
-use super::{Access, Capabilities, HostError, Interface, named, workspace};
+use super::{Access, Capabilities, HostError, Interface, workspace};
 use crate::backend::ClayResult;
 use crate::backend::model::{Resource, ResourceKind};
 
@@ -71,10 +71,10 @@ impl resources::Host for Capabilities {
         kinds: Vec<w::ResourceKind>,
     ) -> Result<Vec<w::Resource>, HostError> {
         let parent = parent.map(resource_ref);
-        let ws = workspace(workspace_id);
-        let mut one = vec![ws.as_str()];
-        one.extend(parent.as_ref().map(|p| p.id.as_str()));
-        let targets = named(&one, &[]);
+        let mut targets = super::Targets::new().id(&workspace(workspace_id));
+        if let Some(p) = &parent {
+            targets.push(&p.id);
+        }
         let clay = self.enter(Interface::Resources, Access::Read, "list", targets)?;
         let kinds: Vec<_> = kinds.into_iter().map(resource_kind).collect();
         let result = match clay
@@ -92,7 +92,9 @@ impl resources::Host for Capabilities {
         workspace_id: u64,
         query: String,
     ) -> Result<Vec<w::Resource>, HostError> {
-        let targets = vec![workspace(workspace_id)];
+        let targets = super::Targets::new()
+            .id(&workspace(workspace_id))
+            .text("search query", &query);
         let clay = self.enter(Interface::Resources, Access::Read, "search", targets)?;
         let result = match clay.search_resources(workspace_id, &query).await {
             Ok(found) => self.scope_resources(workspace_id, found).await,

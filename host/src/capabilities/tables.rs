@@ -80,7 +80,7 @@ impl tables::Host for Capabilities {
         table_id: String,
         rows: Vec<w::NewRow>,
     ) -> Result<Vec<w::Row>, HostError> {
-        let targets = named(&[&table_id], &[]);
+        let targets = named(&[&table_id], &[]).count("rows", rows.len());
         let clay = self.enter(Interface::Tables, Access::Write, "add-rows", targets)?;
         let rows: Vec<_> = rows.into_iter().map(new_row).collect();
         let result = async {
@@ -125,7 +125,10 @@ impl tables::Host for Capabilities {
         table_id: String,
         view_id: Option<String>,
     ) -> Result<(), HostError> {
-        let targets = named(&[&table_id], view_id.as_slice());
+        let mut targets = named(&[&table_id], &[]);
+        if let Some(v) = &view_id {
+            targets.push(v);
+        }
         let clay = self.enter(Interface::Tables, Access::Write, "delete-all-rows", targets)?;
         let result = async {
             if let Some(table) = self.scope_table(&table_id, "delete-all-rows").await? {
@@ -144,26 +147,16 @@ impl tables::Host for Capabilities {
         target: w::RunTarget,
         force: bool,
     ) -> Result<w::RunResult, HostError> {
-        // A record named twice would be enriched, and charged, twice (de-duplicated only
-        // within the per-call cap, which the targets check refuses past).
+        // A record named twice would be enriched, and charged, twice.
         let target = match run_target(target) {
-            RunTarget::Records(ids) if ids.len() <= super::MAX_IDS_PER_CALL => {
-                RunTarget::Records(first_mentions(ids))
-            }
-            other => other,
+            RunTarget::Records(ids) => RunTarget::Records(first_mentions(ids)),
+            view => view,
         };
-        let targets = match &target {
-            RunTarget::Records(ids) => super::targets(
-                std::iter::once(table_id.as_str()),
-                field_ids.iter().chain(ids).map(String::as_str),
-                field_ids.len() + ids.len(),
-            ),
-            RunTarget::ViewTop { view_id, .. } => super::targets(
-                [table_id.as_str(), view_id.as_str()].into_iter(),
-                field_ids.iter().map(String::as_str),
-                field_ids.len(),
-            ),
-        };
+        let mut targets = named(&[&table_id], &field_ids);
+        match &target {
+            RunTarget::Records(ids) => targets = targets.ids("record ids", ids),
+            RunTarget::ViewTop { view_id, .. } => targets.push(view_id),
+        }
         let clay = self.enter(Interface::Tables, Access::Write, "run-column", targets)?;
         let admitted: ClayResult<()> = async {
             if let Some(table) = self.scope_table(&table_id, "run-column").await? {
@@ -229,7 +222,7 @@ impl tables::Host for Capabilities {
         table_id: String,
         name: String,
     ) -> Result<w::Source, HostError> {
-        let targets = named(&[&table_id], &[]);
+        let targets = named(&[&table_id], &[]).text("source name", &name);
         let clay = self.enter(
             Interface::Tables,
             Access::Write,

@@ -10,8 +10,12 @@ impl workbooks::Host for Capabilities {
         auto_run: bool,
         parent_folder_id: Option<String>,
     ) -> Result<w::Workbook, HostError> {
-        let ws = workspace(workspace_id);
-        let targets = named(&[&ws], parent_folder_id.as_slice());
+        let mut targets = super::Targets::new()
+            .id(&workspace(workspace_id))
+            .text("workbook name", &name);
+        if let Some(p) = &parent_folder_id {
+            targets.push(p);
+        }
         let clay = self.enter(Interface::Workbooks, Access::Write, "create", targets)?;
         let result = clay
             .create_workbook(workspace_id, &name, auto_run, parent_folder_id.as_deref())

@@ -85,26 +85,21 @@ pub(crate) fn trail(ctx: &Context, cmd: TrailCommand) -> anyhow::Result<ExitCode
                 }
                 other => (other, None),
             };
-            let by_name = plugin.clone();
-            let mut entries = trail.entries(&Filter {
+            if let Some(name) = &plugin {
+                let components = trail.components_named(name)?;
+                if components > 1 {
+                    eprintln!(
+                        "kiln: {components} different components called themselves `{name}`; pass --plugin <file.wasm> or its SHA-256 to see one"
+                    );
+                }
+            }
+            let entries = trail.entries(&Filter {
                 plugin,
                 plugin_sha256,
                 invocation_id: args.invocation,
                 since_ms: args.since,
+                limit: args.limit,
             })?;
-            if let Some(name) = by_name {
-                let components: std::collections::BTreeSet<&str> =
-                    entries.iter().map(|e| e.plugin_sha256.as_str()).collect();
-                if components.len() > 1 {
-                    eprintln!(
-                        "kiln: {} different components called themselves `{name}`; pass --plugin <file.wasm> or its SHA-256 to see one",
-                        components.len()
-                    );
-                }
-            }
-            if let Some(n) = args.limit {
-                entries.drain(..entries.len().saturating_sub(n));
-            }
             if args.json {
                 output::json(&entries)?;
             } else {
@@ -140,6 +135,27 @@ pub(crate) fn time(ms: i64) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
+/// How many targets, and how much of each, a table row shows (`--json` has them whole): a
+/// guest chooses the ids it names, and one can be megabytes long.
+/// (An applied batch names five: table, batch, rows set, rows deleted, digest.)
+const SHOWN_TARGETS: usize = 5;
+const TARGET_CHARS: usize = 48;
+
+/// `text` cut to `max` characters, marked when cut; a `sha256:` digest shows its first
+/// 12 hex digits, like a short commit id.
+fn shorten(text: &str, max: usize) -> String {
+    if let Some(hex) = text.strip_prefix("sha256:")
+        && hex.len() == 64
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return format!("sha256:{}…", &hex[..12]);
+    }
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}… ({} bytes)", &text[..end], text.len()),
+    }
+}
+
 fn print_entries(entries: &[Entry]) {
     if entries.is_empty() {
         println!("no entries");
@@ -159,12 +175,12 @@ fn print_entries(entries: &[Entry]) {
         let mut targets = e
             .targets
             .iter()
-            .take(3)
-            .cloned()
+            .take(SHOWN_TARGETS)
+            .map(|t| shorten(t, TARGET_CHARS))
             .collect::<Vec<_>>()
             .join(" ");
-        if e.targets.len() > 3 {
-            targets.push_str(&format!(" +{}", e.targets.len() - 3));
+        if e.targets.len() > SHOWN_TARGETS {
+            targets.push_str(&format!(" +{}", e.targets.len() - SHOWN_TARGETS));
         }
         let outcome = match &e.message {
             Some(m) if e.outcome != "ok" => {

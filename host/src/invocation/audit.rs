@@ -70,6 +70,6 @@ pub async fn run_audit(
     };
     let mut instance = AuditorInstance::new(plugin, backend, options.invocation).await?;
     let report = instance.audit(&scope).await?;
-    instance.end()?;
+    instance.end_trail()?;
     Ok((scope, report))
 }

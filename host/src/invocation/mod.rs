@@ -126,7 +126,8 @@ pub enum InvocationErrorKind {
     Guest(String),
     #[error("cannot start: {0}")]
     Settings(String),
-    /// The audit trail could not be written, so the invocation could not go on recorded.
+    /// The audit trail could not be written, so the invocation was ended: what it did
+    /// must never go unrecorded.
     #[error("was stopped: the audit trail could not be written ({0})")]
     Trail(String),
 }
@@ -516,40 +517,23 @@ impl Instance {
         self.store.data().caps.host_calls()
     }
 
-    /// Writes what the trail holds so far, and fails when the trail cannot be written: a
-    /// call's results are not handed on (nor its effects applied) unrecorded.
-    fn flush_trail(&mut self) -> Result<(), InvocationError> {
-        let Some(trail) = self.store.data_mut().caps.trail_mut() else {
-            return Ok(());
-        };
-        trail.flush();
-        match trail.failure() {
-            None => Ok(()),
-            Some(message) => {
-                let err = InvocationError {
-                    plugin: self.plugin.name().to_string(),
-                    kind: InvocationErrorKind::Trail(message.to_string()),
-                };
-                self.ended_by(&err);
-                Err(err)
-            }
+    /// Records a host-side event of this invocation (an applied batch) in the trail.
+    fn record(&mut self, call: &str, targets: Vec<String>, outcome: trail::Outcome) {
+        if let Some(t) = self.store.data_mut().caps.trail_mut() {
+            t.record(call.to_string(), targets, outcome, 0.0);
         }
     }
 
-    /// Ends the invocation in the trail (`invocation.end`, written now rather than when the
-    /// instance is dropped) and says whether everything it did was recorded.
-    fn end(&mut self) -> Result<(), InvocationError> {
-        let Some(trail) = self.store.data_mut().caps.trail_mut() else {
-            return Ok(());
-        };
-        trail.end();
-        match trail.failure() {
+    /// Appends `invocation.end` and writes the trail; an error if it could not be written.
+    fn end_trail(&mut self) -> Result<(), InvocationError> {
+        let ended = match self.store.data_mut().caps.trail_mut() {
+            Some(t) => t.end(),
             None => Ok(()),
-            Some(message) => Err(InvocationError {
-                plugin: self.plugin.name().to_string(),
-                kind: InvocationErrorKind::Trail(message.to_string()),
-            }),
-        }
+        };
+        ended.map_err(|why| InvocationError {
+            plugin: self.plugin.name().to_string(),
+            kind: InvocationErrorKind::Trail(why),
+        })
     }
 }
 
@@ -630,7 +614,6 @@ impl TransformerInstance {
                         limit: self.instance.limits.output_bytes,
                     }));
                 }
-                self.instance.flush_trail()?;
                 Ok(outcomes.into_iter().map(types::outcome_from_wit).collect())
             }
             Ok(Err(e)) => Err(self.instance.error(e)),
@@ -647,11 +630,44 @@ impl TransformerInstance {
         &self.instance.invocation_id
     }
 
-    /// Writes the trail's `invocation.end` now; an error means something the invocation did
-    /// is not in the trail, so its run must not be reported as a success. (Dropping the
-    /// instance ends it too, for paths that already failed.)
-    pub fn end(&mut self) -> Result<(), InvocationError> {
-        self.instance.end()
+    /// Records a host-side event (e.g. [`trail::EFFECTS_APPLY`]) in this invocation's trail.
+    pub fn record(&mut self, call: &str, targets: Vec<String>, outcome: trail::Outcome) {
+        self.instance.record(call, targets, outcome);
+    }
+
+    /// Remembers what ended the invocation, for `invocation.end`.
+    pub fn ended_by(&mut self, outcome: trail::Outcome) {
+        if let Some(t) = self.instance.store.data_mut().caps.trail_mut() {
+            t.ended_by(outcome);
+        }
+    }
+
+    /// Ends the invocation's trail; an error means what it did is not all recorded.
+    pub fn end_trail(&mut self) -> Result<(), InvocationError> {
+        self.instance.end_trail()
+    }
+
+    /// Writes what the trail holds now; an error (the invocation ended, its trail closed
+    /// as far as it can be) when it cannot be written. Called before the host changes
+    /// rows, so no change is made that the trail could not record.
+    pub fn flush_trail(&mut self) -> Result<(), InvocationError> {
+        let failed = match self.instance.store.data_mut().caps.trail_mut() {
+            Some(t) => {
+                t.flush();
+                t.failed()
+            }
+            None => None,
+        };
+        match failed {
+            None => Ok(()),
+            Some(why) => {
+                let _ = self.instance.end_trail();
+                Err(InvocationError {
+                    plugin: self.instance.plugin.name().to_string(),
+                    kind: InvocationErrorKind::Trail(why),
+                })
+            }
+        }
     }
 }
 
@@ -705,7 +721,6 @@ impl AuditorInstance {
                         limit: self.instance.limits.output_bytes,
                     }));
                 }
-                self.instance.flush_trail()?;
                 Ok(types::report_from_wit(report))
             }
             Ok(Ok(Err(e))) => {
@@ -732,10 +747,8 @@ impl AuditorInstance {
         &self.instance.invocation_id
     }
 
-    /// Writes the trail's `invocation.end` now; an error means something the invocation did
-    /// is not in the trail, so its run must not be reported as a success. (Dropping the
-    /// instance ends it too, for paths that already failed.)
-    pub fn end(&mut self) -> Result<(), InvocationError> {
-        self.instance.end()
+    /// Ends the invocation's trail; an error means what it did is not all recorded.
+    pub fn end_trail(&mut self) -> Result<(), InvocationError> {
+        self.instance.end_trail()
     }
 }

@@ -205,13 +205,32 @@ pub async fn run_transform(
             }
         };
         let plan = plan_batch(plugin.name(), &grants, &table, &rows, outcomes);
-        if !options.dry_run {
-            if !plan.updates.is_empty() {
-                backend.update_rows(&table.id, &plan.updates).await?;
+        if !options.dry_run && (!plan.updates.is_empty() || !plan.deletes.is_empty()) {
+            instance.flush_trail()?;
+            let applied = async {
+                if !plan.updates.is_empty() {
+                    backend.update_rows(&table.id, &plan.updates).await?;
+                }
+                if !plan.deletes.is_empty() {
+                    backend.delete_rows(&table.id, &plan.deletes).await?;
+                }
+                Ok::<_, ClayError>(())
             }
-            if !plan.deletes.is_empty() {
-                backend.delete_rows(&table.id, &plan.deletes).await?;
+            .await;
+            // What the host changed on the plugin's behalf is in the trail like any call.
+            let targets = applied_targets(&table.id, batch_index, &plan.updates, &plan.deletes);
+            if let Err(e) = applied {
+                let outcome = crate::trail::Outcome::from_clay(&e);
+                instance.record(crate::trail::EFFECTS_APPLY, targets, outcome.clone());
+                instance.ended_by(outcome);
+                instance.end_trail()?;
+                return Err(e.into());
             }
+            instance.record(
+                crate::trail::EFFECTS_APPLY,
+                targets,
+                crate::trail::Outcome::Ok,
+            );
         }
         report.rows_changed += plan.changes.len() as u64;
         report.rows_deleted += plan.deletes.len() as u64;
@@ -226,9 +245,45 @@ pub async fn run_transform(
     }
     report.host_calls = instance.host_calls();
     report.elapsed_ms = started.elapsed().as_millis() as u64;
-    // A run whose trail could not be written does not report success.
-    instance.end()?;
+    // A run whose changes are not all in the trail is not a success.
+    instance.end_trail()?;
     Ok(report)
+}
+
+/// An applied batch as the trail records it: counts, and a SHA-256 over every change
+/// (row id, field id, new value; then deleted ids), so the entry pins what was written
+/// without storing it.
+fn applied_targets(
+    table_id: &str,
+    batch_index: u32,
+    updates: &[RowUpdate],
+    deletes: &[String],
+) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    let mut put = |s: &[u8]| {
+        digest.update((s.len() as u64).to_be_bytes());
+        digest.update(s);
+    };
+    for u in updates {
+        put(b"set");
+        put(u.id.as_bytes());
+        for c in &u.cells {
+            put(c.field_id.as_bytes());
+            put(&serde_json::to_vec(&c.value).unwrap_or_default());
+        }
+    }
+    for id in deletes {
+        put(b"delete");
+        put(id.as_bytes());
+    }
+    vec![
+        crate::capabilities::args::bounded(table_id, crate::capabilities::args::TRAIL_TARGET_BYTES),
+        format!("batch:{batch_index}"),
+        format!("rows-set:{}", updates.len()),
+        format!("rows-deleted:{}", deletes.len()),
+        format!("sha256:{}", hex::encode(digest.finalize())),
+    ]
 }
 
 /// The validated effects of one batch.

@@ -1,8 +1,6 @@
 //! The hash chain: a canonical encoding of an entry, its hash, and the walk that finds the
 //! first place where the stored trail stops being the chain kiln wrote.
 
-use std::collections::HashSet;
-
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -28,41 +26,42 @@ pub(crate) struct Fields {
     pub prev_hash: String,
 }
 
-fn put_str(buf: &mut Vec<u8>, s: &str) {
-    buf.extend_from_slice(&(s.len() as u64).to_be_bytes());
-    buf.extend_from_slice(s.as_bytes());
+fn put_str(h: &mut Sha256, s: &str) {
+    h.update((s.len() as u64).to_be_bytes());
+    h.update(s.as_bytes());
 }
 
-/// Length-prefixed, fixed-order, fixed-width: no two different entries encode alike.
-fn canonical(f: &Fields, seq: u64) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(256);
-    buf.extend_from_slice(DOMAIN);
-    buf.extend_from_slice(&seq.to_be_bytes());
-    buf.extend_from_slice(&f.at_ms.to_be_bytes());
-    put_str(&mut buf, &f.plugin);
-    put_str(&mut buf, &f.plugin_sha256);
-    put_str(&mut buf, &f.invocation_id);
-    put_str(&mut buf, &f.call);
-    buf.extend_from_slice(&(f.targets.len() as u64).to_be_bytes());
+/// Length-prefixed, fixed-order, fixed-width: no two different entries encode alike. Fed
+/// straight into the hasher, so hashing a large entry makes no second copy of it.
+fn canonical(h: &mut Sha256, f: &Fields, seq: u64) {
+    h.update(DOMAIN);
+    h.update(seq.to_be_bytes());
+    h.update(f.at_ms.to_be_bytes());
+    put_str(h, &f.plugin);
+    put_str(h, &f.plugin_sha256);
+    put_str(h, &f.invocation_id);
+    put_str(h, &f.call);
+    h.update((f.targets.len() as u64).to_be_bytes());
     for t in &f.targets {
-        put_str(&mut buf, t);
+        put_str(h, t);
     }
-    put_str(&mut buf, &f.outcome);
+    put_str(h, &f.outcome);
     match &f.message {
-        None => buf.push(0),
+        None => h.update([0]),
         Some(m) => {
-            buf.push(1);
-            put_str(&mut buf, m);
+            h.update([1]);
+            put_str(h, m);
         }
     }
-    buf.extend_from_slice(&f.credits.to_bits().to_be_bytes());
-    put_str(&mut buf, &f.prev_hash);
-    buf
+    h.update(f.credits.to_bits().to_be_bytes());
+    put_str(h, &f.prev_hash);
 }
 
 /// The entry's hash as if it sat at `seq`.
 fn hash_at(f: &Fields, seq: u64) -> String {
-    hex::encode(Sha256::digest(canonical(f, seq)))
+    let mut h = Sha256::new();
+    canonical(&mut h, f, seq);
+    hex::encode(h.finalize())
 }
 
 pub(crate) fn hash(f: &Fields) -> String {
@@ -129,31 +128,64 @@ fn brk(seq: u64, kind: BreakKind, detail: impl Into<String>) -> Option<Break> {
     })
 }
 
-/// Walks `rows` (in seq order) and returns the first break.
+/// What the walk may need to know beyond the row in hand. Asked only once a row's hash
+/// does not match, so an intact trail is read exactly once, one row at a time.
+pub(crate) trait Lookup {
+    /// The `prev_hash` of the entry right after `seq`, if there is one and it is readable.
+    fn next_prev(&mut self, seq: u64) -> rusqlite::Result<Option<String>>;
+    /// Whether any stored entry has this hash.
+    fn has_hash(&mut self, hash: &str) -> rusqlite::Result<bool>;
+}
+
+/// Walks the stored rows in seq order, one at a time, keeping only where the chain stands,
+/// and stops at the first break.
 ///
 /// Every entry's hash covers its seq and its predecessor's hash, so an entry that moved
 /// still verifies at the seq it was written at: searching for that seq tells a move from
 /// an edit, and whether the predecessor it names still exists tells a reorder from a
 /// deletion. The head record catches changes at the end that no later entry could see.
-pub(crate) fn find_break(rows: &[Stored], head: Option<&Head>) -> Option<Break> {
-    let stored_hashes: HashSet<&str> = rows.iter().map(|r| r.hash.as_str()).collect();
-    let mut expected_seq = 1u64;
-    let mut prev_hash = GENESIS.to_string();
-    for (i, row) in rows.iter().enumerate() {
+pub(crate) struct Walk<'h> {
+    head: Option<&'h Head>,
+    /// One past the highest seq an entry could have been written at.
+    max_seq: u64,
+    expected_seq: u64,
+    prev_hash: String,
+}
+
+impl<'h> Walk<'h> {
+    /// `rows` and `last_seq`: how many rows are stored and the highest seq among them.
+    pub(crate) fn new(head: Option<&'h Head>, rows: u64, last_seq: u64) -> Self {
+        Self {
+            head,
+            max_seq: last_seq.max(rows) + 1,
+            expected_seq: 1,
+            prev_hash: GENESIS.to_string(),
+        }
+    }
+
+    /// Checks the next row; a break ends the walk.
+    pub(crate) fn step(
+        &mut self,
+        row: &Stored,
+        look: &mut dyn Lookup,
+    ) -> rusqlite::Result<Option<Break>> {
         let fields = match &row.fields {
             Ok(f) => f,
-            Err(why) => return brk(row.seq, BreakKind::Edited, why.clone()),
+            Err(why) => return Ok(brk(row.seq, BreakKind::Edited, why.clone())),
         };
-        let next_prev = rows
-            .get(i + 1)
-            .and_then(|n| n.fields.as_ref().ok())
-            .map(|n| n.prev_hash.as_str())
-            .or(head.filter(|h| h.seq == row.seq).map(|h| h.hash.as_str()));
         if hash(fields) != row.hash {
-            let max = rows.last().map_or(0, |r| r.seq).max(rows.len() as u64) + 1;
-            let origin = (1..=max).find(|s| hash_at(fields, *s) == row.hash);
-            return match origin {
-                None if fields.prev_hash == prev_hash || next_prev == Some(row.hash.as_str()) => {
+            let next_prev = match look.next_prev(row.seq)? {
+                Some(p) => Some(p),
+                None => self
+                    .head
+                    .filter(|h| h.seq == row.seq)
+                    .map(|h| h.hash.clone()),
+            };
+            let origin = (1..=self.max_seq).find(|s| hash_at(fields, *s) == row.hash);
+            return Ok(match origin {
+                None if fields.prev_hash == self.prev_hash
+                    || next_prev.as_deref() == Some(row.hash.as_str()) =>
+                {
                     brk(
                         row.seq,
                         BreakKind::Edited,
@@ -179,7 +211,7 @@ pub(crate) fn find_break(rows: &[Stored], head: Option<&Head>) -> Option<Break> 
                         row.seq
                     ),
                 ),
-                Some(o) if stored_hashes.contains(fields.prev_hash.as_str()) => brk(
+                Some(o) if look.has_hash(&fields.prev_hash)? => brk(
                     row.seq,
                     BreakKind::Reordered,
                     format!("the entry written as #{o} now sits at #{}", row.seq),
@@ -192,64 +224,73 @@ pub(crate) fn find_break(rows: &[Stored], head: Option<&Head>) -> Option<Break> 
                         row.seq
                     ),
                 ),
-            };
+            });
         }
-        if row.seq != expected_seq {
-            return brk(
-                expected_seq,
+        if row.seq != self.expected_seq {
+            return Ok(brk(
+                self.expected_seq,
                 BreakKind::Deleted,
-                format!("the trail skips from #{} to #{}", expected_seq - 1, row.seq),
-            );
+                format!(
+                    "the trail skips from #{} to #{}",
+                    self.expected_seq - 1,
+                    row.seq
+                ),
+            ));
         }
-        if fields.prev_hash != prev_hash {
+        if fields.prev_hash != self.prev_hash {
             if row.seq == 1 {
-                return brk(
+                return Ok(brk(
                     1,
                     BreakKind::Edited,
                     "the first entry does not start the chain",
-                );
+                ));
             }
-            return brk(
+            return Ok(brk(
                 row.seq - 1,
                 BreakKind::Edited,
                 format!(
                     "its hash is not the one entry #{} recorded for it (it was changed and re-hashed)",
                     row.seq
                 ),
-            );
+            ));
         }
-        prev_hash = row.hash.clone();
-        expected_seq = row.seq + 1;
+        self.prev_hash.clone_from(&row.hash);
+        self.expected_seq = row.seq + 1;
+        Ok(None)
     }
-    let last = expected_seq - 1;
-    match head {
-        None if last > 0 => brk(
-            last,
-            BreakKind::Edited,
-            "the trail's head record is missing",
-        ),
-        None => None,
-        Some(h) if h.seq > last => brk(
-            last + 1,
-            BreakKind::Deleted,
-            format!(
-                "the trail ends at #{last}, but kiln last appended #{}",
-                h.seq
+
+    /// After the last row: checks the end of the chain against the head record.
+    pub(crate) fn finish(&self) -> Option<Break> {
+        let last = self.expected_seq - 1;
+        match self.head {
+            None if last > 0 => brk(
+                last,
+                BreakKind::Edited,
+                "the trail's head record is missing",
             ),
-        ),
-        Some(h) if h.seq < last => brk(
-            h.seq + 1,
-            BreakKind::Inserted,
-            format!(
-                "kiln last appended #{}, but the trail goes on to #{last}",
-                h.seq
+            None => None,
+            Some(h) if h.seq > last => brk(
+                last + 1,
+                BreakKind::Deleted,
+                format!(
+                    "the trail ends at #{last}, but kiln last appended #{}",
+                    h.seq
+                ),
             ),
-        ),
-        Some(h) if h.hash != prev_hash => brk(
-            last,
-            BreakKind::Edited,
-            "the last entry's hash is not the one kiln last appended (it was changed and re-hashed)",
-        ),
-        Some(_) => None,
+            Some(h) if h.seq < last => brk(
+                h.seq + 1,
+                BreakKind::Inserted,
+                format!(
+                    "kiln last appended #{}, but the trail goes on to #{last}",
+                    h.seq
+                ),
+            ),
+            Some(h) if h.hash != self.prev_hash => brk(
+                last,
+                BreakKind::Edited,
+                "the last entry's hash is not the one kiln last appended (it was changed and re-hashed)",
+            ),
+            Some(_) => None,
+        }
     }
 }

@@ -8,7 +8,6 @@
 //! rewrite the whole chain; the trail makes quiet edits evident, it does not make them
 //! impossible. Copy the head hash somewhere else to pin a point in time.
 
-pub mod bounded;
 mod chain;
 mod recorder;
 #[cfg(test)]
@@ -23,7 +22,7 @@ use serde::Serialize;
 use crate::backend::ClayError;
 use crate::state_db::StateDb;
 pub use chain::{Break, BreakKind, GENESIS};
-use chain::{Fields, Head, Stored};
+use chain::{Fields, Head, Lookup, Stored, Walk};
 pub use recorder::{Recorder, new_invocation_id};
 
 const SCHEMA: &str = r#"
@@ -53,6 +52,9 @@ CREATE TABLE IF NOT EXISTS kiln_trail_head (
 /// The trail's own call names for invocation-level events.
 pub const INVOCATION_START: &str = "invocation.start";
 pub const INVOCATION_END: &str = "invocation.end";
+/// One batch of a transformer's effects, applied by the host: its targets are the table,
+/// `batch:<n>`, `rows-set:<n>`, `rows-deleted:<n>` and `sha256:<digest of the changes>`.
+pub const EFFECTS_APPLY: &str = "effects.apply";
 /// A plugin the runtime refused to load (not a component, wrong world, a missing grant…).
 pub const PLUGIN_LOAD: &str = "plugin.load";
 
@@ -179,6 +181,9 @@ pub struct Filter {
     pub invocation_id: Option<String>,
     /// Entries at or after this time (ms since the epoch).
     pub since_ms: Option<i64>,
+    /// At most this many entries, the latest ones (still returned oldest first). Applied
+    /// in SQL, so asking for a few never reads the rest of the trail into memory.
+    pub limit: Option<usize>,
 }
 
 /// What [`Trail::verify`] found.
@@ -348,66 +353,137 @@ impl Trail {
     /// entries (see [`Trail::verify`]) are skipped.
     pub fn entries(&self, filter: &Filter) -> Result<Vec<Entry>, TrailError> {
         let conn = self.inner.conn.lock().unwrap_or_else(|p| p.into_inner());
+        // The latest `limit` first (SQLite keeps only that many while sorting), then put
+        // back in order. A negative LIMIT is no limit.
+        let limit = filter
+            .limit
+            .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let mut stmt = conn
-            .prepare(
-                "SELECT seq, at_ms, plugin, plugin_sha256, invocation_id, call, targets, outcome,
-                        message, credits, prev_hash, hash
+            .prepare(&format!(
+                "SELECT {COLUMNS}
                  FROM kiln_trail
                  WHERE (?1 IS NULL OR plugin = ?1)
                    AND (?2 IS NULL OR invocation_id = ?2)
                    AND (?3 IS NULL OR at_ms >= ?3)
                    AND (?4 IS NULL OR plugin_sha256 = ?4)
-                 ORDER BY seq",
-            )
+                 ORDER BY seq {} LIMIT ?5",
+                if filter.limit.is_some() {
+                    "DESC"
+                } else {
+                    "ASC"
+                }
+            ))
             .map_err(|e| self.sql(e))?;
-        let rows = stmt
-            .query_map(
-                params![
-                    filter.plugin,
-                    filter.invocation_id,
-                    filter.since_ms,
-                    filter.plugin_sha256
-                ],
-                read_stored,
-            )
+        let mut rows = stmt
+            .query(params![
+                filter.plugin,
+                filter.invocation_id,
+                filter.since_ms,
+                filter.plugin_sha256,
+                limit
+            ])
             .map_err(|e| self.sql(e))?;
         let mut out = Vec::new();
-        for row in rows {
-            let stored = row.map_err(|e| self.sql(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            let stored = read_stored(row).map_err(|e| self.sql(e))?;
             if let Ok(fields) = stored.fields {
                 out.push(entry(fields, stored.hash));
             }
         }
+        if filter.limit.is_some() {
+            out.reverse();
+        }
         Ok(out)
     }
 
+    /// How many different components (by SHA-256) have entries under the name `plugin`:
+    /// more than one means someone took another plugin's name.
+    pub fn components_named(&self, plugin: &str) -> Result<u64, TrailError> {
+        let conn = self.inner.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.query_row(
+            "SELECT COUNT(DISTINCT plugin_sha256) FROM kiln_trail WHERE plugin = ?1",
+            [plugin],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n.max(0) as u64)
+        .map_err(|e| self.sql(e))
+    }
+
     /// Checks the whole chain and names the first entry that is not what kiln wrote.
+    ///
+    /// Reads one row at a time and keeps only where the chain stands, so verifying takes
+    /// the same memory whatever the trail holds (the largest single entry aside).
     pub fn verify(&self) -> Result<Verification, TrailError> {
         let conn = self.inner.conn.lock().unwrap_or_else(|p| p.into_inner());
         // One read transaction: a concurrent append must not land between the rows and the head.
         let tx = conn.unchecked_transaction().map_err(|e| self.sql(e))?;
-        let rows: Vec<Stored> = {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT seq, at_ms, plugin, plugin_sha256, invocation_id, call, targets,
-                            outcome, message, credits, prev_hash, hash
-                     FROM kiln_trail ORDER BY seq",
-                )
-                .map_err(|e| self.sql(e))?;
-            stmt.query_map([], read_stored)
-                .map_err(|e| self.sql(e))?
-                .collect::<Result<_, _>>()
-                .map_err(|e| self.sql(e))?
-        };
+        let (count, last_seq) = tx
+            .query_row(
+                "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM kiln_trail",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?.max(0) as u64,
+                        r.get::<_, i64>(1)?.max(0) as u64,
+                    ))
+                },
+            )
+            .map_err(|e| self.sql(e))?;
         let head = read_head(&tx).map_err(|e| self.sql(e))?;
+        let broken = {
+            let mut walk = Walk::new(head.as_ref(), count, last_seq);
+            let mut look = SqlLookup(&tx);
+            let mut stmt = tx
+                .prepare(&format!("SELECT {COLUMNS} FROM kiln_trail ORDER BY seq"))
+                .map_err(|e| self.sql(e))?;
+            let mut rows = stmt.query([]).map_err(|e| self.sql(e))?;
+            let mut broken = None;
+            while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+                let stored = read_stored(row).map_err(|e| self.sql(e))?;
+                broken = walk.step(&stored, &mut look).map_err(|e| self.sql(e))?;
+                if broken.is_some() {
+                    break;
+                }
+            }
+            broken.or_else(|| walk.finish())
+        };
         tx.finish().map_err(|e| self.sql(e))?;
         Ok(Verification {
-            entries: rows.len() as u64,
+            entries: count,
             head: head
                 .as_ref()
                 .map_or_else(|| GENESIS.to_string(), |h| h.hash.clone()),
-            broken: chain::find_break(&rows, head.as_ref()),
+            broken,
         })
+    }
+}
+
+/// Every column of an entry, in the order [`read_stored`] reads them.
+const COLUMNS: &str = "seq, at_ms, plugin, plugin_sha256, invocation_id, call, targets, outcome,
+                       message, credits, prev_hash, hash";
+
+/// What [`Walk`] asks about rows other than the one in hand, answered from the database.
+struct SqlLookup<'c>(&'c Connection);
+
+impl Lookup for SqlLookup<'_> {
+    fn next_prev(&mut self, seq: u64) -> rusqlite::Result<Option<String>> {
+        let next = self
+            .0
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM kiln_trail WHERE seq > ?1 ORDER BY seq LIMIT 1"),
+                [seq as i64],
+                read_stored,
+            )
+            .optional()?;
+        Ok(next.and_then(|n| n.fields.ok()).map(|f| f.prev_hash))
+    }
+
+    fn has_hash(&mut self, hash: &str) -> rusqlite::Result<bool> {
+        self.0.query_row(
+            "SELECT EXISTS(SELECT 1 FROM kiln_trail WHERE hash = ?1)",
+            [hash],
+            |r| r.get(0),
+        )
     }
 }
 

@@ -1,23 +1,23 @@
 //! One invocation's view of the trail: who is calling, the call in flight, and how the
 //! invocation ended. Entries are buffered and written in batches — a guest may make
 //! thousands of host calls, and a transaction per call would make the trail the bottleneck —
-//! and flushed when the invocation ends, whatever ended it. What a buffered entry may hold is
-//! bounded ([`super::bounded`]) and the buffer is flushed by bytes as well as by entries, so
-//! the host holds a few MiB per invocation at most, whatever the guest passes. A trail that
-//! cannot be written is not skipped: the recorder remembers the failure, every later host call
-//! traps on it, and the invocation ends with a typed error.
+//! and flushed when the invocation ends, whatever ended it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use super::{INVOCATION_END, INVOCATION_START, Outcome, Record, Trail, bounded};
+use super::{INVOCATION_END, INVOCATION_START, Outcome, Record, Trail};
 use crate::state_db::now_ms;
 
 /// Entries kept in memory before a write.
 const FLUSH_AT: usize = 256;
-/// Bytes of buffered entries before a write.
+/// Bytes of targets and messages kept in memory before a write. Each entry is bounded at
+/// construction (see `capabilities::args`), so the buffer is bounded by both numbers.
 const FLUSH_AT_BYTES: usize = 1 << 20;
+/// Bytes of one outcome message stored; a longer one (a guest-chosen id echoed in an
+/// error) is cut short and hashed.
+const MESSAGE_BYTES: usize = 4 << 10;
 
 /// A host call that has passed its checks and not returned yet.
 struct Pending {
@@ -33,7 +33,7 @@ pub struct Recorder {
     invocation_id: String,
     buffer: Vec<Record>,
     buffered_bytes: usize,
-    /// Why the trail could not be written, once it could not.
+    /// Why the trail could not be written; once set, the invocation must end.
     failed: Option<String>,
     pending: Option<Pending>,
     /// The first limit, trap or error that ended the invocation.
@@ -103,25 +103,40 @@ impl Recorder {
         self.ended_by.get_or_insert(outcome);
     }
 
-    /// Why the trail could not be written, if it could not: the invocation must not go on
-    /// (or report success) with calls it cannot record.
-    pub fn failure(&self) -> Option<&str> {
-        self.failed.as_deref()
+    /// Why the trail could not be written, if it could not.
+    pub fn failed(&self) -> Option<String> {
+        self.failed.clone()
     }
 
     /// Appends `invocation.end` and writes everything. A call still in flight was cut short
-    /// by whatever ended the invocation, and is recorded with that outcome.
-    pub fn end(&mut self) {
-        if self.ended {
-            return;
+    /// by whatever ended the invocation, and is recorded with that outcome. An error means
+    /// the invocation's record is incomplete: the caller must not report it as a success.
+    pub fn end(&mut self) -> Result<(), String> {
+        if !self.ended {
+            self.ended = true;
+            let outcome = match (&self.failed, self.ended_by.clone()) {
+                (_, Some(o)) => o,
+                (Some(why), None) => Outcome::Error {
+                    kind: "trail".into(),
+                    message: format!("the audit trail could not be written: {why}"),
+                },
+                (None, None) => Outcome::Ok,
+            };
+            if self.pending.is_some() {
+                self.finish(outcome.clone(), 0.0);
+            }
+            self.record(INVOCATION_END.into(), Vec::new(), outcome, 0.0);
+            // One more try: a trail that was busy may take the whole invocation now.
+            let failed = self.failed.take();
+            self.flush();
+            if self.failed.is_none() && failed.is_some() {
+                self.failed = failed;
+            }
         }
-        self.ended = true;
-        let outcome = self.ended_by.clone().unwrap_or(Outcome::Ok);
-        if self.pending.is_some() {
-            self.finish(outcome.clone(), 0.0);
+        match &self.failed {
+            Some(why) => Err(why.clone()),
+            None => Ok(()),
         }
-        self.record(INVOCATION_END.into(), Vec::new(), outcome, 0.0);
-        self.flush();
     }
 
     fn push(
@@ -132,20 +147,16 @@ impl Recorder {
         outcome: Outcome,
         credits: f64,
     ) {
-        // Capabilities build bounded targets already; this holds for every other caller.
-        // (A bounded list is up to MAX_TARGETS ids plus one summary, itself a bit longer
-        // than an id: a hash and counts.)
-        let targets = if targets.len() > bounded::MAX_TARGETS + 1
-            || targets
-                .iter()
-                .any(|t| t.len() > 2 * bounded::MAX_TARGET_BYTES)
-        {
-            bounded::targets(targets.iter().map(String::as_str))
-        } else {
-            targets
-        };
         let outcome = bound_outcome(outcome);
-        self.buffered_bytes += bounded::weight(&targets, outcome.message());
+        let bytes = call.len()
+            + targets.iter().map(String::len).sum::<usize>()
+            + outcome.message().map_or(0, str::len)
+            + 128;
+        // After a failed write, the invocation is ending: keep what it did (a bounded
+        // amount) for the last try in `end`, and nothing past one more flush's worth.
+        if self.failed.is_some() && self.buffered_bytes + bytes > 2 * FLUSH_AT_BYTES {
+            return;
+        }
         self.buffer.push(Record {
             at_ms,
             plugin: self.plugin.clone(),
@@ -156,59 +167,76 @@ impl Recorder {
             outcome,
             credits,
         });
-        if self.buffer.len() >= FLUSH_AT || self.buffered_bytes >= FLUSH_AT_BYTES {
+        self.buffered_bytes += bytes;
+        if self.failed.is_none()
+            && (self.buffer.len() >= FLUSH_AT || self.buffered_bytes >= FLUSH_AT_BYTES)
+        {
             self.flush();
         }
     }
 
-    /// Writes the buffer. A failed write is remembered ([`Recorder::failure`]) and ends the
-    /// invocation; the entries stay buffered for one last try when it ends, but the buffer
-    /// never grows past its bounds: once the trail has failed, nothing more is accepted
-    /// than the entries that record how the invocation ended.
+    /// Writes the buffer. A failed write keeps the entries for the last try in
+    /// [`Recorder::end`] and marks the recorder failed: the capabilities then end the
+    /// invocation with a typed error, so nothing more happens unrecorded.
     pub fn flush(&mut self) {
         if self.buffer.is_empty() {
             return;
         }
         let trail = &self.trail;
         let buffer = &self.buffer;
-        match crate::state_db::off_async_workers(|| trail.append_all(buffer)) {
+        // SQLite blocks; on a multi-threaded runtime, let the worker's other tasks move
+        // to another thread while it does.
+        let written = blocking(|| trail.append_all(buffer));
+        match written {
             Ok(_) => {
                 self.buffer.clear();
                 self.buffered_bytes = 0;
             }
             Err(e) => {
                 tracing::error!(plugin = %self.plugin, invocation = %self.invocation_id, "could not write the audit trail: {e}");
-                self.failed.get_or_insert_with(|| e.to_string());
-                // Bounded even while failing: keep the first entries, drop the rest, and
-                // the invocation ends with the failure as its error.
-                if self.buffer.len() > FLUSH_AT {
-                    self.buffer.truncate(FLUSH_AT);
-                }
+                self.failed.get_or_insert(e.to_string());
             }
         }
     }
 }
 
-/// An outcome whose message (which may quote guest-chosen ids) fits an entry.
+/// Runs blocking work off the async worker when there is a multi-threaded runtime to
+/// hand the worker's tasks to.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 fn bound_outcome(outcome: Outcome) -> Outcome {
+    let b = |m: String| {
+        if m.len() > MESSAGE_BYTES {
+            crate::capabilities::args::bounded(&m, MESSAGE_BYTES)
+        } else {
+            m
+        }
+    };
     match outcome {
         Outcome::Ok => Outcome::Ok,
         Outcome::Error { kind, message } => Outcome::Error {
             kind,
-            message: bounded::message(&message),
+            message: b(message),
         },
         Outcome::Limit { name, message } => Outcome::Limit {
             name,
-            message: bounded::message(&message),
+            message: b(message),
         },
         Outcome::Trap { message } => Outcome::Trap {
-            message: bounded::message(&message),
+            message: b(message),
         },
     }
 }
 
 impl Drop for Recorder {
     fn drop(&mut self) {
-        self.end();
+        let _ = self.end();
     }
 }

@@ -390,3 +390,33 @@ fn insert_fields_with_hash(conn: &Connection, f: &Fields, hash: &str) {
     )
     .unwrap();
 }
+
+#[test]
+fn a_limit_returns_the_latest_entries_oldest_first() {
+    let (_d, trail, _c) = trail(10);
+    let seqs = |filter: Filter| -> Vec<u64> {
+        trail
+            .entries(&filter)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.seq)
+            .collect()
+    };
+    let latest = |n| Filter {
+        limit: Some(n),
+        ..Filter::default()
+    };
+    assert_eq!(seqs(latest(3)), [8, 9, 10]);
+    assert_eq!(seqs(latest(0)), Vec::<u64>::new());
+    assert_eq!(seqs(latest(usize::MAX)).len(), 10);
+    assert_eq!(
+        seqs(Filter {
+            since_ms: Some(1_700_000_000_000 + 4),
+            limit: Some(100),
+            ..Filter::default()
+        }),
+        (4..=10).collect::<Vec<_>>()
+    );
+    assert_eq!(trail.components_named("p").unwrap(), 1);
+    assert_eq!(trail.components_named("nobody").unwrap(), 0);
+}

@@ -1,81 +1,128 @@
-//! An auditor that attacks the host through the size of what it passes, written against the
-//! raw WIT bindings. `mode` (config) picks the attack; the summary lists how each call ended
-//! (`ok` or the `clay-error` case), so tests see what the guest saw.
+//! An auditor that passes huge arguments to host calls on request (config `mode`), to prove
+//! the host bounds what it keeps of them — in memory, in the trail and in time. Written
+//! against the raw WIT bindings so the tests depend on nothing but the contract.
 //!
-//! - `config-key-bomb`: 64 `config.get` calls with a 32 MiB key;
-//! - `table-id-bomb`: 32 `tables.get` calls with a 16 MiB id;
-//! - `read-records-bomb`: 10 `read-records` calls with 1,000,000 ids each (enough to hold
-//!   gigabytes in a trail that stored them whole; few enough for a debug-build test);
-//! - `owner-bomb`: one credit report over 2,000,000 owner ids;
-//! - `owner-loop`: credit reports over 10,000 owners, forever (ends at the deadline).
+//! - `config-key-bomb`: 64 `config.get` with a 32 MiB key (`mib` sets the size);
+//! - `table-id-bomb`: 32 `tables.get` with a 16 MiB table id (`mib` sets the size);
+//! - `read-records-bomb`: 100 `read-records` on `table`, each with 1,000,000 ids;
+//!
+//! `n` sets how many calls a bomb makes.
+//! - `slow-host-call`: one `credits.user-report` over 2,000,000 owner ids (`owners`);
+//! - `log-bomb`: `log` messages of 256 KiB until the host stops it;
+//! - `spin`: loops forever (the deadline must end it).
+//!
+//! A host call's error is counted, not returned: the summary says how many were refused and
+//! the last error, so the test can read what the guest saw.
 
 wit_bindgen::generate!({
     world: "clay:api/auditor",
     path: "../../../wit",
 });
 
-use clay::api::{config, credits, tables};
+use clay::api::types::TimeRange;
+use clay::api::{config, credits, log, tables};
 
 struct HostileTrail;
 
-fn label<T>(r: &Result<T, ClayError>) -> &'static str {
-    match r {
-        Ok(_) => "ok",
-        Err(ClayError::NotFound(_)) => "not-found",
-        Err(ClayError::Invalid(_)) => "invalid",
-        Err(ClayError::Denied(_)) => "denied",
-        Err(_) => "error",
+/// The bomb string's size: config `mib`, or the mode's own default.
+fn mib(default: usize) -> usize {
+    config::get("mib")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(default)
+}
+
+/// How many calls a bomb makes: config `n`, or the mode's own default.
+fn calls(default: usize) -> usize {
+    config::get("n")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(default)
+}
+
+fn ids(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("r_{i:08}")).collect()
+}
+
+fn describe(e: &ClayError) -> String {
+    match e {
+        ClayError::NotFound(m) => format!("not-found: {m}"),
+        ClayError::Denied(m) => format!("denied: {m}"),
+        ClayError::Invalid(m) => format!("invalid: {m}"),
+        ClayError::RateLimited(m) => format!("rate-limited: {m}"),
+        ClayError::BudgetExhausted(m) => format!("budget-exhausted: {m}"),
+        ClayError::Conflict(m) => format!("conflict: {m}"),
+        ClayError::Upstream(m) => format!("upstream: {m}"),
+        ClayError::Unavailable(m) => format!("unavailable: {m}"),
     }
+}
+
+fn tally<T>(results: impl Iterator<Item = Result<T, ClayError>>) -> String {
+    let (mut ok, mut refused, mut last) = (0, 0, String::new());
+    for r in results {
+        match r {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                refused += 1;
+                last = describe(&e);
+            }
+        }
+    }
+    format!("ok={ok} refused={refused} last={last}")
 }
 
 impl Guest for HostileTrail {
     fn audit(scope: AuditScope) -> Result<AuditReport, ClayError> {
         let mode = config::get("mode").unwrap_or_default();
-        let mut seen: Vec<&'static str> = Vec::new();
-        match mode.as_str() {
+        let summary = match mode.as_str() {
             "config-key-bomb" => {
-                let key = "k".repeat(32 << 20);
-                for _ in 0..64 {
-                    let got = config::get(&key);
-                    seen.push(if got.is_some() { "some" } else { "none" });
-                }
+                let key = "k".repeat(mib(32) << 20);
+                let found = (0..calls(64))
+                    .filter(|_| config::get(&key).is_some())
+                    .count();
+                format!("found={found}")
             }
             "table-id-bomb" => {
-                let id = "t".repeat(16 << 20);
-                for _ in 0..32 {
-                    seen.push(label(&tables::get(&id)));
-                }
+                let id = "t".repeat(mib(16) << 20);
+                tally((0..calls(32)).map(|_| tables::get(&id)))
             }
             "read-records-bomb" => {
-                let ids: Vec<String> = (0..1_000_000).map(|i| format!("r_{i:07}")).collect();
-                for _ in 0..10 {
-                    seen.push(label(&tables::read_records("Leads", &ids)));
-                }
+                let table = config::get("table").unwrap_or_default();
+                let ids = ids(1_000_000);
+                tally((0..calls(100)).map(|_| tables::read_records(&table, &ids)))
             }
-            "owner-bomb" => {
-                let owners: Vec<String> = (0..2_000_000).map(|i| format!("u_{i:07}")).collect();
-                seen.push(label(&credits::user_report(
+            "slow-host-call" => {
+                // Short ids, so two million of them fit in one call's transfer limit and
+                // reach the host.
+                let n: usize = config::get("owners")
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(2_000_000);
+                let owners: Vec<String> = (0..n).map(|i| format!("{i:x}")).collect();
+                let range = TimeRange {
+                    start: 0,
+                    end: scope.now,
+                };
+                tally(std::iter::once(credits::user_report(
                     scope.workspace_id,
-                    scope.period,
+                    range,
                     &owners,
-                )));
+                )))
             }
-            "owner-loop" => {
-                let owners: Vec<String> = (0..10_000).map(|i| format!("u_{i:07}")).collect();
+            "log-bomb" => {
+                let message = "m".repeat(256 << 10);
+                for _ in 0..1_000 {
+                    log::log(log::Level::Info, &message);
+                }
+                "logged".to_string()
+            }
+            "spin" => {
+                let mut n: u64 = 0;
                 loop {
-                    let r = credits::user_report(scope.workspace_id, scope.period, &owners);
-                    std::hint::black_box(&r);
+                    n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
-            other => seen.push(if other.is_empty() {
-                "no-mode"
-            } else {
-                "unknown-mode"
-            }),
-        }
-        seen.dedup();
+            other => format!("unknown mode `{other}`"),
+        };
         Ok(AuditReport {
-            summary: seen.join(","),
+            summary,
             findings: Vec::new(),
         })
     }
