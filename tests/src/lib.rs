@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use kiln_host::backend::local::LocalBackend;
 use kiln_host::build::build_plugin;
@@ -260,4 +262,60 @@ pub async fn http_backend(local: &LocalBackend, config: HttpConfig) -> Arc<HttpB
         .await
         .expect("log-in to the simulator");
     Arc::new(HttpBackend::new(config, creds).expect("http backend"))
+}
+
+/// What a `kiln` child did: its exit, output, wall time and peak resident memory.
+pub struct Ran {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    pub peak_rss_mib: u64,
+}
+
+/// Runs `kiln` with `args` against `ws` (and `cache` as its compiled-code cache) and reads
+/// its peak RSS from `wait4`'s rusage.
+// The child is reaped by `wait4` (for its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
+pub fn kiln_measured(ws: &Path, cache: Option<&Path>, args: &[&str]) -> Ran {
+    let started = Instant::now();
+    let mut command = Command::new(kiln_bin());
+    if let Some(cache) = cache {
+        command.env("KILN_CACHE_DIR", cache);
+    }
+    let child = command
+        .env_remove("KILN_WORKSPACE")
+        .env_remove("KILN_POLICY")
+        .env("KILN_LOG", "error")
+        .arg("--workspace")
+        .arg(ws)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut out = child.stdout.unwrap();
+    let mut err = child.stderr.unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut err, &mut s).ok();
+        s
+    });
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut out, &mut stdout).ok();
+    let stderr = reader.join().unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain data, filled by the kernel; pid is our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4");
+    Ran {
+        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        stdout,
+        stderr,
+        elapsed: started.elapsed(),
+        // ru_maxrss is in KiB on Linux.
+        peak_rss_mib: usage.ru_maxrss as u64 / 1024,
+    }
 }

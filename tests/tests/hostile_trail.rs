@@ -4,66 +4,13 @@
 //! changed is in the trail, and a trail that cannot be written fails the run.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kiln_host::invocation::{
     InvocationErrorKind, InvocationOptions, TransformError, TransformOptions, run_transform,
 };
 use kiln_host::trail::{Entry, Filter, Trail};
-use kiln_tests::{DemoWorkspace, hostile_trail, kiln_bin, normalize_contacts, runtime};
-
-/// What a `kiln` child did: its exit, output, wall time and peak resident memory.
-struct Ran {
-    success: bool,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-    peak_rss_mib: u64,
-}
-
-/// Runs `kiln` with `args` against `ws` and reads its peak RSS from `wait4`'s rusage.
-// The child is reaped by `wait4` (for its rusage), not by `Child::wait`.
-#[allow(clippy::zombie_processes)]
-fn kiln(ws: &Path, cache: &Path, args: &[&str]) -> Ran {
-    let started = Instant::now();
-    let child = Command::new(kiln_bin())
-        .env_remove("KILN_WORKSPACE")
-        .env_remove("KILN_POLICY")
-        .env("KILN_CACHE_DIR", cache)
-        .env("KILN_LOG", "error")
-        .arg("--workspace")
-        .arg(ws)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut out = child.stdout.unwrap();
-    let mut err = child.stderr.unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut err, &mut s).ok();
-        s
-    });
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut out, &mut stdout).ok();
-    let stderr = reader.join().unwrap();
-    let mut status = 0;
-    // SAFETY: rusage is plain data, filled by the kernel; pid is our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4");
-    Ran {
-        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        stdout,
-        stderr,
-        elapsed: started.elapsed(),
-        // ru_maxrss is in KiB on Linux.
-        peak_rss_mib: usage.ru_maxrss as u64 / 1024,
-    }
-}
+use kiln_tests::{DemoWorkspace, hostile_trail, kiln_measured, normalize_contacts, runtime};
 
 fn all_entries(path: &Path) -> Vec<Entry> {
     Trail::open(path)
@@ -106,9 +53,9 @@ fn argument_bombs_are_refused_and_stay_bounded_in_memory_trail_and_file() {
         let n_arg = format!("n={calls}");
         // Over the id cap, but under the output limit that ends a 2,000,000-id call first.
         let owners_arg = "owners=20000";
-        let ran = kiln(
+        let ran = kiln_measured(
             &ws.path,
-            cache.path(),
+            Some(cache.path()),
             &[
                 "audit", wasm, "-c", &mode_arg, "-c", &table_arg, "-c", &mib_arg, "-c", &n_arg,
                 "-c", owners_arg, "--json",
@@ -172,16 +119,20 @@ fn a_deadline_ends_the_invocation_on_time_whatever_the_guest_waits_on() {
     let wasm = hostile_trail();
     let wasm = wasm.to_str().unwrap();
     // Compile once, so the timing below is the invocation's.
-    kiln(&ws.path, cache.path(), &["audit", wasm, "-c", "mode=none"]);
+    kiln_measured(
+        &ws.path,
+        Some(cache.path()),
+        &["audit", wasm, "-c", "mode=none"],
+    );
     // 41.8 s before the fix. Lifting two million strings is synchronous host work that
     // no timer can interrupt, bounded by the transfer limit; a debug wasmtime does it
     // many times slower, and other tests share the cores.
     let on_time = Duration::from_secs(if cfg!(debug_assertions) { 12 } else { 5 });
     for mode in ["slow-host-call", "spin"] {
         let mode_arg = format!("mode={mode}");
-        let ran = kiln(
+        let ran = kiln_measured(
             &ws.path,
-            cache.path(),
+            Some(cache.path()),
             &["audit", wasm, "-c", &mode_arg, "--deadline-ms", "1000"],
         );
         assert!(

@@ -3,12 +3,10 @@
 //! entries, and `verify` walks the chain a row at a time. Own test binary, one test: the
 //! peak resident size it measures must be this test's alone.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use kiln_host::trail::{Filter, Outcome, Record, Trail};
-use kiln_tests::kiln_bin;
+use kiln_tests::kiln_measured;
 
 const ENTRIES: usize = 2_000;
 const TARGET_BYTES: usize = 64 * 1024;
@@ -46,35 +44,6 @@ fn record(i: usize) -> Record {
         outcome: Outcome::Ok,
         credits: 0.0,
     }
-}
-
-/// Runs `kiln` on the trail file, sampling its peak resident size while it runs.
-fn kiln_peak(ws: &Path, args: &[&str]) -> (Output, u64) {
-    let child = Command::new(kiln_bin())
-        .env_remove("KILN_WORKSPACE")
-        .env("KILN_LOG", "error")
-        .arg("--workspace")
-        .arg(ws)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id().to_string();
-    let sampler = std::thread::spawn(move || {
-        let mut peak = 0;
-        let started = Instant::now();
-        while let Some(hwm) = status_bytes(&pid, "VmHWM:") {
-            peak = peak.max(hwm);
-            if started.elapsed() > Duration::from_secs(120) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        peak
-    });
-    let out = child.wait_with_output().unwrap();
-    (out, sampler.join().unwrap())
 }
 
 #[test]
@@ -140,14 +109,11 @@ fn a_trail_of_huge_entries_is_shown_and_verified_in_bounded_memory() {
     drop(trail);
 
     // The CLI the same way, as its own process.
-    let (out, peak) = kiln_peak(&path, &["trail", "show", "--limit", "3"]);
+    let out = kiln_measured(&path, None, &["trail", "show", "--limit", "3"]);
+    let peak = out.peak_rss_mib << 20;
     eprintln!("kiln trail show peak {peak}");
-    let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{shown}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let shown = &out.stdout;
+    assert!(out.success, "{shown}\n{}", out.stderr);
     assert_eq!(shown.matches("tables.get").count(), 3, "{shown}");
     // Targets are cut short for the table, saying how long they were.
     assert!(shown.contains("(65536 bytes)"), "{shown}");
@@ -156,10 +122,11 @@ fn a_trail_of_huge_entries_is_shown_and_verified_in_bounded_memory() {
         peak < GROWTH_BOUND + 32 * 1024 * 1024,
         "`kiln trail show --limit 3` peaked at {peak} bytes"
     );
-    let (out, peak) = kiln_peak(&path, &["trail", "verify"]);
+    let out = kiln_measured(&path, None, &["trail", "verify"]);
+    let peak = out.peak_rss_mib << 20;
     eprintln!("kiln trail verify peak {peak}");
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{said}");
+    let said = &out.stdout;
+    assert!(out.success, "{said}");
     assert!(said.contains("intact: 2000 entries"), "{said}");
     assert!(
         peak < GROWTH_BOUND + 32 * 1024 * 1024,
