@@ -11,6 +11,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::trail::{HASHED_BYTES, bounded};
+
 /// Ids (records, fields, owners, folders…) one host call may name.
 pub const MAX_IDS_PER_CALL: usize = 10_000;
 /// Bytes of one id or key a guest passes (Clay's ids are tens of bytes).
@@ -22,41 +24,6 @@ pub const MAX_TEXT_BYTES: usize = 64 << 10;
 pub const TRAIL_TARGETS: usize = 32;
 /// Bytes of one stored target (or message) before it is cut short and hashed.
 pub const TRAIL_TARGET_BYTES: usize = 256;
-/// Bytes of one string the trail hashes. Only a string over [`MAX_ID_BYTES`] (refused
-/// anyway) is longer; hashing all of a 32 MiB key on every call would make the guest's
-/// arguments, not the caps, the measure of host work.
-const HASHED_BYTES: usize = 1 << 20;
-
-/// `s`, or its first bytes (on a char boundary) with its length and SHA-256 when it is
-/// longer than `max`.
-pub fn bounded(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let (hashed, of) = if s.len() > HASHED_BYTES {
-        (
-            &s.as_bytes()[..HASHED_BYTES],
-            format!(" of the first {HASHED_BYTES}"),
-        )
-    } else {
-        (s.as_bytes(), String::new())
-    };
-    format!(
-        "{}…[{} bytes, sha256{of}:{}]",
-        prefix(s, max),
-        s.len(),
-        hex::encode(Sha256::digest(hashed))
-    )
-}
-
-fn prefix(s: &str, max: usize) -> &str {
-    let mut cut = max.min(s.len());
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    &s[..cut]
-}
-
 /// The ids a call names, bounded for the trail, and the first argument cap it broke.
 #[derive(Default)]
 pub struct Targets {
@@ -169,14 +136,6 @@ impl From<Vec<String>> for Targets {
             t.push(id);
         }
         t
-    }
-}
-
-impl Extend<String> for Targets {
-    fn extend<I: IntoIterator<Item = String>>(&mut self, iter: I) {
-        for id in iter {
-            self.push(&id);
-        }
     }
 }
 

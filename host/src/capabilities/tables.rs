@@ -6,11 +6,14 @@ use super::{Access, Capabilities, HostError, Interface, named};
 use crate::backend::model::RunTarget;
 use crate::backend::{ClayError, ClayResult};
 
-/// `ids` without repeats, each where it was first named.
+/// `ids` without repeats, each where it was first named; no id is copied.
 fn first_mentions(ids: Vec<String>) -> Vec<String> {
     let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    let first: Vec<bool> = ids.iter().map(|id| seen.insert(id.as_str())).collect();
+    drop(seen);
     ids.into_iter()
-        .filter(|id| seen.insert(id.clone()))
+        .zip(first)
+        .filter_map(|(id, first)| first.then_some(id))
         .collect()
 }
 
@@ -147,17 +150,19 @@ impl tables::Host for Capabilities {
         target: w::RunTarget,
         force: bool,
     ) -> Result<w::RunResult, HostError> {
-        // A record named twice would be enriched, and charged, twice.
-        let target = match run_target(target) {
-            RunTarget::Records(ids) => RunTarget::Records(first_mentions(ids)),
-            view => view,
-        };
+        let target = run_target(target);
         let mut targets = named(&[&table_id], &field_ids);
         match &target {
             RunTarget::Records(ids) => targets = targets.ids("record ids", ids),
             RunTarget::ViewTop { view_id, .. } => targets.push(view_id),
         }
+        // The caps are checked first, so de-duplicating is bounded by them too.
         let clay = self.enter(Interface::Tables, Access::Write, "run-column", targets)?;
+        // A record named twice would be enriched, and charged, twice.
+        let target = match target {
+            RunTarget::Records(ids) => RunTarget::Records(first_mentions(ids)),
+            view => view,
+        };
         let admitted: ClayResult<()> = async {
             if let Some(table) = self.scope_table(&table_id, "run-column").await? {
                 self.scope_fields(&table, field_ids.iter().map(String::as_str), "run-column")?;

@@ -278,7 +278,7 @@ fn applied_targets(
         put(id.as_bytes());
     }
     vec![
-        crate::capabilities::args::bounded(table_id, crate::capabilities::args::TRAIL_TARGET_BYTES),
+        crate::trail::bounded(table_id, crate::capabilities::args::TRAIL_TARGET_BYTES),
         format!("batch:{batch_index}"),
         format!("rows-set:{}", updates.len()),
         format!("rows-deleted:{}", deletes.len()),

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::backend::ClayError;
 use crate::state_db::StateDb;
@@ -48,6 +49,41 @@ CREATE TABLE IF NOT EXISTS kiln_trail_head (
     hash TEXT NOT NULL
 );
 "#;
+
+/// Bytes of one string the trail hashes. Only a string over the per-call id cap (`capabilities::args::MAX_ID_BYTES`) (refused
+/// anyway by the capabilities' caps) is longer; hashing all of a 32 MiB key on every call would make the guest's
+/// arguments, not the caps, the measure of host work.
+pub(crate) const HASHED_BYTES: usize = 1 << 20;
+
+/// `s`, or its first bytes (on a char boundary) with its length and SHA-256 when it is
+/// longer than `max`.
+pub fn bounded(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let (hashed, of) = if s.len() > HASHED_BYTES {
+        (
+            &s.as_bytes()[..HASHED_BYTES],
+            format!(" of the first {HASHED_BYTES}"),
+        )
+    } else {
+        (s.as_bytes(), String::new())
+    };
+    format!(
+        "{}…[{} bytes, sha256{of}:{}]",
+        prefix(s, max),
+        s.len(),
+        hex::encode(Sha256::digest(hashed))
+    )
+}
+
+fn prefix(s: &str, max: usize) -> &str {
+    let mut cut = max.min(s.len());
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &s[..cut]
+}
 
 /// The trail's own call names for invocation-level events.
 pub const INVOCATION_START: &str = "invocation.start";

@@ -214,7 +214,7 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
 fn bound_outcome(outcome: Outcome) -> Outcome {
     let b = |m: String| {
         if m.len() > MESSAGE_BYTES {
-            crate::capabilities::args::bounded(&m, MESSAGE_BYTES)
+            super::bounded(&m, MESSAGE_BYTES)
         } else {
             m
         }
