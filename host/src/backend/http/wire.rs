@@ -1079,4 +1079,24 @@ mod tests {
             CellValue::Json(r#"{"a":[1,2]}"#.into())
         );
     }
+
+    /// Bodies written by hand, not by `run_result_json`: a run answer without a usable
+    /// `creditsSpent` is "not said", never "nothing was spent".
+    #[test]
+    fn a_run_answer_that_omits_what_it_spent_is_unreported() {
+        let said: Value =
+            serde_json::from_str(r#"{"runMode":"INDIVIDUAL","recordCount":3,"creditsSpent":4.5}"#)
+                .unwrap();
+        let r = run_result_from(&said).unwrap();
+        assert_eq!((r.credits_spent, r.credits_unreported), (4.5, false));
+        for body in [
+            r#"{"runMode":"BULK","recordCount":3}"#,
+            r#"{"runMode":"BULK","recordCount":3,"creditsSpent":null}"#,
+            r#"{"runMode":"BULK","recordCount":3,"creditsSpent":-1}"#,
+        ] {
+            let r = run_result_from(&serde_json::from_str(body).unwrap()).unwrap();
+            assert!(r.credits_unreported, "{body}");
+            assert_eq!(r.credits_spent, 0.0, "{body}");
+        }
+    }
 }
