@@ -319,3 +319,17 @@ pub fn kiln_measured(ws: &Path, cache: Option<&Path>, args: &[&str]) -> Ran {
         peak_rss_mib: usage.ru_maxrss as u64 / 1024,
     }
 }
+
+/// A figure of this process's `/proc/self/status` (`"VmHWM:"`, `"VmRSS:"`) in bytes.
+pub fn status_bytes(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|kb| kb * 1024)
+}

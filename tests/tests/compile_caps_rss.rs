@@ -2,21 +2,7 @@
 //! other test's allocations count. Today's code compiled these, peaking at gigabytes.
 
 use kiln_host::{LoadError, RuntimeConfig};
-use kiln_tests::bombs;
-
-fn peak_rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM in /proc/self/status");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("VmHWM in kB");
-    kib * 1024
-}
+use kiln_tests::{bombs, status_bytes};
 
 #[tokio::test]
 async fn refusing_compile_bombs_keeps_host_memory_bounded() {
@@ -37,7 +23,7 @@ async fn refusing_compile_bombs_keeps_host_memory_bounded() {
     }
     // The bombs themselves are ~8 MB each; compiling them took 2 to 5.4 GB.
     const BOUND: u64 = 256 << 20;
-    let peak = peak_rss_bytes();
+    let peak = status_bytes("VmHWM:").expect("VmHWM in /proc/self/status");
     eprintln!("peak RSS after refusing both bombs: {} MiB", peak >> 20);
     assert!(
         peak < BOUND,

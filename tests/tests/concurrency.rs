@@ -10,7 +10,7 @@ use kiln_host::invocation::{
     AuditOptions, InvocationOptions, Limits, TransformOptions, run_audit, run_transform,
 };
 use kiln_host::{Plugin, Runtime, RuntimeConfig};
-use kiln_tests::{DemoWorkspace, hostile, normalize_contacts, seat_audit};
+use kiln_tests::{DemoWorkspace, hostile, normalize_contacts, seat_audit, status_bytes};
 
 const RUNS: usize = 64;
 const POOL: u32 = 8;
@@ -87,15 +87,6 @@ async fn one(i: usize, plugins: Arc<[Plugin; 3]>, ws: Arc<Vec<DemoWorkspace>>) -
     }
 }
 
-fn peak_rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_mixed_runs_share_a_pool_of_eight() {
     let rt = Runtime::new(RuntimeConfig {
@@ -144,7 +135,7 @@ async fn sixty_four_mixed_runs_share_a_pool_of_eight() {
     }
     // Eight live instances of at most 128 MiB each, plus four workspaces and the compiled
     // code: far below what 64 unbounded instances would take.
-    let peak = peak_rss_bytes();
+    let peak = status_bytes("VmHWM:").unwrap_or(0);
     eprintln!(
         "peak RSS with {RUNS} runs over a pool of {POOL}: {} MiB",
         peak >> 20

@@ -8,24 +8,13 @@
 use kiln_host::backend::model::{CellInput, CellValue, RowUpdate};
 use kiln_host::invocation::{InvocationOptions, TransformOptions, run_transform};
 use kiln_host::trail::{Filter, Trail};
-use kiln_tests::{DemoWorkspace, hostile_outcomes, runtime};
+use kiln_tests::{DemoWorkspace, hostile_outcomes, runtime, status_bytes};
 
 const CELL_BYTES: usize = 8 << 20;
 const MENTIONS: usize = 256;
 /// What the run may add to the host's resident memory: a few copies of the batch (the rows,
 /// the plugin's view of them, the guest's memory) fit; one copy per mention does not.
 const BOUND_BYTES: u64 = 400 << 20;
-
-/// A `/proc/self/status` figure (`VmHWM`, `VmRSS`) in bytes.
-fn status_bytes(key: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .unwrap_or_else(|| panic!("no {key} in /proc/self/status"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn naming_a_huge_cell_hundreds_of_times_costs_one_cell() {
@@ -52,9 +41,9 @@ async fn naming_a_huge_cell_hundreds_of_times_costs_one_cell() {
     // From here on, the peak is the run's: reset the high-water mark to the current RSS.
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let baseline = if reset {
-        status_bytes("VmRSS:")
+        status_bytes("VmRSS:").expect("/proc/self/status")
     } else {
-        status_bytes("VmHWM:")
+        status_bytes("VmHWM:").expect("/proc/self/status")
     };
     let report = run_transform(
         &plugin,
@@ -79,7 +68,7 @@ async fn naming_a_huge_cell_hundreds_of_times_costs_one_cell() {
     )
     .await
     .expect("the run completes");
-    let peak = status_bytes("VmHWM:");
+    let peak = status_bytes("VmHWM:").expect("/proc/self/status");
     let grew = peak.saturating_sub(baseline);
     eprintln!(
         "mention bomb: baseline {} MiB, peak {} MiB, grew {} MiB (reset: {reset})",

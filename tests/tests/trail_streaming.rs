@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use kiln_host::trail::{Filter, Outcome, Record, Trail};
-use kiln_tests::kiln_measured;
+use kiln_tests::{kiln_measured, status_bytes};
 
 const ENTRIES: usize = 2_000;
 const TARGET_BYTES: usize = 64 * 1024;
@@ -14,20 +14,6 @@ const TARGET_BYTES: usize = 64 * 1024;
 const TRAIL_BYTES: u64 = (ENTRIES * TARGET_BYTES) as u64;
 /// What reading it may add to the host's peak: well under the trail's size.
 const GROWTH_BOUND: u64 = 48 * 1024 * 1024;
-
-/// A `/proc/<pid>/status` figure (`VmHWM:`, `VmRSS:`) in bytes.
-fn status_bytes(pid: &str, key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
-}
 
 fn record(i: usize) -> Record {
     // Distinct content per entry, so nothing can be shared or compressed away.
@@ -60,11 +46,8 @@ fn a_trail_of_huge_entries_is_shown_and_verified_in_bounded_memory() {
         + std::fs::metadata(dir.path().join("state.sqlite-wal")).map_or(0, |m| m.len());
     assert!(file >= TRAIL_BYTES, "the trail holds {file} bytes");
 
-    let before = status_bytes("self", "VmHWM:").unwrap();
-    eprintln!(
-        "before: VmHWM {before}, VmRSS {:?}",
-        status_bytes("self", "VmRSS:")
-    );
+    let before = status_bytes("VmHWM:").unwrap();
+    eprintln!("before: VmHWM {before}, VmRSS {:?}", status_bytes("VmRSS:"));
     let started = Instant::now();
     let latest = trail
         .entries(&Filter {
@@ -97,9 +80,7 @@ fn a_trail_of_huge_entries_is_shown_and_verified_in_bounded_memory() {
     assert_eq!(v.entries, ENTRIES as u64);
     let elapsed = started.elapsed();
     eprintln!("show+verify in-process: {elapsed:?}");
-    let growth = status_bytes("self", "VmHWM:")
-        .unwrap()
-        .saturating_sub(before);
+    let growth = status_bytes("VmHWM:").unwrap().saturating_sub(before);
     eprintln!("peak growth {growth} bytes");
     assert!(
         growth < GROWTH_BOUND,
