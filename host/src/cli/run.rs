@@ -146,20 +146,28 @@ pub(crate) fn progress_bar(hidden: bool) -> ProgressBar {
     bar
 }
 
-pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let opened = super::remote::open(ctx, args.invoke.acting_as.as_deref())?;
-    let backend = opened.clay.clone();
-    let runtime = ctx.runtime(args.invoke.fuel.is_some())?;
+/// What `run` and `audit` start from: the backend (with its state file's trail and
+/// budgets), the plugin (a refused load is recorded in the trail), and its invocation
+/// options under the operator's flags.
+async fn prepare(
+    ctx: &Context,
+    invoke: &InvokeArgs,
+    spec: &str,
+    build: bool,
+) -> anyhow::Result<(super::remote::Opened, Plugin, InvocationOptions)> {
+    let opened = super::remote::open(ctx, invoke.acting_as.as_deref())?;
+    let runtime = ctx.runtime(invoke.fuel.is_some())?;
     let mut invocation = InvocationOptions::default();
     budget::attach(&opened.state, &mut invocation, opened.member.clone())?;
-    let plugin = plugins::load_recorded(
-        &runtime,
-        &args.plugin,
-        args.common.build,
-        invocation.trail.as_ref(),
-    )
-    .await?;
-    args.invoke.apply(&plugin, &mut invocation);
+    let plugin = plugins::load_recorded(&runtime, spec, build, invocation.trail.as_ref()).await?;
+    invoke.apply(&plugin, &mut invocation);
+    Ok((opened, plugin, invocation))
+}
+
+pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let (opened, plugin, invocation) =
+        prepare(ctx, &args.invoke, &args.plugin, args.common.build).await?;
+    let backend = opened.clay.clone();
     let bar = progress_bar(args.common.json);
     let progress_bar = bar.clone();
     let options = TransformOptions {
@@ -205,19 +213,9 @@ pub(crate) async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Exit
             bail!("--json asks for JSON but --format asks for {f:?}; pass one of them")
         }
     };
-    let opened = super::remote::open(ctx, args.invoke.acting_as.as_deref())?;
+    let (opened, plugin, invocation) =
+        prepare(ctx, &args.invoke, &args.plugin, args.common.build).await?;
     let backend = opened.clay.clone();
-    let runtime = ctx.runtime(args.invoke.fuel.is_some())?;
-    let mut invocation = InvocationOptions::default();
-    budget::attach(&opened.state, &mut invocation, opened.member.clone())?;
-    let plugin = plugins::load_recorded(
-        &runtime,
-        &args.plugin,
-        args.common.build,
-        invocation.trail.as_ref(),
-    )
-    .await?;
-    args.invoke.apply(&plugin, &mut invocation);
     let options = AuditOptions {
         period: Duration::from_secs(args.period_days * 24 * 3600),
         invocation,
