@@ -62,9 +62,10 @@ impl WhoArgs {
     }
 }
 
-/// How `budget show` and `set` name a budget.
+/// How `budget show` and `set` name a budget. The label is the plugin's manifest name,
+/// chosen by the plugin, and legacy keys were too: both are shown inert.
 fn shown(scope: &Scope, label: Option<&str>) -> String {
-    match scope {
+    super::output::sanitize(&match scope {
         Scope::Member(email) => email.clone(),
         Scope::Plugin(key) if scope.is_legacy_plugin_name() => {
             format!("{key} (by name, from an older kiln: re-set it with --plugin <file.wasm>)")
@@ -76,7 +77,7 @@ fn shown(scope: &Scope, label: Option<&str>) -> String {
                 None => format!("sha256 {short}…"),
             }
         }
-    }
+    })
 }
 
 #[derive(Args, Debug)]

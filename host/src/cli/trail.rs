@@ -161,6 +161,12 @@ fn print_entries(entries: &[Entry]) {
         println!("no entries");
         return;
     }
+    println!("{}", entries_table(entries));
+}
+
+/// The entries as a table. Plugin names, targets and messages are guest-chosen (a config
+/// key, a table id, an error echoing one): each is made inert for the terminal.
+fn entries_table(entries: &[Entry]) -> comfy_table::Table {
     let mut t = output::table(&[
         "#",
         "time",
@@ -176,7 +182,7 @@ fn print_entries(entries: &[Entry]) {
             .targets
             .iter()
             .take(SHOWN_TARGETS)
-            .map(|t| shorten(t, TARGET_CHARS))
+            .map(|t| output::sanitize(&shorten(t, TARGET_CHARS)))
             .collect::<Vec<_>>()
             .join(" ");
         if e.targets.len() > SHOWN_TARGETS {
@@ -185,14 +191,14 @@ fn print_entries(entries: &[Entry]) {
         let outcome = match &e.message {
             Some(m) if e.outcome != "ok" => {
                 let short: String = m.chars().take(60).collect();
-                format!("{}: {short}", e.outcome)
+                format!("{}: {}", e.outcome, output::sanitize(&short))
             }
             _ => e.outcome.clone(),
         };
         t.add_row(vec![
             e.seq.to_string(),
             time(e.at_ms),
-            e.plugin.clone(),
+            output::sanitize(&e.plugin),
             e.invocation_id.clone(),
             e.call.clone(),
             targets,
@@ -204,5 +210,32 @@ fn print_entries(entries: &[Entry]) {
             },
         ]);
     }
-    println!("{t}");
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_chosen_text_in_the_trail_is_shown_inert() {
+        let hostile = "\x1b[2J\x1b]0;pwned\x07\r ok";
+        let entry = Entry {
+            seq: 1,
+            at_ms: 0,
+            plugin: format!("p{hostile}"),
+            plugin_sha256: "ab".repeat(32),
+            invocation_id: "inv_1".into(),
+            call: "config.get".into(),
+            targets: vec![format!("key{hostile}")],
+            outcome: "error:invalid".into(),
+            message: Some(format!("bad {hostile}")),
+            credits: 0.0,
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        let shown = entries_table(&[entry]).to_string();
+        assert!(!shown.contains(['\x1b', '\x07', '\r']), "{shown:?}");
+        assert!(shown.contains("key ok"), "{shown}");
+    }
 }
