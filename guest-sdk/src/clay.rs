@@ -446,6 +446,26 @@ pub mod credits {
         dispatch!(credits::member_usage(workspace_id, range, user_ids) => credits_member_usage)
     }
 
+    /// What each member with a user id spent in `range`, keyed by user id: [`member_usage`]
+    /// in calls of at most 500. Pending invitations (no user id) are left out.
+    pub fn spend_by_member(
+        workspace_id: u64,
+        range: TimeRange,
+        members: &[Member],
+    ) -> Result<std::collections::HashMap<String, MemberCredits>, ClayError> {
+        let ids: Vec<String> = members.iter().filter_map(|m| m.user_id.clone()).collect();
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(MEMBER_USAGE_BATCH) {
+            for usage in member_usage(workspace_id, range, chunk)? {
+                out.insert(usage.user_id.clone(), usage);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Members one `member_usage` call takes (the host's cap).
+    pub const MEMBER_USAGE_BATCH: usize = 500;
+
     /// Usage per integration type (entities of kind `integration`).
     ///
     /// ```

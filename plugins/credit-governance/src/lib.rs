@@ -11,15 +11,18 @@
 //! Finding codes (this auditor owns `credits.*`): `credits.cap-exceeded`, `credits.cap-near`,
 //! `credits.member-share`, `credits.heavy-spender`, `credits.unattributed`, `credits.forecast`,
 //! `credits.pool-runs-out`, `credits.expiring-unused`, `credits.by-integration`,
-//! `credits.costly-column`.
+//! `credits.by-resource`, `credits.costly-column`.
+//!
+//! Clay's workspace report is by folder and workbook, never by member: what each member
+//! spent comes from one per-member report each (`credits::member_usage`).
 
 use std::collections::{BTreeMap, HashMap};
 
 use kiln_guest::clay::{credits, tables, workspaces};
 use kiln_guest::time::DAY_MS;
 use kiln_guest::types::{
-    AuditScope, CreditReport, FieldKind, Member, Severity, Subject, SubjectKind, TableInfo,
-    TimeRange, Timestamp,
+    AuditScope, CreditReport, FieldKind, Member, MemberCredits, Severity, Subject, SubjectKind,
+    TableInfo, TimeRange, Timestamp,
 };
 use kiln_guest::walk::all_tables;
 use kiln_guest::{Auditor, Config, Error, Report, finding};
@@ -190,8 +193,10 @@ pub struct Facts {
     pub credit_balance: f64,
     pub members: Vec<Member>,
     pub period: TimeRange,
-    /// Per member, over the billing period so far.
+    /// By folder and workbook, over the billing period so far.
     pub period_report: CreditReport,
+    /// Per member (by user id), over the billing period so far.
+    pub member_spend: HashMap<String, MemberCredits>,
     /// Per integration type, over the billing period so far.
     pub integration_report: CreditReport,
     /// Over the burn window.
@@ -211,17 +216,33 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
     let members: HashMap<&str, &Member> = facts
         .members
         .iter()
-        .map(|m| (m.user_id.as_str(), m))
+        .filter_map(|m| Some((m.user_id.as_deref()?, m)))
         .collect();
     let period = format!("{} – {}", date(facts.period.start), date(facts.period.end));
 
     // Per member: share of the pool and the cap.
-    let mut spenders: Vec<_> = facts.period_report.entities.iter().collect();
-    spenders.sort_by(|a, b| b.credits.total_cmp(&a.credits));
-    for e in spenders {
-        let member = members.get(e.id.as_str());
+    struct Spender<'a> {
+        id: &'a str,
+        name: &'a str,
+        credits: f64,
+    }
+    let mut spenders: Vec<Spender<'_>> = facts
+        .member_spend
+        .values()
+        .filter(|u| u.credits > 0.0)
+        .map(|u| Spender {
+            id: &u.user_id,
+            name: members
+                .get(u.user_id.as_str())
+                .map_or(&u.user_id, |m| &m.name),
+            credits: u.credits,
+        })
+        .collect();
+    spenders.sort_by(|a, b| b.credits.total_cmp(&a.credits).then(a.id.cmp(b.id)));
+    for e in &spenders {
+        let member = members.get(e.id);
         let email = member.map(|m| m.email.as_str()).unwrap_or("");
-        let subject = Subject::member(e.id.clone(), e.name.clone());
+        let subject = Subject::member(e.id.to_string(), e.name.to_string());
         let share = if spent > 0.0 { e.credits / spent } else { 0.0 };
         let cap = settings.cap_for(email);
         report.push(
@@ -277,19 +298,44 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
         }
     }
 
-    if facts.period_report.unattributed_credits > 0.0 {
+    // What no listed member's report accounts for: automations, members who left.
+    let by_members: f64 = spenders.iter().map(|s| s.credits).sum();
+    let nobody = spent - by_members;
+    if nobody >= 0.5 {
         report.push(
             finding(Severity::Low, "credits.unattributed", workspace.clone())
                 .message(format!(
-                    "{:.0} credits this period were spent by no member on record (e.g. an automation or a deleted user): nobody answers for them.",
-                    facts.period_report.unattributed_credits
+                    "{nobody:.0} credits this period were spent by no current member (e.g. an automation or a member who left): nobody answers for them."
                 ))
-                .evidence("credits", format!("{:.0}", facts.period_report.unattributed_credits))
-                .evidence(
-                    "executions",
-                    facts.period_report.unattributed_action_executions,
-                ),
+                .evidence("credits", format!("{nobody:.0}"))
+                .evidence("spent by members", format!("{by_members:.0}")),
         );
+    }
+
+    // Where the credits went: Clay's report by folder and workbook.
+    let mut resources: Vec<_> = facts.period_report.entities.iter().collect();
+    resources.sort_by(|a, b| b.credits.total_cmp(&a.credits));
+    for e in resources.into_iter().filter(|e| e.credits > 0.0) {
+        let share = if spent > 0.0 { e.credits / spent } else { 0.0 };
+        let mut f = finding(
+            Severity::Info,
+            "credits.by-resource",
+            Subject::new(SubjectKind::Resource, e.id.clone(), e.name.clone()),
+        )
+        .message(format!(
+            "{} {}: {:.0} credits ({:.1}%) this period",
+            e.kind,
+            e.name,
+            e.credits,
+            share * 100.0
+        ))
+        .evidence("kind", &e.kind)
+        .evidence("credits", format!("{:.0}", e.credits))
+        .evidence("share", format!("{:.1}%", share * 100.0));
+        for s in &e.subentities {
+            f = f.evidence("in", format!("{} {}: {:.0}", s.kind, s.name, s.credits));
+        }
+        report.push(f);
     }
 
     // The forecast: when the pool runs out at the current burn rate, versus the period's end.
@@ -443,13 +489,17 @@ fn column_costs(tables_: &[TableInfo]) -> Result<Vec<ColumnCost>, Error> {
         }
         let rows = tables::count_rows(&t.id)?;
         for (f, a) in actions {
+            // Clay may not say what a column costs: unknown is not free, so it is not ranked.
+            let Some(cost_per_row) = a.credit_cost else {
+                continue;
+            };
             out.push(ColumnCost {
                 table: t.name.clone(),
                 table_id: t.id.clone(),
                 column: f.name.clone(),
                 field_id: f.id.clone(),
                 package_id: a.package_id.clone(),
-                cost_per_row: a.credit_cost.unwrap_or(0.0),
+                cost_per_row,
                 rows,
             });
         }
@@ -480,14 +530,16 @@ impl Auditor for CreditGovernance {
             start: scope.now - self.settings.burn_window_days * DAY_MS,
             end: scope.now,
         };
+        let members = credits::permissions(ws)?;
         let facts = Facts {
+            member_spend: credits::spend_by_member(ws, so_far, &members)?,
+            members,
             workspace_id: ws,
             workspace_name: workspace
                 .as_ref()
                 .map_or_else(|| format!("workspace {ws}"), |w| w.name.clone()),
             credit_balance: workspace.map_or(0.0, |w| w.credit_balance),
             now: scope.now,
-            members: credits::permissions(ws)?,
             period,
             period_report: credits::workspace_report(ws, so_far)?,
             integration_report: credits::integration_report(ws, so_far)?,
@@ -531,11 +583,20 @@ mod tests {
 
     fn facts() -> Facts {
         let member = |id: &str, email: &str| Member {
-            user_id: id.into(),
+            user_id: Some(id.into()),
             email: email.into(),
             name: email.into(),
             role: Role::Member,
+            role_name: String::new(),
             status: MemberStatus::Active,
+        };
+        let spend = |id: &str, credits: f64| {
+            let usage = MemberCredits {
+                user_id: id.into(),
+                credits,
+                action_executions: 3,
+            };
+            (id.to_string(), usage)
         };
         Facts {
             workspace_id: 1,
@@ -544,10 +605,12 @@ mod tests {
             credit_balance: 500.0,
             members: vec![member("1", "maya@x.io"), member("2", "jonas@x.io")],
             period: billing_period(NOW, 1),
+            // By resource, as Clay reports it: the Sales folder is no member.
             period_report: report(
-                vec![entity("1", "Maya", 100.0), entity("2", "Jonas", 800.0)],
+                vec![entity("fol_s", "Sales", 850.0), entity("wb_o", "Ops", 50.0)],
                 100.0,
             ),
+            member_spend: [spend("1", 100.0), spend("2", 800.0)].into(),
             integration_report: report(vec![entity("hunter", "Hunter", 700.0)], 0.0),
             recent_report: report(vec![entity("2", "Jonas", 700.0)], 0.0),
             columns: vec![
@@ -630,6 +693,17 @@ mod tests {
         assert!(heavy[0].message.contains("80%"), "{}", heavy[0].message);
         assert_eq!(r.with_code("credits.member-share").count(), 2);
         assert_eq!(r.with_code("credits.unattributed").count(), 1);
+        // The top spender is a member, never a folder of the resource report.
+        let shares: Vec<_> = r
+            .with_code("credits.member-share")
+            .map(|f| f.subject.id.clone())
+            .collect();
+        assert_eq!(shares, ["2", "1"]);
+        let by_resource: Vec<_> = r
+            .with_code("credits.by-resource")
+            .map(|f| f.subject.id.clone())
+            .collect();
+        assert_eq!(by_resource, ["fol_s", "wb_o"]);
     }
 
     #[test]

@@ -66,43 +66,55 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
     let by_id: HashMap<&str, &Member> = facts
         .members
         .iter()
-        .map(|m| (m.user_id.as_str(), m))
+        .filter_map(|m| Some((m.user_id.as_deref()?, m)))
         .collect();
     // Integration type → the accounts of that type that columns actually run on.
     let mut in_use_by_type: BTreeMap<&str, Vec<(&Integration, Vec<ColumnRef>)>> = BTreeMap::new();
 
     for integration in &facts.integrations {
+        // Clay-managed shared accounts belong to nobody and never break when a member
+        // leaves; a fresh workspace lists dozens of them.
+        if integration.shared {
+            continue;
+        }
         let columns = columns_using(&facts.tables, &integration.id);
         let subject = Subject::integration(integration.id.clone(), integration.name.clone());
         let owner = integration.owner_id.as_deref().and_then(|o| by_id.get(o));
-        match owner {
-            Some(owner) if owner.status == MemberStatus::Removed => {
+        match (integration.owner_id.as_deref(), owner) {
+            // Clay drops members who left from its permissions list, so an owner id that
+            // matches no member is a removed member too.
+            (Some(owner_id), owner) if owner.is_none_or(|o| o.status == MemberStatus::Removed) => {
+                let who = owner.map_or_else(|| format!("user {owner_id}"), |o| o.name.clone());
                 let f = finding(Severity::Critical, "integration.removed-owner", subject)
                     .message(format!(
-                        "{} ({}) was authenticated by {}, who has been removed: it has stopped working and {}. Reconnect it with an active member's credentials.",
+                        "{} ({}) was authenticated by {who}, who is no longer a member: it has stopped working and {}. Reconnect it with an active member's credentials.",
                         integration.name,
                         integration.type_id,
-                        owner.name,
                         depend_phrase(&columns)
                     ))
-                    .evidence("owner", format!("{} ({})", owner.name, owner.email));
+                    .evidence(
+                        "owner",
+                        owner.map_or_else(
+                            || format!("user {owner_id}, not among the members"),
+                            |o| format!("{} ({})", o.name, o.email),
+                        ),
+                    );
                 report.push(with_dependents(f, &columns));
                 continue;
             }
-            None => {
+            (None, _) => {
                 let f = finding(Severity::High, "integration.unknown-owner", subject)
                     .message(format!(
-                        "{} ({}) runs on credentials of {}, who is not a member of this workspace; {}. Reconnect it with a member's credentials.",
+                        "{} ({}) is a personal account with no owner on record; {}. Reconnect it with a member's credentials.",
                         integration.name,
                         integration.type_id,
-                        integration.owner_id.as_deref().unwrap_or("nobody on record"),
                         depend_phrase(&columns)
                     ))
-                    .evidence("owner id", integration.owner_id.as_deref().unwrap_or("none"));
+                    .evidence("owner id", "none");
                 report.push(with_dependents(f, &columns));
                 continue;
             }
-            Some(_) => {}
+            _ => {}
         }
         if columns.is_empty() {
             if settings.report_unused {
@@ -163,8 +175,9 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
 
     let count = |code: &str| report.with_code(code).count();
     let summary = format!(
-        "{} integrations: {} with a removed owner, {} with an unknown owner, {} resting on a single member, {} unused",
+        "{} integrations ({} Clay-managed and shared, owned by nobody): {} with a removed owner, {} with an unknown owner, {} resting on a single member, {} unused",
         facts.integrations.len(),
+        facts.integrations.iter().filter(|i| i.shared).count(),
         count("integration.removed-owner"),
         count("integration.unknown-owner"),
         count("integration.single-owner"),
@@ -205,10 +218,11 @@ mod tests {
 
     fn member(id: &str, name: &str, status: MemberStatus) -> Member {
         Member {
-            user_id: id.into(),
+            user_id: Some(id.into()),
             email: format!("{}@example.com", name.to_lowercase()),
             name: name.into(),
             role: Role::Member,
+            role_name: "workspace-member".into(),
             status,
         }
     }
@@ -219,7 +233,15 @@ mod tests {
             name: format!("{ty} account"),
             type_id: ty.into(),
             owner_id: owner.map(Into::into),
-            created_at: 0,
+            shared: false,
+            created_at: None,
+        }
+    }
+
+    fn shared(id: &str, ty: &str) -> Integration {
+        Integration {
+            shared: true,
+            ..integration(id, ty, None)
         }
     }
 
@@ -252,6 +274,9 @@ mod tests {
                 integration("aa_o2", "openai", Some("3")),
                 integration("aa_x", "lusha", Some("99")),
                 integration("aa_u", "zerobounce", Some("3")),
+                integration("aa_n", "apollo", None),
+                shared("aa_s1", "openai"),
+                shared("aa_s2", "hunter"),
             ],
             tables: vec![TableInfo {
                 id: "t_1".into(),
@@ -281,8 +306,15 @@ mod tests {
             &facts(),
             &Settings::from_config(&Config::default()).unwrap(),
         );
-        assert_eq!(codes(&r, "integration.removed-owner"), ["aa_h"]);
-        assert_eq!(codes(&r, "integration.unknown-owner"), ["aa_x"]);
+        // Sam was removed; user 99 is on no member list, which is how Clay shows one who left.
+        assert_eq!(codes(&r, "integration.removed-owner"), ["aa_h", "aa_x"]);
+        assert_eq!(codes(&r, "integration.unknown-owner"), ["aa_n"]);
+        // Clay-managed shared accounts are nobody's: no finding names them.
+        assert!(
+            r.findings()
+                .iter()
+                .all(|f| !f.subject.id.starts_with("aa_s"))
+        );
         // openai has two owners, so only clearbit rests on one member.
         assert_eq!(codes(&r, "integration.single-owner"), ["aa_c"]);
         assert_eq!(codes(&r, "integration.unused"), ["aa_u"]);

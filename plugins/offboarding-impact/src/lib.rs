@@ -9,8 +9,8 @@
 
 use kiln_guest::clay::credits;
 use kiln_guest::types::{
-    AuditScope, CreditReport, Integration, Member, MemberStatus, Resource, ResourceKind, Role,
-    Severity, Subject, SubjectKind, TableInfo,
+    AuditScope, CreditReport, Integration, Member, MemberCredits, MemberStatus, Resource,
+    ResourceKind, Role, Severity, Subject, SubjectKind, TableInfo, TimeRange,
 };
 use kiln_guest::walk::{all_tables, columns_using};
 use kiln_guest::{Auditor, Config, Error, Report, finding};
@@ -23,7 +23,9 @@ pub struct Facts {
     pub tables: Vec<TableInfo>,
     /// What the member created.
     pub resources: Vec<Resource>,
-    /// The member's credit use over the audit period, integrations as sub-entities.
+    /// Everything the member spent over the audit period (Clay's per-member report).
+    pub spent: MemberCredits,
+    /// Where they spent it: the workspace report filtered to them, by folder and workbook.
     pub usage: CreditReport,
     pub period_days: i64,
 }
@@ -60,14 +62,19 @@ pub fn audit(facts: &Facts, email: &str) -> Result<Report, Error> {
     let member = find_member(&facts.members, email)?;
     let mut report = Report::new();
     let mut steps: Vec<String> = Vec::new();
-    let who = Subject::member(member.user_id.clone(), member.name.clone());
+    // A pending invitation has no user id: it owns nothing and spent nothing.
+    let user_id = member.user_id.as_deref();
+    let who = Subject::member(
+        user_id.unwrap_or(&member.email).to_string(),
+        member.name.clone(),
+    );
     let already = member.status == MemberStatus::Removed;
 
     let other_admins = facts
         .members
         .iter()
         .filter(|m| {
-            m.user_id != member.user_id && m.role == Role::Admin && m.status == MemberStatus::Active
+            m.email != member.email && m.role == Role::Admin && m.status == MemberStatus::Active
         })
         .count();
     if member.role == Role::Admin && member.status == MemberStatus::Active && other_admins == 0 {
@@ -86,7 +93,7 @@ pub fn audit(facts: &Facts, email: &str) -> Result<Report, Error> {
     for integration in facts
         .integrations
         .iter()
-        .filter(|i| i.owner_id.as_deref() == Some(member.user_id.as_str()))
+        .filter(|i| !i.shared && user_id.is_some() && i.owner_id.as_deref() == user_id)
     {
         let columns = columns_using(&facts.tables, &integration.id);
         let mut tables: Vec<&str> = columns.iter().map(|c| c.table_name.as_str()).collect();
@@ -161,17 +168,25 @@ pub fn audit(facts: &Facts, email: &str) -> Result<Report, Error> {
         steps.push(step);
     }
 
-    let entity = facts.usage.entities.iter().find(|e| e.id == member.user_id);
-    let spent = entity.map_or(0.0, |e| e.credits);
+    let spent = facts.spent.credits;
     let mut f = finding(Severity::Info, "offboarding.credit-use", who.clone())
         .message(format!(
             "{} spent {spent:.0} credits in the last {} days; their scheduled or auto-run enrichment stops with them.",
             member.name, facts.period_days
         ))
         .evidence("credits", format!("{spent:.0}"))
-        .evidence("executions", entity.map_or(0, |e| e.action_executions));
-    for s in entity.map(|e| e.subentities.as_slice()).unwrap_or(&[]) {
-        f = f.evidence("via", format!("{}: {:.0}", s.name, s.credits));
+        .evidence("executions", facts.spent.action_executions);
+    for e in &facts.usage.entities {
+        f = f.evidence("in", format!("{} {}: {:.0}", e.kind, e.name, e.credits));
+    }
+    if facts.usage.unattributed_credits > 0.0 {
+        f = f.evidence(
+            "in",
+            format!(
+                "no folder or workbook: {:.0}",
+                facts.usage.unattributed_credits
+            ),
+        );
     }
     report.push(f);
     if spent > 0.0 {
@@ -209,6 +224,23 @@ pub fn audit(facts: &Facts, email: &str) -> Result<Report, Error> {
     Ok(report)
 }
 
+fn nothing_spent(user_id: &str) -> MemberCredits {
+    MemberCredits {
+        user_id: user_id.to_string(),
+        credits: 0.0,
+        action_executions: 0,
+    }
+}
+
+fn empty_report(range: TimeRange) -> CreditReport {
+    CreditReport {
+        range,
+        entities: Vec::new(),
+        unattributed_credits: 0.0,
+        unattributed_action_executions: 0,
+    }
+}
+
 pub struct OffboardingImpact {
     email: String,
 }
@@ -232,12 +264,26 @@ impl Auditor for OffboardingImpact {
         let ws = scope.workspace_id;
         let members = credits::permissions(ws)?;
         let member = find_member(&members, &self.email)?.clone();
-        let owner = [member.user_id.clone()];
+        let (resources, spent, usage) = match &member.user_id {
+            Some(id) => {
+                let owner = [id.clone()];
+                let spent = credits::member_usage(ws, scope.period, &owner)?
+                    .pop()
+                    .unwrap_or_else(|| nothing_spent(id));
+                (
+                    credits::user_resources(ws, &owner)?,
+                    spent,
+                    credits::user_report(ws, scope.period, &owner)?,
+                )
+            }
+            None => (Vec::new(), nothing_spent(""), empty_report(scope.period)),
+        };
         let facts = Facts {
             integrations: credits::integrations(ws)?,
             tables: all_tables(ws)?,
-            resources: credits::user_resources(ws, &owner)?,
-            usage: credits::user_report(ws, scope.period, &owner)?,
+            resources,
+            spent,
+            usage,
             period_days: kiln_guest::time::days_between(scope.period.start, scope.period.end),
             members,
         };
@@ -250,14 +296,15 @@ kiln_guest::export_auditor!(OffboardingImpact);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kiln_guest::types::{ActionConfig, CreditEntity, Field, FieldKind, TableKind, TimeRange};
+    use kiln_guest::types::{ActionConfig, CreditEntity, Field, FieldKind, TableKind};
 
     fn member(id: &str, name: &str, role: Role) -> Member {
         Member {
-            user_id: id.into(),
+            user_id: Some(id.into()),
             email: format!("{}@x.io", name.to_lowercase()),
             name: name.into(),
             role,
+            role_name: String::new(),
             status: MemberStatus::Active,
         }
     }
@@ -273,7 +320,8 @@ mod tests {
                 name: "OpenAI".into(),
                 type_id: "openai".into(),
                 owner_id: Some("2".into()),
-                created_at: 0,
+                shared: false,
+                created_at: None,
             }],
             tables: vec![TableInfo {
                 id: "t_a".into(),
@@ -302,23 +350,28 @@ mod tests {
                 kind: ResourceKind::Table,
                 parent_id: None,
                 created_by: Some("2".into()),
-                created_at: 0,
-                updated_at: 0,
+                created_at: None,
+                updated_at: None,
                 deleted: false,
             }],
+            spent: MemberCredits {
+                user_id: "2".into(),
+                credits: 120.0,
+                action_executions: 60,
+            },
             usage: CreditReport {
                 range: TimeRange { start: 0, end: 1 },
                 entities: vec![CreditEntity {
-                    id: "2".into(),
-                    name: "Jonas".into(),
-                    kind: "user".into(),
+                    id: "fol_s".into(),
+                    name: "Sales".into(),
+                    kind: "folder".into(),
                     is_deleted: false,
-                    credits: 120.0,
-                    action_executions: 60,
+                    credits: 100.0,
+                    action_executions: 50,
                     subentities: vec![],
                 }],
-                unattributed_credits: 0.0,
-                unattributed_action_executions: 0,
+                unattributed_credits: 20.0,
+                unattributed_action_executions: 10,
             },
             period_days: 90,
         }

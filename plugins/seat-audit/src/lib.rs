@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use kiln_guest::clay::{credits, workspaces};
 use kiln_guest::time::DAY_MS;
 use kiln_guest::types::{
-    AuditScope, CreditReport, Member, MemberStatus, Resource, Role, Severity, Subject, TimeRange,
+    AuditScope, Member, MemberCredits, MemberStatus, Resource, Role, Severity, Subject, TimeRange,
     Timestamp,
 };
 use kiln_guest::{Auditor, Config, Error, Report, finding};
@@ -47,18 +47,10 @@ pub struct Facts {
     pub workspace_name: String,
     pub now: Timestamp,
     pub members: Vec<Member>,
-    /// Credits over the inactivity window.
-    pub recent_report: CreditReport,
+    /// What each member spent over the inactivity window, by user id.
+    pub recent_spend: HashMap<String, MemberCredits>,
     /// Resources created by members.
     pub resources: Vec<Resource>,
-}
-
-fn credits_by_user(report: &CreditReport) -> HashMap<&str, f64> {
-    report
-        .entities
-        .iter()
-        .map(|e| (e.id.as_str(), e.credits))
-        .collect()
 }
 
 /// The decisions, over plain data: unit-tested natively.
@@ -75,16 +67,19 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
         .filter(|m| m.role == Role::Admin)
         .collect();
     let count = |status: MemberStatus| facts.members.iter().filter(|m| m.status == status).count();
+    let with_role = |role: Role| active.iter().filter(|m| m.role == role).count();
     let workspace = Subject::workspace(facts.workspace_id, facts.workspace_name.clone());
 
     report.push(
         finding(Severity::Info, "seat.roles", workspace.clone())
             .message(format!(
-                "{} members: {} active ({} admin, {} member), {} pending, {} removed",
+                "{} members: {} active ({} admin, {} member, {} viewer, {} sales rep), {} pending, {} removed",
                 facts.members.len(),
                 active.len(),
                 admins.len(),
-                active.len() - admins.len(),
+                with_role(Role::Member),
+                with_role(Role::Viewer),
+                with_role(Role::SalesRep),
                 count(MemberStatus::Pending),
                 count(MemberStatus::Removed)
             ))
@@ -114,20 +109,26 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
 
     // Inactive seats: nothing spent and nothing created in the window.
     let window_start = facts.now - settings.inactive_days * DAY_MS;
-    let recent = credits_by_user(&facts.recent_report);
     for m in &active {
-        let spent = recent.get(m.user_id.as_str()).copied().unwrap_or(0.0);
+        // An active member without a user id is not something Clay sends; nothing to match.
+        let Some(user_id) = m.user_id.as_deref() else {
+            continue;
+        };
+        let spent = facts.recent_spend.get(user_id).map_or(0.0, |u| u.credits);
         let created: Vec<&Resource> = facts
             .resources
             .iter()
-            .filter(|r| r.created_by.as_deref() == Some(m.user_id.as_str()))
+            .filter(|r| r.created_by.as_deref() == Some(user_id))
             .collect();
-        let created_recently = created.iter().any(|r| r.created_at >= window_start);
+        // An unknown creation time is no evidence of activity, nor of its absence.
+        let created_recently = created
+            .iter()
+            .any(|r| r.created_at.is_none_or(|t| t >= window_start));
         if spent > 0.0 || created_recently {
             continue;
         }
-        let last_created = created.iter().map(|r| r.created_at).max();
-        let mut f = finding(Severity::Medium, "seat.inactive", Subject::member(m.user_id.clone(), m.name.clone()))
+        let last_created = created.iter().filter_map(|r| r.created_at).max();
+        let mut f = finding(Severity::Medium, "seat.inactive", Subject::member(user_id.to_string(), m.name.clone()))
             .message(format!(
                 "{} ({}) has spent no credits and created nothing in {} days: a seat that may not be needed.",
                 m.name, m.email, settings.inactive_days
@@ -189,7 +190,7 @@ impl Auditor for SeatAudit {
             .map(|w| w.name)
             .unwrap_or_else(|| format!("workspace {ws}"));
         let members = credits::permissions(ws)?;
-        let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
+        let ids: Vec<String> = members.iter().filter_map(|m| m.user_id.clone()).collect();
         let window = TimeRange {
             start: scope.now - self.settings.inactive_days * DAY_MS,
             end: scope.now,
@@ -198,7 +199,7 @@ impl Auditor for SeatAudit {
             workspace_id: ws,
             workspace_name,
             now: scope.now,
-            recent_report: credits::user_report(ws, window, &ids)?,
+            recent_spend: credits::spend_by_member(ws, window, &members)?,
             resources: credits::user_resources(ws, &ids)?,
             members,
         };
@@ -211,38 +212,33 @@ kiln_guest::export_auditor!(SeatAudit);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kiln_guest::types::{CreditEntity, ResourceKind};
+    use kiln_guest::types::ResourceKind;
 
     const NOW: i64 = 1_800_000_000_000;
 
     fn member(id: &str, name: &str, role: Role, status: MemberStatus) -> Member {
         Member {
-            user_id: id.into(),
+            user_id: Some(id.into()),
             email: format!("{}@example.com", name.to_lowercase()),
             name: name.into(),
             role,
+            role_name: String::new(),
             status,
         }
     }
 
-    fn report(spend: &[(&str, f64)]) -> CreditReport {
-        CreditReport {
-            range: TimeRange { start: 0, end: NOW },
-            entities: spend
-                .iter()
-                .map(|(id, credits)| CreditEntity {
-                    id: id.to_string(),
-                    name: format!("user {id}"),
-                    kind: "user".into(),
-                    is_deleted: false,
+    fn spend(spend: &[(&str, f64)]) -> HashMap<String, MemberCredits> {
+        spend
+            .iter()
+            .map(|(id, credits)| {
+                let usage = MemberCredits {
+                    user_id: id.to_string(),
                     credits: *credits,
                     action_executions: 1,
-                    subentities: vec![],
-                })
-                .collect(),
-            unattributed_credits: 0.0,
-            unattributed_action_executions: 0,
-        }
+                };
+                (id.to_string(), usage)
+            })
+            .collect()
     }
 
     fn facts() -> Facts {
@@ -256,15 +252,15 @@ mod tests {
                 member("3", "Sam", Role::Member, MemberStatus::Removed),
                 member("4", "Ines", Role::Member, MemberStatus::Active),
             ],
-            recent_report: report(&[("1", 5.0), ("2", 40.0)]),
+            recent_spend: spend(&[("1", 5.0), ("2", 40.0)]),
             resources: vec![Resource {
                 id: "wb_1".into(),
                 name: "Old".into(),
                 kind: ResourceKind::Workbook,
                 parent_id: None,
                 created_by: Some("4".into()),
-                created_at: NOW - 100 * DAY_MS,
-                updated_at: NOW - 100 * DAY_MS,
+                created_at: Some(NOW - 100 * DAY_MS),
+                updated_at: Some(NOW - 100 * DAY_MS),
                 deleted: false,
             }],
         }
@@ -305,7 +301,7 @@ mod tests {
         assert_eq!(inactive, vec!["4".to_string()]);
         // Creating something recently makes a member active again.
         let mut facts = facts();
-        facts.resources[0].created_at = NOW - DAY_MS;
+        facts.resources[0].created_at = Some(NOW - DAY_MS);
         assert_eq!(
             audit(&facts, &settings())
                 .with_code("seat.inactive")
@@ -328,8 +324,14 @@ mod tests {
             MemberStatus::Active,
         );
         ws.add_member("sam@example.com", "Sam", Role::Member, MemberStatus::Active);
+        let leo = ws.add_member("leo@example.com", "Leo", Role::Viewer, MemberStatus::Active);
         ws.act_as(&maya);
-        ws.add_folder("Outbound", None);
+        let outbound = ws.add_folder("Outbound", None);
+        // Leo's spend sits on a workbook's table: the workspace report shows the folder,
+        // and only the per-member report says it was Leo's.
+        let wb = ws.add_workbook("Q3", Some(&outbound));
+        let table = ws.add_table("Leads", Some(&wb), &["Email"]);
+        ws.record_table_usage(Some(&leo), "hunter", Some(&table), 2000.0, NOW - DAY_MS);
         let _installed = ws.install();
 
         let scope = AuditScope {

@@ -36,9 +36,12 @@ pub(crate) fn num(n: f64) -> String {
     if whole < 0 { format!("-{out}") } else { out }
 }
 
+/// Members the chart shows on their own.
+pub(crate) const SHOWN: usize = PALETTE.len();
+
 /// The members shown on their own (the rest are summed as "everyone else").
 fn series(picture: &CreditPicture) -> Vec<(String, &'static str, Vec<f64>)> {
-    let shown = PALETTE.len();
+    let shown = SHOWN;
     let mut out: Vec<(String, &'static str, Vec<f64>)> = picture
         .members
         .iter()
@@ -54,7 +57,11 @@ fn series(picture: &CreditPicture) -> Vec<(String, &'static str, Vec<f64>)> {
                 *d += v;
             }
         }
-        out.push((format!("{} others", rest.len()), OTHERS, daily));
+        let name = match rest {
+            [one] => one.name.clone(),
+            _ => format!("{} others", rest.len()),
+        };
+        out.push((name, OTHERS, daily));
     }
     out
 }

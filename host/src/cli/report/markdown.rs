@@ -60,8 +60,8 @@ pub(crate) fn render(doc: &AuditDocument) -> String {
             out,
             "## Credits by member\n\n| member | credits |\n|---|---:|"
         );
-        for m in &credits.members {
-            let _ = writeln!(out, "| {} | {} |", inline(&m.name), num(m.total()));
+        for (name, credits) in &credits.member_totals {
+            let _ = writeln!(out, "| {} | {} |", inline(name), num(*credits));
         }
         let _ = writeln!(
             out,

@@ -50,8 +50,11 @@ pub(crate) struct AuditDocument {
 pub(crate) struct CreditPicture {
     /// The start of each day of the period.
     pub days: Vec<Timestamp>,
-    /// Members by total spend, largest first, each with one value per day.
+    /// The chart's series: the top spenders, largest first, each with one value per day,
+    /// then everyone else (and spending no member answers for) as one.
     pub members: Vec<MemberBurn>,
+    /// Every member who spent, with their period total, largest first.
+    pub member_totals: Vec<(String, f64)>,
     /// Integration types by spend, largest first.
     pub integrations: Vec<(String, f64)>,
 }
@@ -86,8 +89,11 @@ pub(crate) fn by_severity(report: &AuditReport) -> Vec<(Severity, Vec<&Finding>)
     groups.into_iter().map(|(s, f)| (s.0, f)).collect()
 }
 
-/// Reads the period's credit use from the backend: one workspace report per day (Clay's
-/// reports take any range, so a day is a range) and one integration report for the period.
+/// Reads the period's credit use from the backend. Clay's workspace report is by folder and
+/// workbook, so what members spent comes from per-member reports: one for the period for
+/// every member (the totals), then one a day for the few members the chart shows on their
+/// own; one workspace report a day gives the pool's daily total, and the rest of it is
+/// everyone else's. Calls: members + (shown + 1) × days, bounded whatever the workspace.
 pub(crate) async fn credit_picture(
     backend: &Arc<dyn Clay>,
     scope: &AuditScope,
@@ -99,31 +105,65 @@ pub(crate) async fn credit_picture(
         days.push(start);
         start += DAY_MS;
     }
-    let mut per_member: BTreeMap<String, (String, Vec<f64>)> = BTreeMap::new();
+    let members = backend.permissions(ws).await?;
+    let named: Vec<(String, String)> = members
+        .iter()
+        .filter_map(|m| Some((m.user_id.clone()?, m.name.clone())))
+        .collect();
+    let ids: Vec<String> = named.iter().map(|(id, _)| id.clone()).collect();
+    let mut totals: Vec<(String, String, f64)> = Vec::new();
+    for chunk in ids.chunks(kiln_host::capabilities::args::MAX_MEMBER_USAGE_IDS) {
+        for u in backend.member_usage(ws, scope.period, chunk).await? {
+            let name = named
+                .iter()
+                .find(|(id, _)| *id == u.user_id)
+                .map_or_else(|| u.user_id.clone(), |(_, n)| n.clone());
+            totals.push((u.user_id, name, u.credits));
+        }
+    }
+    totals.retain(|t| t.2 > 0.0);
+    totals.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+    let shown = totals.len().min(chart::SHOWN);
+
+    let mut series: Vec<MemberBurn> = totals[..shown]
+        .iter()
+        .map(|(_, name, _)| MemberBurn {
+            name: name.clone(),
+            daily: vec![0.0; days.len()],
+        })
+        .collect();
+    let mut rest = vec![0.0; days.len()];
     for (i, day) in days.iter().enumerate() {
         let range = TimeRange {
             start: *day,
             end: (*day + DAY_MS).min(scope.period.end),
         };
-        let report = backend.workspace_report(ws, range).await?;
-        for e in report.entities {
-            let entry = per_member
-                .entry(e.id.clone())
-                .or_insert_with(|| (e.name.clone(), vec![0.0; days.len()]));
-            entry.1[i] += e.credits;
+        let all = backend.workspace_report(ws, range).await?;
+        let mut left =
+            all.entities.iter().map(|e| e.credits).sum::<f64>() + all.unattributed_credits;
+        for (burn, (id, _, _)) in series.iter_mut().zip(&totals) {
+            let theirs = backend
+                .member_usage(ws, range, std::slice::from_ref(id))
+                .await?
+                .first()
+                .map_or(0.0, |u| u.credits);
+            burn.daily[i] = theirs;
+            left -= theirs;
         }
-        if report.unattributed_credits > 0.0 {
-            let entry = per_member
-                .entry(String::new())
-                .or_insert_with(|| ("unattributed".to_string(), vec![0.0; days.len()]));
-            entry.1[i] += report.unattributed_credits;
-        }
+        rest[i] = left.max(0.0);
     }
-    let mut members: Vec<MemberBurn> = per_member
-        .into_values()
-        .map(|(name, daily)| MemberBurn { name, daily })
-        .collect();
-    members.sort_by(|a, b| b.total().total_cmp(&a.total()));
+    if rest.iter().any(|v| *v > 0.0) {
+        let others = totals.len() - shown;
+        series.push(MemberBurn {
+            name: if others == 0 {
+                "no member (unattributed)".to_string()
+            } else {
+                format!("{others} other members and unattributed")
+            },
+            daily: rest,
+        });
+    }
+    let member_totals = totals.into_iter().map(|(_, name, c)| (name, c)).collect();
 
     let mut integrations: Vec<(String, f64)> = backend
         .integration_report(ws, scope.period)
@@ -135,7 +175,8 @@ pub(crate) async fn credit_picture(
     integrations.sort_by(|a, b| b.1.total_cmp(&a.1));
     Ok(CreditPicture {
         days,
-        members,
+        members: series,
+        member_totals,
         integrations,
     })
 }
@@ -261,6 +302,7 @@ pub(crate) mod tests {
                         daily: vec![1.0, 2.0, 3.0],
                     },
                 ],
+                member_totals: vec![("Jonas <Berg>".into(), 40.0), ("Maya".into(), 6.0)],
                 integrations: vec![("Hunter <io>".into(), 40.0), ("Clearbit".into(), 6.0)],
             }),
         }

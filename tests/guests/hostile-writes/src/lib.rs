@@ -128,7 +128,7 @@ fn attempt(scope: &AuditScope) -> Result<String, ClayError> {
         "user-resources" => {
             let owners: Vec<String> = credits::permissions(ws)?
                 .into_iter()
-                .map(|m| m.user_id)
+                .filter_map(|m| m.user_id)
                 .collect();
             shown(&credits::user_resources(ws, &owners)?)
         }
