@@ -181,7 +181,7 @@ pub fn main() -> ExitCode {
     let backend = match remote::select(cli.backend, cli.clay_url) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", output::error_chain(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -224,7 +224,10 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // Errors carry guest text (trap messages, plugin names, row ids).
-            eprintln!("error: {}", output::sanitize_multiline(&format!("{e:#}")));
+            eprintln!(
+                "error: {}",
+                output::sanitize_multiline(&output::error_chain(&e))
+            );
             ExitCode::FAILURE
         }
     }
