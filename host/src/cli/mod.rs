@@ -68,6 +68,11 @@ struct Cli {
     #[arg(long, global = true, env = "KILN_CLAY_URL", value_name = "URL")]
     clay_url: Option<String>,
 
+    /// kiln's own state (audit trail, credit budgets) for `--backend http`; default
+    /// <data dir>/kiln/state.sqlite. (Local runs keep it in the workspace file.)
+    #[arg(long, global = true, env = "KILN_STATE", value_name = "FILE")]
+    state: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -128,6 +133,7 @@ pub(crate) struct Context {
     grants: Vec<String>,
     denies: Vec<String>,
     backend: remote::Selection,
+    state: Option<PathBuf>,
 }
 
 impl Context {
@@ -192,6 +198,7 @@ pub fn main() -> ExitCode {
         grants: cli.grants,
         denies: cli.denies,
         backend,
+        state: cli.state,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
