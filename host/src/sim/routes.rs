@@ -294,15 +294,22 @@ async fn resources_v2(State(s): S, h: HeaderMap, Path(ws): Path<String>, body: B
     let wanted = kinds(&filters);
     let keep = |r: &Resource| wanted.is_empty() || wanted.contains(&r.kind);
     if let Some(q) = filters
-        .get("query")
+        .get("q")
+        .or_else(|| filters.get("query"))
         .or_else(|| filters.get("searchQuery"))
         .and_then(Value::as_str)
     {
+        if s.config.faults.blind_search {
+            return resources(&[]);
+        }
+        // As Clay: without `isGlobalSearch` a search sees only the top of the tree.
+        let global = body.get("isGlobalSearch").and_then(Value::as_bool) == Some(true);
         let found: Vec<Resource> = b
             .search_resources(ws, q)
             .await?
             .into_iter()
             .filter(keep)
+            .filter(|r| global || r.parent_id.is_none())
             .collect();
         return resources(&found);
     }

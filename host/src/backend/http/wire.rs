@@ -486,7 +486,7 @@ pub fn resource_json(r: &Resource) -> Value {
 pub fn resources_from(v: &Value) -> Parsed<Vec<Resource>> {
     let mut out = Vec::new();
     for r in list(v, &["resources", "results"])? {
-        let Some(kind) = str_field(r, &["type", "resourceType"]).and_then(|k| kind_from_wire(&k))
+        let Some(kind) = str_field(r, &["resourceType", "type"]).and_then(|k| kind_from_wire(&k))
         else {
             continue; // kinds kiln does not model
         };
