@@ -408,6 +408,9 @@ async fn bulk_fetch(
 ) -> Result<Response, ApiError> {
     let b = member(&s, &h)?;
     let ids = strings(&body_json(&body)?, "recordIds");
+    if ids.is_empty() {
+        return Err(bad("recordIds must not be empty"));
+    }
     Ok(records("results", &b.read_records(&t, &ids).await?))
 }
 
@@ -418,7 +421,12 @@ async fn add_records(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let b = member(&s, &h)?;
-    let rows = wire::new_rows_from_text(body_text(&body)?)?;
+    let mut rows = wire::new_rows_from_text(body_text(&body)?)?;
+    if s.config.faults.drop_created_cells {
+        for r in &mut rows {
+            r.cells.clear();
+        }
+    }
     Ok(records("records", &b.add_rows(&t, &rows).await?))
 }
 
@@ -436,8 +444,22 @@ async fn update_records(
             updates.len()
         )));
     }
-    b.update_rows(&t, &updates).await?;
-    let ids: Vec<String> = updates.into_iter().map(|u| u.id).collect();
+    let ids: Vec<String> = updates.iter().map(|u| u.id.clone()).collect();
+    let delay = s.config.faults.update_delay;
+    if delay.is_zero() {
+        b.update_rows(&t, &updates).await?;
+    } else {
+        // Enqueued, as Clay does: the answer comes first, the cells change later.
+        let table = t.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Err(e) = b.update_rows(&table, &updates).await {
+                tracing::warn!(error = %e, "clay-sim: a late update failed");
+            }
+        });
+        let b = member(&s, &h)?;
+        return Ok(records("records", &b.read_records(&t, &ids).await?));
+    }
     Ok(records("records", &b.read_records(&t, &ids).await?))
 }
 

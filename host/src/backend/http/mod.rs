@@ -4,9 +4,11 @@
 //! [`transport`] makes each exchange resilient. This module adds what needs more than one
 //! exchange: batching, reading back after an ambiguous write, and table lookup by name.
 //!
-//! Assumption: Clay's v3 documents no endpoint that changes cells of existing rows. kiln
-//! uses `PATCH /v3/tables/{t}/records` with `{"records":[{"id","cells":{…}}]}` (the shape
-//! of row creation), and so does `kiln clay-sim`.
+//! Writes follow Clay's own UI: new rows are posted blank with client-generated ids, then
+//! their values go in with `PATCH /v3/tables/{t}/records` (`{"records":[{"id","cells":{…}}]}`,
+//! plain values). Clay answers that PATCH by enqueueing the updates, which apply later: an
+//! update is *submitted*, and only reading the rows back (on by default for new rows,
+//! `kiln run --verify` for updates) says what landed.
 
 pub mod auth;
 pub mod errors;
@@ -234,7 +236,7 @@ impl HttpBackend {
         Ok(out)
     }
 
-    /// One batch of new rows, each with its id. After an ambiguous failure, reads back which
+    /// One batch of new (blank) rows, each with its id. After an ambiguous failure, reads back which
     /// rows landed and re-sends only the others, so a retry never duplicates a row.
     async fn add_batch(&self, table_id: &str, batch: &[NewRow]) -> ClayResult<Vec<Row>> {
         let url = self.t.url(&["v3", "tables", table_id, "records"]);
@@ -279,21 +281,6 @@ impl HttpBackend {
                 break;
             }
             self.t.counters.retried();
-        }
-        // Some report Clay drops the cells from this answer: read back what came back bare.
-        let bare: Vec<String> = batch
-            .iter()
-            .filter(|r| !r.cells.is_empty())
-            .filter_map(|r| r.id.clone())
-            .filter(|id| landed.iter().any(|l| &l.id == id && l.cells.is_empty()))
-            .collect();
-        if !bare.is_empty() {
-            let fresh = self.read_records(table_id, &bare).await?;
-            for row in fresh {
-                if let Some(slot) = landed.iter_mut().find(|l| l.id == row.id) {
-                    *slot = row;
-                }
-            }
         }
         // Answer in the order asked.
         let mut ordered = Vec::with_capacity(landed.len());
@@ -473,19 +460,97 @@ impl Clay for HttpBackend {
     }
 
     async fn add_rows(&self, table_id: &str, rows: &[NewRow]) -> ClayResult<Vec<Row>> {
-        // Ids chosen here, before the first attempt, are what makes a retry checkable.
-        let rows: Vec<NewRow> = rows
+        // As Clay's own UI: blank rows with ids chosen here, then their values. Values
+        // posted with new rows have been seen dropped, and ids chosen before the first
+        // attempt are what makes a retry checkable.
+        let rows: Vec<RowUpdate> = rows
             .iter()
-            .map(|r| NewRow {
-                id: Some(r.id.clone().unwrap_or_else(|| super::local::new_id("r_"))),
+            .map(|r| RowUpdate {
+                id: r.id.clone().unwrap_or_else(|| super::local::new_id("r_")),
                 cells: r.cells.clone(),
             })
             .collect();
         let mut added = Vec::with_capacity(rows.len());
         for batch in rows.chunks(WRITE_BATCH) {
-            added.extend(self.add_batch(table_id, batch).await?);
+            let blank: Vec<NewRow> = batch
+                .iter()
+                .map(|r| NewRow {
+                    id: Some(r.id.clone()),
+                    cells: Vec::new(),
+                })
+                .collect();
+            added.extend(self.add_batch(table_id, &blank).await?);
+            let values: Vec<RowUpdate> = batch
+                .iter()
+                .filter(|r| !r.cells.is_empty())
+                .cloned()
+                .collect();
+            if let Err(e) = self.update_rows(table_id, &values).await {
+                tracing::warn!(
+                    table = table_id,
+                    rows = values.len(),
+                    first = values.first().map_or("", |r| r.id.as_str()),
+                    "rows were created blank but their values could not be written"
+                );
+                return Err(e);
+            }
         }
-        Ok(added)
+        let written: Vec<RowUpdate> = rows.into_iter().filter(|r| !r.cells.is_empty()).collect();
+        if written.is_empty() {
+            return Ok(added);
+        }
+        if !self.t.config().verify_writes {
+            // Unverified: the rows as created, with the values sent for them.
+            for row in &mut added {
+                if let Some(w) = written.iter().find(|w| w.id == row.id) {
+                    for c in &w.cells {
+                        match row.cells.iter_mut().find(|h| h.field_id == c.field_id) {
+                            Some(h) => h.value = c.value.clone(),
+                            None => row.cells.push(Cell {
+                                field_id: c.field_id.clone(),
+                                value: c.value.clone(),
+                                status: None,
+                            }),
+                        }
+                    }
+                }
+            }
+            return Ok(added);
+        }
+        let back =
+            super::readback::read_back(self, table_id, &written, self.t.config().verify_wait)
+                .await?;
+        if !back.agrees() {
+            let shown = |ids: Vec<String>| {
+                let n = ids.len();
+                let mut s = ids.into_iter().take(10).collect::<Vec<_>>().join(", ");
+                if n > 10 {
+                    s.push_str(&format!(" … ({n} in all)"));
+                }
+                s
+            };
+            tracing::warn!(
+                table = table_id,
+                rows_differing = back.differing.len(),
+                rows_missing = back.missing.len(),
+                differing = %shown(back.differing.iter().map(|d| format!("{} [{}]", d.row_id, d.field_ids.join(" "))).collect()),
+                missing = %shown(back.missing.clone()),
+                "values written to new rows did not land in Clay (read back after {} reads)",
+                back.reads
+            );
+        }
+        // In the order created; rows with no values to check as created; missing ones out.
+        let missing: HashSet<&str> = back.missing.iter().map(String::as_str).collect();
+        let mut held: std::collections::HashMap<String, Row> = back
+            .rows
+            .iter()
+            .map(|r| (r.id.clone(), r.clone()))
+            .collect();
+        Ok(added
+            .into_iter()
+            .filter(|r| !missing.contains(r.id.as_str()))
+            .map(|r| held.remove(&r.id).unwrap_or(r))
+            .collect())
     }
 
     async fn delete_rows(&self, table_id: &str, record_ids: &[String]) -> ClayResult<()> {
