@@ -167,3 +167,43 @@ fn a_ragged_csv_is_refused_and_imports_nothing() {
         .unwrap());
     assert!(imported.contains("imported 2 rows"), "{imported}");
 }
+
+#[test]
+fn a_refused_run_says_why_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws.sqlite");
+    let with_ws = |args: &[&str]| {
+        let mut cmd = kiln(dir.path());
+        cmd.arg("--workspace").arg(&ws).args(args);
+        cmd.output().unwrap()
+    };
+    ok(with_ws(&["workspace", "seed", "--demo"]));
+    for (args, why) in [
+        (
+            &[
+                "run",
+                "normalize-contacts",
+                "--table",
+                "Leads",
+                "--deny",
+                "tables",
+            ][..],
+            "may not read table `Leads`",
+        ),
+        (
+            &["run", "normalize-contacts", "--table", "No Such Table"][..],
+            "no table `No Such Table`",
+        ),
+    ] {
+        let out = with_ws(args);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.matches(why).count(), 1, "said once: {err}");
+        let line = err.lines().find(|l| l.starts_with("error: ")).unwrap();
+        assert_eq!(
+            line.matches("denied: ").count() + line.matches("not found: ").count(),
+            1,
+            "{line}"
+        );
+    }
+}

@@ -150,7 +150,17 @@ fn kiln(config_dir: &Path, url: &str) -> Command {
         .env("KILN_CACHE_DIR", config_dir.join("cache"))
         .env("KILN_LOG", TRACE)
         .args(["--backend", "http", "--clay-url", url]);
+    isolate(&mut cmd, config_dir);
     cmd
+}
+
+/// Keeps a child's state (trail, budgets) and any default directory out of the real user's
+/// home: an HTTP run writes kiln's state file, by default in the data directory.
+fn isolate(cmd: &mut Command, dir: &Path) {
+    cmd.env("KILN_STATE", dir.join("state.sqlite"))
+        .env("HOME", dir.join("home"))
+        .env("XDG_DATA_HOME", dir.join("home/data"))
+        .env("XDG_CONFIG_HOME", dir.join("home/config"));
 }
 
 fn text(out: &Output) -> String {
@@ -255,7 +265,9 @@ async fn cli_logs_in_runs_and_audits_over_http_without_leaking_secrets() {
         format!("backend = \"http\"\nclay_url = \"{}\"\n", sim.url),
     )
     .unwrap();
-    let out = Command::new(kiln_bin())
+    let mut cmd = Command::new(kiln_bin());
+    isolate(&mut cmd, config.path());
+    let out = cmd
         .env_remove("KILN_BACKEND")
         .env_remove("KILN_CLAY_URL")
         .env("KILN_CONFIG_DIR", config.path())

@@ -4,6 +4,7 @@
 pub mod http;
 pub mod local;
 pub mod model;
+pub mod readback;
 
 use async_trait::async_trait;
 use model::*;

@@ -96,7 +96,7 @@ fn open(ctx: &Context) -> anyhow::Result<Ledger> {
     // Over HTTP, runs keep their ledger in kiln's own state file, not in a workspace file:
     // a budget set anywhere else would never be consulted.
     if ctx.backend.kind == BackendKind::Http {
-        let path = super::remote::http_state_path()?;
+        let path = super::remote::http_state_path(ctx)?;
         return Ledger::open(&path).context("opening the credit ledger");
     }
     let path = ctx.workspace_path()?;

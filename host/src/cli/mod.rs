@@ -68,6 +68,11 @@ struct Cli {
     #[arg(long, global = true, env = "KILN_CLAY_URL", value_name = "URL")]
     clay_url: Option<String>,
 
+    /// kiln's own state (audit trail, credit budgets) for `--backend http`; default
+    /// <data dir>/kiln/state.sqlite. (Local runs keep it in the workspace file.)
+    #[arg(long, global = true, env = "KILN_STATE", value_name = "FILE")]
+    state: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -128,6 +133,7 @@ pub(crate) struct Context {
     grants: Vec<String>,
     denies: Vec<String>,
     backend: remote::Selection,
+    state: Option<PathBuf>,
 }
 
 impl Context {
@@ -181,7 +187,7 @@ pub fn main() -> ExitCode {
     let backend = match remote::select(cli.backend, cli.clay_url) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", output::error_chain(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -192,6 +198,7 @@ pub fn main() -> ExitCode {
         grants: cli.grants,
         denies: cli.denies,
         backend,
+        state: cli.state,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -224,7 +231,10 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // Errors carry guest text (trap messages, plugin names, row ids).
-            eprintln!("error: {}", output::sanitize_multiline(&format!("{e:#}")));
+            eprintln!(
+                "error: {}",
+                output::sanitize_multiline(&output::error_chain(&e))
+            );
             ExitCode::FAILURE
         }
     }

@@ -96,6 +96,25 @@ fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
     }
 }
 
+/// An error and its causes on one line, each said once. Many library errors show their
+/// source in their own message *and* return it from `source()` (`#[error("{0}")]` over a
+/// `#[from]`), so anyhow's `{:#}` would print the same words twice or more; a cause whose
+/// text the line already ends with adds nothing.
+pub(crate) fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 pub(crate) fn bytes(n: u64) -> String {
     match n {
         n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
@@ -285,6 +304,20 @@ mod tests {
         // An unterminated sequence swallows only itself.
         assert_eq!(sanitize("ok\x1b]0;title"), "ok");
         assert_eq!(sanitize("plain text, ünïcode ✓"), "plain text, ünïcode ✓");
+    }
+
+    #[test]
+    fn each_cause_of_an_error_is_said_once() {
+        #[derive(Debug, thiserror::Error)]
+        enum Wrapper {
+            #[error("{0}")]
+            Backend(#[from] std::io::Error),
+        }
+        let inner = std::io::Error::other("denied: no tables");
+        let e = anyhow::Error::from(Wrapper::from(inner)).context("running p on table T");
+        assert_eq!(error_chain(&e), "running p on table T: denied: no tables");
+        let plain = anyhow::anyhow!("root").context("middle").context("top");
+        assert_eq!(error_chain(&plain), "top: middle: root");
     }
 
     #[test]

@@ -132,13 +132,17 @@ impl Opened {
     }
 }
 
-/// The state file (trail, budgets) of a remote Clay, created with its directory if needed.
-pub(crate) fn http_state_path() -> anyhow::Result<PathBuf> {
-    let state = dirs::data_dir()
-        .context("cannot find a data directory for kiln's state (trail, budgets)")?
-        .join("kiln")
-        .join("state.sqlite");
-    if let Some(dir) = state.parent() {
+/// The state file (trail, budgets) of a remote Clay — `--state` / `KILN_STATE`, else one
+/// in the user's data directory — created with its directory if needed.
+pub(crate) fn http_state_path(ctx: &Context) -> anyhow::Result<PathBuf> {
+    let state = match &ctx.state {
+        Some(p) => p.clone(),
+        None => dirs::data_dir()
+            .context("cannot find a data directory for kiln's state (trail, budgets); pass --state <file>")?
+            .join("kiln")
+            .join("state.sqlite"),
+    };
+    if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     Ok(state)
@@ -166,7 +170,7 @@ pub(crate) fn open(ctx: &Context, acting_as: Option<&str>) -> anyhow::Result<Ope
                 );
             }
             let backend = Arc::new(HttpBackend::new(ctx.backend.http.clone(), credentials()?)?);
-            let state = http_state_path()?;
+            let state = http_state_path(ctx)?;
             Ok(Opened {
                 clay: backend.clone(),
                 http: Some(backend),

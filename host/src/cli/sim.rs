@@ -53,6 +53,15 @@ pub(crate) struct SimArgs {
     /// Answer column runs without `creditsSpent` (as some Clay deployments do).
     #[arg(long)]
     omit_run_credits: bool,
+    /// Answer every resources_v2 search with no matches (clients must walk the tree).
+    #[arg(long)]
+    blind_search: bool,
+    /// Drop the cell values of created records (POST …/records), as one client reports Clay does.
+    #[arg(long)]
+    drop_created_cells: bool,
+    /// Apply row updates (PATCH …/records) this many ms after answering, as Clay enqueues them.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    update_delay_ms: u64,
 }
 
 pub(crate) async fn clay_sim(ctx: &Context, args: SimArgs) -> anyhow::Result<ExitCode> {
@@ -83,6 +92,9 @@ pub(crate) async fn clay_sim(ctx: &Context, args: SimArgs) -> anyhow::Result<Exi
             rate_limit: args.rate_limit,
             seed: args.seed,
             omit_run_credits: args.omit_run_credits,
+            blind_search: args.blind_search,
+            drop_created_cells: args.drop_created_cells,
+            update_delay: Duration::from_millis(args.update_delay_ms),
         },
     };
     let login = config.password.is_some();

@@ -62,6 +62,11 @@ fn parse_since(s: &str) -> Result<i64, String> {
 
 /// The trail in the workspace file; refuses to create a file that is not there.
 pub(crate) fn open(ctx: &Context) -> anyhow::Result<Trail> {
+    // Runs over HTTP record into kiln's state file (`--state`), not a workspace file.
+    if ctx.backend.kind == super::remote::BackendKind::Http {
+        let path = super::remote::http_state_path(ctx)?;
+        return Trail::open(&path).context("opening the audit trail");
+    }
     let path = ctx.workspace_path()?;
     if !path.is_file() {
         bail!(

@@ -43,6 +43,15 @@ pub struct Faults {
     /// Answer `run` without `creditsSpent`, as some Clay deployments do: a client must not
     /// take that for "nothing was spent".
     pub omit_run_credits: bool,
+    /// Answer every resources_v2 search with no matches (a search index behind the tree, or
+    /// a query key the deployment ignores): a client must still find tables by walking.
+    pub blind_search: bool,
+    /// Create records without the cell values posted with them (one client reports Clay
+    /// drops them while still answering with the rows).
+    pub drop_created_cells: bool,
+    /// Apply row updates (`PATCH …/records`) this long after answering, as Clay enqueues
+    /// them; zero applies them before the answer.
+    pub update_delay: Duration,
 }
 
 impl Default for Faults {
@@ -56,6 +65,9 @@ impl Default for Faults {
             rate_limit: None,
             seed: 0,
             omit_run_credits: false,
+            blind_search: false,
+            drop_created_cells: false,
+            update_delay: Duration::ZERO,
         }
     }
 }

@@ -310,15 +310,22 @@ async fn resources_v2(State(s): S, h: HeaderMap, Path(ws): Path<String>, body: B
     let wanted = kinds(&filters);
     let keep = |r: &Resource| wanted.is_empty() || wanted.contains(&r.kind);
     if let Some(q) = filters
-        .get("query")
+        .get("q")
+        .or_else(|| filters.get("query"))
         .or_else(|| filters.get("searchQuery"))
         .and_then(Value::as_str)
     {
+        if s.config.faults.blind_search {
+            return resources(&b, ws, &[]).await;
+        }
+        // As Clay: without `isGlobalSearch` a search sees only the top of the tree.
+        let global = body.get("isGlobalSearch").and_then(Value::as_bool) == Some(true);
         let found: Vec<Resource> = b
             .search_resources(ws, q)
             .await?
             .into_iter()
             .filter(keep)
+            .filter(|r| global || r.parent_id.is_none())
             .collect();
         return resources(&b, ws, &found).await;
     }
@@ -424,6 +431,9 @@ async fn bulk_fetch(
 ) -> Result<Response, ApiError> {
     let b = member(&s, &h)?;
     let ids = strings(&body_json(&body)?, "recordIds");
+    if ids.is_empty() {
+        return Err(bad("recordIds must not be empty"));
+    }
     Ok(records("results", &b.read_records(&t, &ids).await?))
 }
 
@@ -434,7 +444,12 @@ async fn add_records(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let b = member(&s, &h)?;
-    let rows = wire::new_rows_from_text(body_text(&body)?)?;
+    let mut rows = wire::new_rows_from_text(body_text(&body)?)?;
+    if s.config.faults.drop_created_cells {
+        for r in &mut rows {
+            r.cells.clear();
+        }
+    }
     Ok(records("records", &b.add_rows(&t, &rows).await?))
 }
 
@@ -452,8 +467,22 @@ async fn update_records(
             updates.len()
         )));
     }
-    b.update_rows(&t, &updates).await?;
-    let ids: Vec<String> = updates.into_iter().map(|u| u.id).collect();
+    let ids: Vec<String> = updates.iter().map(|u| u.id.clone()).collect();
+    let delay = s.config.faults.update_delay;
+    if delay.is_zero() {
+        b.update_rows(&t, &updates).await?;
+    } else {
+        // Enqueued, as Clay does: the answer comes first, the cells change later.
+        let table = t.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Err(e) = b.update_rows(&table, &updates).await {
+                tracing::warn!(error = %e, "clay-sim: a late update failed");
+            }
+        });
+        let b = member(&s, &h)?;
+        return Ok(records("records", &b.read_records(&t, &ids).await?));
+    }
     Ok(records("records", &b.read_records(&t, &ids).await?))
 }
 

@@ -47,10 +47,37 @@ pub fn from_status(status: u16, body: &[u8], what: &str, auth: AuthKind) -> Clay
         .and_then(Value::as_str)
         .map(short)
         .unwrap_or_default();
-    let detail = if message.is_empty() {
-        format!("{what}: HTTP {status}")
+    // Clay's `details` say which input is wrong (`{"inputFieldIdsWithErrors":["f_1"]}`):
+    // the part a user needs to fix it. Kept compact and bounded.
+    let details = json
+        .as_ref()
+        .and_then(|v| v.get("details"))
+        .filter(|d| !d.is_null() && d.as_object().is_none_or(|o| !o.is_empty()))
+        .map(|d| format!(" (details: {})", short(&d.to_string())))
+        .unwrap_or_default();
+    // A specific type (`DagIsCyclical`) says more than the status does; the generic ones
+    // are what the variant already says.
+    const GENERIC: [&str; 8] = [
+        "BadRequest",
+        "NotFound",
+        "Forbidden",
+        "Unauthorized",
+        "Upstream",
+        "Conflict",
+        "RateLimited",
+        "InternalServerError",
+    ];
+    let message = if kind.is_empty() || GENERIC.contains(&kind) || message.contains(kind) {
+        message
+    } else if message.is_empty() {
+        short(kind)
     } else {
-        format!("{what}: {message}")
+        format!("{}: {message}", short(kind))
+    };
+    let detail = if message.is_empty() {
+        format!("{what}: HTTP {status}{details}")
+    } else {
+        format!("{what}: {message}{details}")
     };
     match (status, kind) {
         (401, _) | (_, "Unauthorized") => unauthorized(auth),
@@ -113,6 +140,36 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "denied: your Clay session has expired, run `kiln login`"
+        );
+        // A hand-written body as Clay sends it for a cyclic formula.
+        let cyclic = br#"{"type":"DagIsCyclical","message":"Adding this field would create a cycle","details":{"inputFieldIdsWithErrors":["f_1","f_2"]}}"#;
+        let e = from_status(400, cyclic, "PATCH /v3/tables/t_1", AuthKind::Session);
+        assert!(matches!(e, ClayError::Invalid(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            r#"invalid request: PATCH /v3/tables/t_1: DagIsCyclical: Adding this field would create a cycle (details: {"inputFieldIdsWithErrors":["f_1","f_2"]})"#
+        );
+        let typed = br#"{"type":"BadRequest","message":"bad input","details":{"inputFieldIdsWithErrors":["f_1"]}}"#;
+        let e = from_status(400, typed, "POST", AuthKind::Session).to_string();
+        assert!(
+            e.ends_with(r#"bad input (details: {"inputFieldIdsWithErrors":["f_1"]})"#),
+            "{e}"
+        );
+        let huge = format!(
+            r#"{{"type":"BadRequest","message":"m","details":{{"ids":["{}"]}}}}"#,
+            "f_x".repeat(10_000)
+        );
+        let e = from_status(400, huge.as_bytes(), "POST", AuthKind::Session).to_string();
+        assert!(
+            e.len() < 600 && e.contains("(details: {\"ids\""),
+            "bounded: {}",
+            e.len()
+        );
+        let empty = br#"{"type":"BadRequest","message":"m","details":{}}"#;
+        assert!(
+            !from_status(400, empty, "POST", AuthKind::Session)
+                .to_string()
+                .contains("details")
         );
         assert!(matches!(
             from_status(503, b"", "GET", AuthKind::Session),

@@ -4,16 +4,18 @@
 //! [`transport`] makes each exchange resilient. This module adds what needs more than one
 //! exchange: batching, reading back after an ambiguous write, and table lookup by name.
 //!
-//! Assumption: Clay's v3 documents no endpoint that changes cells of existing rows. kiln
-//! uses `PATCH /v3/tables/{t}/records` with `{"records":[{"id","cells":{…}}]}` (the shape
-//! of row creation), and so does `kiln clay-sim`.
+//! Writes follow Clay's own UI: new rows are posted blank with client-generated ids, then
+//! their values go in with `PATCH /v3/tables/{t}/records` (`{"records":[{"id","cells":{…}}]}`,
+//! plain values). Clay answers that PATCH by enqueueing the updates, which apply later: an
+//! update is *submitted*, and only reading the rows back (on by default for new rows,
+//! `kiln run --verify` for updates) says what landed.
 
 pub mod auth;
 pub mod errors;
 pub mod transport;
 pub mod wire;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -30,6 +32,10 @@ use transport::{Failure, Safety, Transport};
 pub const WRITE_BATCH: usize = 50;
 /// Record ids per bulk read.
 pub const READ_BATCH: usize = 200;
+
+/// Bounds of a walk over a workspace's tree (see `walk`).
+pub const WALK_MAX_NODES: usize = 20_000;
+pub const WALK_MAX_LISTINGS: usize = 2_000;
 
 const ALL_KINDS: [ResourceKind; 3] = [
     ResourceKind::Workbook,
@@ -183,7 +189,54 @@ impl HttpBackend {
         wire::resources_from(&v).map_err(shape)
     }
 
-    /// One batch of new rows, each with its id. After an ambiguous failure, reads back which
+    /// Every resource of a workspace, level by level from the top: folders and workbooks
+    /// are listed in turn. Bounded by [`WALK_MAX_NODES`] resources and
+    /// [`WALK_MAX_LISTINGS`] requests, so a huge or cyclic tree cannot run on.
+    async fn walk(&self, workspace_id: u64) -> ClayResult<Vec<Resource>> {
+        let mut out: Vec<Resource> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut queue: VecDeque<Option<ResourceRef>> = VecDeque::from([None]);
+        let mut listings = 0usize;
+        while let Some(parent) = queue.pop_front() {
+            if listings >= WALK_MAX_LISTINGS || out.len() >= WALK_MAX_NODES {
+                tracing::warn!(
+                    workspace = workspace_id,
+                    resources = out.len(),
+                    listings,
+                    "stopped walking the workspace's tree at its bound; some tables may be missing"
+                );
+                break;
+            }
+            listings += 1;
+            let level = match self
+                .list_resources(workspace_id, parent.as_ref(), &ALL_KINDS)
+                .await
+            {
+                Ok(level) => level,
+                // One folder the user may not open does not hide the rest of the tree.
+                Err(e @ (ClayError::NotFound(_) | ClayError::Denied(_))) if parent.is_some() => {
+                    tracing::debug!(error = %e, "skipped a folder while walking the tree");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for r in level {
+                if !seen.insert(r.id.clone()) {
+                    continue;
+                }
+                if matches!(r.kind, ResourceKind::Folder | ResourceKind::Workbook) && !r.deleted {
+                    queue.push_back(Some(ResourceRef {
+                        id: r.id.clone(),
+                        kind: r.kind,
+                    }));
+                }
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One batch of new (blank) rows, each with its id. After an ambiguous failure, reads back which
     /// rows landed and re-sends only the others, so a retry never duplicates a row.
     async fn add_batch(&self, table_id: &str, batch: &[NewRow]) -> ClayResult<Vec<Row>> {
         let url = self.t.url(&["v3", "tables", table_id, "records"]);
@@ -228,21 +281,6 @@ impl HttpBackend {
                 break;
             }
             self.t.counters.retried();
-        }
-        // Some report Clay drops the cells from this answer: read back what came back bare.
-        let bare: Vec<String> = batch
-            .iter()
-            .filter(|r| !r.cells.is_empty())
-            .filter_map(|r| r.id.clone())
-            .filter(|id| landed.iter().any(|l| &l.id == id && l.cells.is_empty()))
-            .collect();
-        if !bare.is_empty() {
-            let fresh = self.read_records(table_id, &bare).await?;
-            for row in fresh {
-                if let Some(slot) = landed.iter_mut().find(|l| l.id == row.id) {
-                    *slot = row;
-                }
-            }
         }
         // Answer in the order asked.
         let mut ordered = Vec::with_capacity(landed.len());
@@ -329,12 +367,29 @@ impl Clay for HttpBackend {
     }
 
     async fn search_resources(&self, workspace_id: u64, query: &str) -> ClayResult<Vec<Resource>> {
-        let types: Vec<&str> = ALL_KINDS.iter().map(|k| wire::kind_wire(*k)).collect();
-        self.resources_v2(
-            workspace_id,
-            json!({ "parentResource": null, "filters": { "resourceTypes": types, "query": query } }),
-        )
-        .await
+        let query = query.trim();
+        // Everything: only the tree itself is sure to hold nested workbooks' tables.
+        if query.is_empty() {
+            return self.walk(workspace_id).await;
+        }
+        let found = self
+            .resources_v2(
+                workspace_id,
+                json!({ "parentResource": null, "filters": { "q": query }, "isGlobalSearch": true }),
+            )
+            .await?;
+        if !found.is_empty() {
+            return Ok(found);
+        }
+        // Search gave nothing: a deployment that reads the query elsewhere, or an index
+        // behind the tree. The tree has the answer.
+        let q = query.to_lowercase();
+        Ok(self
+            .walk(workspace_id)
+            .await?
+            .into_iter()
+            .filter(|r| r.name.to_lowercase().contains(&q))
+            .collect())
     }
 
     async fn create_workbook(
@@ -405,19 +460,97 @@ impl Clay for HttpBackend {
     }
 
     async fn add_rows(&self, table_id: &str, rows: &[NewRow]) -> ClayResult<Vec<Row>> {
-        // Ids chosen here, before the first attempt, are what makes a retry checkable.
-        let rows: Vec<NewRow> = rows
+        // As Clay's own UI: blank rows with ids chosen here, then their values. Values
+        // posted with new rows have been seen dropped, and ids chosen before the first
+        // attempt are what makes a retry checkable.
+        let rows: Vec<RowUpdate> = rows
             .iter()
-            .map(|r| NewRow {
-                id: Some(r.id.clone().unwrap_or_else(|| super::local::new_id("r_"))),
+            .map(|r| RowUpdate {
+                id: r.id.clone().unwrap_or_else(|| super::local::new_id("r_")),
                 cells: r.cells.clone(),
             })
             .collect();
         let mut added = Vec::with_capacity(rows.len());
         for batch in rows.chunks(WRITE_BATCH) {
-            added.extend(self.add_batch(table_id, batch).await?);
+            let blank: Vec<NewRow> = batch
+                .iter()
+                .map(|r| NewRow {
+                    id: Some(r.id.clone()),
+                    cells: Vec::new(),
+                })
+                .collect();
+            added.extend(self.add_batch(table_id, &blank).await?);
+            let values: Vec<RowUpdate> = batch
+                .iter()
+                .filter(|r| !r.cells.is_empty())
+                .cloned()
+                .collect();
+            if let Err(e) = self.update_rows(table_id, &values).await {
+                tracing::warn!(
+                    table = table_id,
+                    rows = values.len(),
+                    first = values.first().map_or("", |r| r.id.as_str()),
+                    "rows were created blank but their values could not be written"
+                );
+                return Err(e);
+            }
         }
-        Ok(added)
+        let written: Vec<RowUpdate> = rows.into_iter().filter(|r| !r.cells.is_empty()).collect();
+        if written.is_empty() {
+            return Ok(added);
+        }
+        if !self.t.config().verify_writes {
+            // Unverified: the rows as created, with the values sent for them.
+            for row in &mut added {
+                if let Some(w) = written.iter().find(|w| w.id == row.id) {
+                    for c in &w.cells {
+                        match row.cells.iter_mut().find(|h| h.field_id == c.field_id) {
+                            Some(h) => h.value = c.value.clone(),
+                            None => row.cells.push(Cell {
+                                field_id: c.field_id.clone(),
+                                value: c.value.clone(),
+                                status: None,
+                            }),
+                        }
+                    }
+                }
+            }
+            return Ok(added);
+        }
+        let back =
+            super::readback::read_back(self, table_id, &written, self.t.config().verify_wait)
+                .await?;
+        if !back.agrees() {
+            let shown = |ids: Vec<String>| {
+                let n = ids.len();
+                let mut s = ids.into_iter().take(10).collect::<Vec<_>>().join(", ");
+                if n > 10 {
+                    s.push_str(&format!(" … ({n} in all)"));
+                }
+                s
+            };
+            tracing::warn!(
+                table = table_id,
+                rows_differing = back.differing.len(),
+                rows_missing = back.missing.len(),
+                differing = %shown(back.differing.iter().map(|d| format!("{} [{}]", d.row_id, d.field_ids.join(" "))).collect()),
+                missing = %shown(back.missing.clone()),
+                "values written to new rows did not land in Clay (read back after {} reads)",
+                back.reads
+            );
+        }
+        // In the order created; rows with no values to check as created; missing ones out.
+        let missing: HashSet<&str> = back.missing.iter().map(String::as_str).collect();
+        let mut held: std::collections::HashMap<String, Row> = back
+            .rows
+            .iter()
+            .map(|r| (r.id.clone(), r.clone()))
+            .collect();
+        Ok(added
+            .into_iter()
+            .filter(|r| !missing.contains(r.id.as_str()))
+            .map(|r| held.remove(&r.id).unwrap_or(r))
+            .collect())
     }
 
     async fn delete_rows(&self, table_id: &str, record_ids: &[String]) -> ClayResult<()> {
@@ -642,39 +775,59 @@ impl Clay for HttpBackend {
     }
 
     async fn resolve_table(&self, id_or_name: &str) -> ClayResult<TableInfo> {
-        if id_or_name.starts_with("t_") {
-            match self.get_table(id_or_name).await {
+        let key = id_or_name.trim();
+        let by_id = key.starts_with("t_");
+        if by_id {
+            match self.get_table(key).await {
+                // A table may be named like an id: look by name before saying it is missing.
                 Err(ClayError::NotFound(_)) => {}
                 other => return other,
             }
         }
-        let key = id_or_name.trim();
-        let mut seen = Vec::new();
+        let mut tables: Vec<Resource> = Vec::new();
         for ws in self.list_workspaces().await? {
-            let tables: Vec<Resource> = self
-                .search_resources(ws.id, key)
-                .await?
-                .into_iter()
-                .filter(|r| r.kind == ResourceKind::Table && !r.deleted)
-                .collect();
-            let exact = tables.iter().find(|r| r.name == key);
-            let loose = tables.iter().find(|r| r.name.eq_ignore_ascii_case(key));
-            if let Some(t) = exact.or(loose) {
-                return self.get_table(&t.id).await;
+            for r in self.search_resources(ws.id, key).await? {
+                if r.kind == ResourceKind::Table
+                    && !r.deleted
+                    && !tables.iter().any(|t| t.id == r.id)
+                {
+                    tables.push(r);
+                }
             }
-            seen.extend(
-                tables
-                    .into_iter()
-                    .map(|t| format!("`{}` ({})", t.name, t.id)),
-            );
         }
-        Err(ClayError::NotFound(if seen.is_empty() {
-            format!("no table `{key}` in your Clay workspaces; pass its id (t_…) or exact name")
+        let exact: Vec<&Resource> = tables.iter().filter(|r| r.name == key).collect();
+        let chosen = if exact.is_empty() {
+            tables
+                .iter()
+                .filter(|r| r.name.eq_ignore_ascii_case(key))
+                .collect()
         } else {
-            format!(
+            exact
+        };
+        match chosen.as_slice() {
+            [one] => self.get_table(&one.id).await,
+            [] if by_id => Err(ClayError::NotFound(format!(
+                "table id `{key}` does not exist in your Clay workspaces (Clay answered 404, and no table has that name); check the id, or list the tables with `kiln workspace show`"
+            ))),
+            [] if tables.is_empty() => Err(ClayError::NotFound(format!(
+                "no table `{key}` in your Clay workspaces; pass its id (t_…) or exact name (`kiln workspace show` lists them)"
+            ))),
+            [] => Err(ClayError::NotFound(format!(
                 "no table named exactly `{key}`; close matches: {}",
-                seen.join(", ")
-            )
-        }))
+                tables
+                    .iter()
+                    .map(|t| format!("`{}` ({})", t.name, t.id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+            many => Err(ClayError::Invalid(format!(
+                "{} tables are named `{key}`: {}; pass the id (t_…) of the one you mean",
+                many.len(),
+                many.iter()
+                    .map(|t| t.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
     }
 }

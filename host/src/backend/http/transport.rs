@@ -37,6 +37,11 @@ pub struct HttpConfig {
     pub backoff_max: Duration,
     /// Client-side rate limit (Clay allows about 10 requests/s per workspace).
     pub requests_per_second: u32,
+    /// Read new rows back after writing them and warn about values that did not land
+    /// (Clay has been reported to drop values; its updates apply asynchronously).
+    pub verify_writes: bool,
+    /// How long a read-back waits for values still being applied.
+    pub verify_wait: Duration,
 }
 
 impl Default for HttpConfig {
@@ -50,6 +55,8 @@ impl Default for HttpConfig {
             backoff_base: Duration::from_millis(250),
             backoff_max: Duration::from_secs(15),
             requests_per_second: 10,
+            verify_writes: true,
+            verify_wait: Duration::from_secs(5),
         }
     }
 }

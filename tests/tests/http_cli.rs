@@ -1,0 +1,131 @@
+//! The `kiln` binary over HTTP against an in-process `clay-sim`: where its state goes,
+//! `--trace-http`, `kiln run --verify`. Every child gets its own HOME, data and config
+//! directories and `KILN_STATE`, so no test touches the real user's files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kiln_host::sim::{Faults, Simulator};
+use kiln_tests::{DemoWorkspace, normalize_contacts, start_sim, test_http_config};
+use secrecy::ExposeSecret as _;
+
+/// A temporary home for one test's `kiln` children.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The default data directory a child would use without `--state`.
+    fn data_dir(&self) -> PathBuf {
+        self.path().join("home/data")
+    }
+
+    /// `kiln --backend http --clay-url <url>` with everything it could write kept in here.
+    fn kiln(&self, url: &str, cookie: &str) -> Command {
+        let mut cmd = Command::new(kiln_tests::kiln_bin());
+        cmd.env_remove("KILN_WORKSPACE")
+            .env_remove("KILN_STATE")
+            .env_remove("KILN_BACKEND")
+            .env_remove("CLAY_API_KEY")
+            .env("CLAY_SESSION_COOKIE", cookie)
+            .env("HOME", self.path().join("home"))
+            .env("XDG_DATA_HOME", self.data_dir())
+            .env("XDG_CONFIG_HOME", self.path().join("home/config"))
+            .env("KILN_CONFIG_DIR", self.path().join("config"))
+            .env("KILN_CACHE_DIR", self.path().join("cache"))
+            .env("KILN_LOG", "warn")
+            .args(["--backend", "http", "--clay-url", url]);
+        cmd
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A simulator over a fresh demo workspace and a session cookie for its first admin.
+async fn sim_with_session(faults: Faults) -> (DemoWorkspace, Simulator, String) {
+    let ws = DemoWorkspace::new();
+    let sim = start_sim(&ws.local, faults).await;
+    let email = kiln_tests::actor_email(&ws.local).await;
+    let creds = kiln_host::backend::http::login(
+        &test_http_config(&sim.url()),
+        &email,
+        &secrecy::SecretString::from(kiln_tests::SIM_PASSWORD.to_string()),
+    )
+    .await
+    .unwrap();
+    let cookie = creds.session_value().unwrap().expose_secret().to_string();
+    (ws, sim, cookie)
+}
+
+/// Runs a child without blocking the simulator's runtime.
+async fn output(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http_run_keeps_its_state_in_the_file_the_user_chose() {
+    let (_ws, sim, cookie) = sim_with_session(Faults::default()).await;
+    let home = Home::new();
+    let state = home.path().join("chosen").join("kiln-state.sqlite");
+
+    let mut run = home.kiln(&sim.url(), &cookie);
+    run.arg("--state")
+        .arg(&state)
+        .arg("run")
+        .arg(normalize_contacts())
+        .args(["--table", "Leads", "--dry-run", "--json"]);
+    let out = output(run).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(state.is_file(), "the state file was created where asked");
+    assert!(
+        !home.data_dir().join("kiln").exists(),
+        "nothing went to the default data directory"
+    );
+
+    // The trail of that run is read back from the same file, named by the environment.
+    let mut show = home.kiln(&sim.url(), &cookie);
+    show.env("KILN_STATE", &state).args([
+        "trail",
+        "show",
+        "--plugin",
+        "normalize-contacts",
+        "--json",
+    ]);
+    let out = output(show).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !entries.as_array().unwrap().is_empty(),
+        "the run's host calls are in the chosen state file: {entries}"
+    );
+
+    // A different state file has none of it.
+    let mut other = home.kiln(&sim.url(), &cookie);
+    other
+        .arg("--state")
+        .arg(home.path().join("other.sqlite"))
+        .args(["trail", "show", "--plugin", "normalize-contacts", "--json"]);
+    let out = output(other).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(entries, serde_json::json!([]));
+    assert!(!home.data_dir().join("kiln").exists());
+}
