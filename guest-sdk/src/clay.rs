@@ -354,7 +354,8 @@ pub mod tables {
 /// (`/v3/credit-reporting/…`, `/v3/app-accounts…`).
 pub mod credits {
     use crate::types::{
-        ClayError, CreditReport, Integration, IntegrationType, Member, Resource, TimeRange,
+        ClayError, CreditReport, Integration, IntegrationType, Member, MemberCredits, Resource,
+        TimeRange,
     };
 
     /// Members with their roles and status (`GET /v3/workspaces/{ws}/permissions`).
@@ -372,17 +373,23 @@ pub mod credits {
         dispatch!(credits::permissions(workspace_id) => credits_permissions)
     }
 
-    /// Workspace-wide usage in `range`: one entity per user, integrations as sub-entities.
+    /// What each folder and workbook spent in `range`: entities are resources (`kind`
+    /// `folder` with its workbooks as sub-entities, or a top-level `workbook`), never
+    /// members — for those, use [`member_usage`]. Spending on no table is unattributed.
     ///
     /// ```
     /// # use kiln_guest::types::{MemberStatus, Role, TimeRange};
     /// # let ws = kiln_guest::testing::MockWorkspace::new("Acme");
     /// let maya = ws.add_member("maya@acme.io", "Maya", Role::Admin, MemberStatus::Active);
-    /// ws.record_usage(Some(&maya), "hunter", 12.0, ws.now() - 1);
+    /// let sales = ws.add_folder("Sales", None);
+    /// let wb = ws.add_workbook("Leads", Some(&sales));
+    /// let table = ws.add_table("Leads", Some(&wb), &["Email"]);
+    /// ws.record_table_usage(Some(&maya), "hunter", Some(&table), 12.0, ws.now() - 1);
     /// # let _installed = ws.install();
     /// let range = TimeRange { start: 0, end: ws.now() };
     /// let report = kiln_guest::clay::credits::workspace_report(ws.workspace_id(), range)?;
-    /// assert_eq!(report.entities[0].credits, 12.0);
+    /// assert_eq!((report.entities[0].kind.as_str(), report.entities[0].credits), ("folder", 12.0));
+    /// assert_eq!(report.entities[0].subentities[0].id, wb);
     /// # Ok::<(), kiln_guest::types::ClayError>(())
     /// ```
     pub fn workspace_report(
@@ -392,7 +399,8 @@ pub mod credits {
         dispatch!(credits::workspace_report(workspace_id, range) => credits_workspace_report)
     }
 
-    /// Usage of the given users only.
+    /// The workspace report restricted to what the given members spent (Clay's `ownerIds`):
+    /// its entities are still resources.
     ///
     /// ```
     /// # use kiln_guest::types::{MemberStatus, Role, TimeRange};
@@ -404,7 +412,7 @@ pub mod credits {
     /// # let _installed = ws.install();
     /// let range = TimeRange { start: 0, end: ws.now() };
     /// let report = kiln_guest::clay::credits::user_report(ws.workspace_id(), range, &[jo])?;
-    /// assert_eq!(report.entities.len(), 1);
+    /// assert_eq!(report.unattributed_credits, 3.0);
     /// # Ok::<(), kiln_guest::types::ClayError>(())
     /// ```
     pub fn user_report(
@@ -415,7 +423,30 @@ pub mod credits {
         dispatch!(credits::user_report(workspace_id, range, owner_ids) => credits_user_report)
     }
 
-    /// Usage per integration type, users as sub-entities.
+    /// What each member spent in `range`, one entry per id asked, in order (at most 500):
+    /// every credit of theirs, on a resource or not.
+    ///
+    /// ```
+    /// # use kiln_guest::types::{MemberStatus, Role, TimeRange};
+    /// # let ws = kiln_guest::testing::MockWorkspace::new("Acme");
+    /// let maya = ws.add_member("maya@acme.io", "Maya", Role::Admin, MemberStatus::Active);
+    /// let jo = ws.add_member("jo@acme.io", "Jo", Role::Member, MemberStatus::Active);
+    /// ws.record_usage(Some(&jo), "hunter", 3.0, ws.now() - 1);
+    /// # let _installed = ws.install();
+    /// let range = TimeRange { start: 0, end: ws.now() };
+    /// let spent = kiln_guest::clay::credits::member_usage(ws.workspace_id(), range, &[maya, jo])?;
+    /// assert_eq!((spent[0].credits, spent[1].credits), (0.0, 3.0));
+    /// # Ok::<(), kiln_guest::types::ClayError>(())
+    /// ```
+    pub fn member_usage(
+        workspace_id: u64,
+        range: TimeRange,
+        user_ids: &[String],
+    ) -> Result<Vec<MemberCredits>, ClayError> {
+        dispatch!(credits::member_usage(workspace_id, range, user_ids) => credits_member_usage)
+    }
+
+    /// Usage per integration type (entities of kind `integration`).
     ///
     /// ```
     /// # use kiln_guest::types::TimeRange;

@@ -271,8 +271,8 @@ impl Batch {
                     })
                 })
                 .collect(),
-            created_at: 0,
-            updated_at: 0,
+            created_at: None,
+            updated_at: None,
         }
     }
 }

@@ -250,7 +250,7 @@ pub async fn actor_email(local: &LocalBackend) -> String {
         .await
         .expect("members")
         .into_iter()
-        .find(|m| m.user_id == actor)
+        .find(|m| m.user_id.as_deref() == Some(actor.as_str()))
         .expect("the actor is a member")
         .email
 }

@@ -123,7 +123,17 @@ struct Usage {
     at: Timestamp,
     user: Option<String>,
     package: String,
+    table: Option<String>,
     credits: f64,
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "workspace-admin",
+        Role::Member => "workspace-member",
+        Role::Viewer => "workspace-viewer",
+        Role::SalesRep => "workspace-sales-rep",
+    }
 }
 
 /// The workspace's data. Only the [`crate::clay`] facade reaches it directly.
@@ -300,11 +310,14 @@ impl MockWorkspace {
     pub fn add_member(&self, email: &str, name: &str, role: Role, status: MemberStatus) -> String {
         let mut s = self.state.borrow_mut();
         let id = (1000 + s.members.len()).to_string();
+        // A pending invitation has no user id in Clay; the mock keeps its key privately so
+        // that the returned id still names it in tests.
         s.members.push(Member {
-            user_id: id.clone(),
+            user_id: (status != MemberStatus::Pending).then(|| id.clone()),
             email: email.to_string(),
             name: name.to_string(),
             role,
+            role_name: role_name(role).to_string(),
             status,
         });
         id
@@ -339,8 +352,20 @@ impl MockWorkspace {
             name: name.to_string(),
             type_id: type_id.to_string(),
             owner_id: owner.map(str::to_string),
-            created_at,
+            shared: false,
+            created_at: Some(created_at),
         });
+        id
+    }
+
+    /// Adds a Clay-managed integration shared by the whole workspace (`isSharedPublicKey`):
+    /// it has no owner and never breaks when a member leaves.
+    pub fn add_shared_integration(&self, name: &str, type_id: &str) -> String {
+        let id = self.add_integration(name, type_id, None);
+        let mut s = self.state.borrow_mut();
+        if let Some(i) = s.integrations.iter_mut().find(|i| i.id == id) {
+            i.shared = true;
+        }
         id
     }
 
@@ -456,21 +481,36 @@ impl MockWorkspace {
         table.rows.push(Row {
             id: id.clone(),
             cells,
-            created_at: now,
-            updated_at: now,
+            created_at: Some(now),
+            updated_at: Some(now),
         });
         id
     }
 
     /// Records credit use (what Clay's credit ledger holds) by `user` (or unattributed) on
-    /// integration type `package_id` at `at`.
+    /// integration type `package_id` at `at`, on no table: the workspace report counts it
+    /// as unattributed, and it is still that member's spending.
     pub fn record_usage(&self, user: Option<&str>, package_id: &str, credits: f64, at: Timestamp) {
+        self.record_table_usage(user, package_id, None, credits, at);
+    }
+
+    /// Records credit use on a table: the workspace report puts it on the table's workbook
+    /// (and that workbook's folder), as Clay's does.
+    pub fn record_table_usage(
+        &self,
+        user: Option<&str>,
+        package_id: &str,
+        table_id: Option<&str>,
+        credits: f64,
+        at: Timestamp,
+    ) {
         let mut s = self.state.borrow_mut();
         s.ensure_type(package_id, None);
         s.ledger.push(Usage {
             at,
             user: user.map(str::to_string),
             package: package_id.to_string(),
+            table: table_id.map(str::to_string),
             credits,
         });
     }
@@ -488,8 +528,8 @@ impl MockWorkspace {
             .find(|r| r.id == resource_id)
             .unwrap_or_else(|| panic!("no resource {resource_id}"));
         r.created_by = by.map(str::to_string);
-        r.created_at = at;
-        r.updated_at = at;
+        r.created_at = Some(at);
+        r.updated_at = Some(at);
     }
 
     /// The id of a table's column, by name (case-insensitive) or id.

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use super::{MAX_ADD, MAX_READ, MockTable, State, Usage, is_empty, not_found, text};
 use crate::types::{
     Cell, CellInput, CellStatus, CellValue, ClayError, CreditEntity, CreditReport, CreditSubentity,
-    FieldKind, Folder, Integration, IntegrationType, Member, MemberStatus, NewRow, Resource,
-    ResourceKind, ResourceRef, Row, RunMode, RunResult, RunTarget, Source, TableInfo, TimeRange,
-    Workbook, Workspace,
+    FieldKind, Folder, Integration, IntegrationType, Member, MemberCredits, MemberStatus, NewRow,
+    Resource, ResourceKind, ResourceRef, Row, RunMode, RunResult, RunTarget, Source, TableInfo,
+    TimeRange, Workbook, Workspace,
 };
 
 impl State {
@@ -48,8 +48,8 @@ impl State {
             kind,
             parent_id: parent.map(str::to_string),
             created_by: self.acting.clone(),
-            created_at: self.now,
-            updated_at: self.now,
+            created_at: Some(self.now),
+            updated_at: Some(self.now),
             deleted: false,
         });
         id
@@ -358,8 +358,8 @@ impl State {
                         status: None,
                     })
                     .collect(),
-                created_at: now,
-                updated_at: now,
+                created_at: Some(now),
+                updated_at: Some(now),
             };
             self.table(table_id)?.rows.push(row.clone());
             out.push(row);
@@ -507,7 +507,7 @@ impl State {
                     None => row.cells.push(cell.clone()),
                 }
             }
-            row.updated_at = now;
+            row.updated_at = Some(now);
             if *charged {
                 ran += 1;
             }
@@ -522,6 +522,7 @@ impl State {
                         at: now,
                         user: actor.clone(),
                         package: action.package_id.clone(),
+                        table: Some(table_id.to_string()),
                         credits: action.credit_cost.unwrap_or(0.0),
                     });
                 }
@@ -553,7 +554,7 @@ impl State {
         let owner_removed = integration.owner_id.as_ref().is_some_and(|o| {
             self.members
                 .iter()
-                .any(|m| &m.user_id == o && m.status == MemberStatus::Removed)
+                .any(|m| m.user_id.as_ref() == Some(o) && m.status == MemberStatus::Removed)
         });
         if owner_removed {
             return Err(ClayError::Upstream(format!(
@@ -627,7 +628,7 @@ impl State {
     pub(super) fn member_name(&self, id: &str) -> (String, bool) {
         self.members
             .iter()
-            .find(|m| m.user_id == id)
+            .find(|m| m.user_id.as_deref() == Some(id))
             .map(|m| (m.name.clone(), m.status == MemberStatus::Removed))
             .unwrap_or_else(|| (id.to_string(), true))
     }
@@ -638,7 +639,9 @@ impl State {
             .filter(move |u| u.at >= range.start && u.at < range.end)
     }
 
-    pub(super) fn user_report(
+    /// Clay's workspace report: what each folder (its workbooks as sub-entities) or
+    /// top-level workbook spent; spending on no table is unattributed.
+    pub(super) fn resource_report(
         &self,
         workspace_id: u64,
         range: TimeRange,
@@ -651,52 +654,80 @@ impl State {
                 "the time range ends before it starts".into(),
             ));
         }
-        let mut per_user: BTreeMap<&str, BTreeMap<&str, (f64, u64)>> = BTreeMap::new();
-        let mut unattributed = (0.0, 0u64);
+        type Spend = (f64, u64);
+        let parent = |id: &str| {
+            self.resources
+                .iter()
+                .find(|r| r.id == id)
+                .and_then(|r| r.parent_id.clone())
+        };
+        let mut per_entity: BTreeMap<String, (Spend, BTreeMap<String, Spend>)> = BTreeMap::new();
+        let mut unattributed: Spend = (0.0, 0);
+        let add = |s: &mut Spend, credits: f64| {
+            s.0 += credits;
+            s.1 += 1;
+        };
         for u in self.in_range(range) {
             if packages.is_some_and(|p| !p.contains(&u.package)) {
                 continue;
             }
-            match &u.user {
-                Some(user) if owners.is_none_or(|o| o.contains(user)) => {
-                    let e = per_user
-                        .entry(user)
-                        .or_default()
-                        .entry(&u.package)
-                        .or_default();
-                    e.0 += u.credits;
-                    e.1 += 1;
+            if let Some(owners) = owners
+                && !u.user.as_ref().is_some_and(|x| owners.contains(x))
+            {
+                continue;
+            }
+            let Some(workbook) = u.table.as_deref().and_then(parent) else {
+                add(&mut unattributed, u.credits);
+                continue;
+            };
+            match parent(&workbook) {
+                Some(folder) => {
+                    let e = per_entity.entry(folder).or_default();
+                    add(&mut e.0, u.credits);
+                    add(e.1.entry(workbook).or_default(), u.credits);
                 }
-                None if owners.is_none() => {
-                    unattributed.0 += u.credits;
-                    unattributed.1 += 1;
-                }
-                _ => {}
+                None => add(&mut per_entity.entry(workbook).or_default().0, u.credits),
             }
         }
-        let entities = per_user
+        let describe = |id: &str| {
+            self.resources
+                .iter()
+                .find(|r| r.id == id)
+                .map(|r| {
+                    let kind = match r.kind {
+                        ResourceKind::Folder => "folder",
+                        ResourceKind::Workbook => "workbook",
+                        ResourceKind::Table => "table",
+                    };
+                    (r.name.clone(), kind.to_string(), r.deleted)
+                })
+                .unwrap_or_else(|| (id.to_string(), "resource".into(), true))
+        };
+        let entities = per_entity
             .into_iter()
-            .map(|(user, subs)| {
-                let (name, removed) = self.member_name(user);
-                let subentities: Vec<CreditSubentity> = subs
-                    .into_iter()
-                    .map(|(pkg, (credits, n))| CreditSubentity {
-                        id: pkg.to_string(),
-                        name: self.type_name(pkg),
-                        kind: "integration".into(),
-                        is_deleted: false,
-                        credits,
-                        action_executions: n,
-                    })
-                    .collect();
+            .map(|(id, ((credits, n), subs))| {
+                let (name, kind, is_deleted) = describe(&id);
                 CreditEntity {
-                    id: user.to_string(),
+                    subentities: subs
+                        .into_iter()
+                        .map(|(sub, (credits, n))| {
+                            let (name, kind, is_deleted) = describe(&sub);
+                            CreditSubentity {
+                                id: sub,
+                                name,
+                                kind,
+                                is_deleted,
+                                credits,
+                                action_executions: n,
+                            }
+                        })
+                        .collect(),
+                    id,
                     name,
-                    kind: "user".into(),
-                    is_deleted: removed,
-                    credits: subentities.iter().map(|s| s.credits).sum(),
-                    action_executions: subentities.iter().map(|s| s.action_executions).sum(),
-                    subentities,
+                    kind,
+                    is_deleted,
+                    credits,
+                    action_executions: n,
                 }
             })
             .collect();
@@ -708,12 +739,39 @@ impl State {
         })
     }
 
+    /// What each member spent, the way the host computes it: one filtered report each.
+    pub(crate) fn credits_member_usage(
+        &mut self,
+        workspace_id: u64,
+        range: TimeRange,
+        user_ids: &[String],
+    ) -> Result<Vec<MemberCredits>, ClayError> {
+        user_ids
+            .iter()
+            .map(|id| {
+                let r = self.resource_report(
+                    workspace_id,
+                    range,
+                    Some(std::slice::from_ref(id)),
+                    None,
+                )?;
+                Ok(MemberCredits {
+                    user_id: id.clone(),
+                    credits: r.entities.iter().map(|e| e.credits).sum::<f64>()
+                        + r.unattributed_credits,
+                    action_executions: r.entities.iter().map(|e| e.action_executions).sum::<u64>()
+                        + r.unattributed_action_executions,
+                })
+            })
+            .collect()
+    }
+
     pub(crate) fn credits_workspace_report(
         &mut self,
         workspace_id: u64,
         range: TimeRange,
     ) -> Result<CreditReport, ClayError> {
-        self.user_report(workspace_id, range, None, None)
+        self.resource_report(workspace_id, range, None, None)
     }
 
     pub(crate) fn credits_user_report(
@@ -722,7 +780,7 @@ impl State {
         range: TimeRange,
         owner_ids: &[String],
     ) -> Result<CreditReport, ClayError> {
-        self.user_report(workspace_id, range, Some(owner_ids), None)
+        self.resource_report(workspace_id, range, Some(owner_ids), None)
     }
 
     pub(crate) fn credits_integration_specific_report(
@@ -731,7 +789,7 @@ impl State {
         range: TimeRange,
         integration_ids: &[String],
     ) -> Result<CreditReport, ClayError> {
-        self.user_report(workspace_id, range, None, Some(integration_ids))
+        self.resource_report(workspace_id, range, None, Some(integration_ids))
     }
 
     pub(crate) fn credits_integration_report(

@@ -31,6 +31,9 @@ pub enum ClayError {
 
 pub type ClayResult<T> = Result<T, ClayError>;
 
+/// Per-member reports in flight at once for `member_usage`.
+pub const MEMBER_USAGE_CONCURRENCY: usize = 4;
+
 /// Everything the WIT contract exposes, plus the few host-only operations kiln needs to
 /// apply transformer effects. Implementations are shared across concurrent invocations.
 ///
@@ -143,6 +146,39 @@ pub trait Clay: Send + Sync + 'static {
         range: TimeRange,
         owner_ids: &[String],
     ) -> ClayResult<CreditReport>;
+    /// What each member spent, one entry per id in order. Clay's workspace report is by
+    /// resource, so this is one `ownerIds`-filtered report per member (a few at a time, so
+    /// the backend's rate limiter paces them), every credit counted: attributed to a
+    /// resource or not.
+    async fn member_usage(
+        &self,
+        workspace_id: u64,
+        range: TimeRange,
+        user_ids: &[String],
+    ) -> ClayResult<Vec<MemberUsage>> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        // Owned ids: a closure over borrowed ones is not `Send` for every lifetime.
+        stream::iter(user_ids.iter().cloned())
+            .map(move |id| async move {
+                let report = self
+                    .user_report(workspace_id, range, std::slice::from_ref(&id))
+                    .await?;
+                Ok::<_, ClayError>(MemberUsage {
+                    user_id: id,
+                    credits: report.entities.iter().map(|e| e.credits).sum::<f64>()
+                        + report.unattributed_credits,
+                    action_executions: report
+                        .entities
+                        .iter()
+                        .map(|e| e.action_executions)
+                        .sum::<u64>()
+                        + report.unattributed_action_executions,
+                })
+            })
+            .buffered(MEMBER_USAGE_CONCURRENCY)
+            .try_collect()
+            .await
+    }
     async fn integration_report(
         &self,
         workspace_id: u64,

@@ -74,8 +74,9 @@ pub struct Cell {
 pub struct Row {
     pub id: String,
     pub cells: Vec<Cell>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+    /// `None` when Clay did not say: unknown, never the epoch.
+    pub created_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
 }
 
 impl Row {
@@ -218,9 +219,10 @@ pub struct Resource {
     pub name: String,
     pub kind: ResourceKind,
     pub parent_id: Option<String>,
+    /// The member who created it (Clay's `ownerId`).
     pub created_by: Option<String>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+    pub created_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
     pub deleted: bool,
 }
 
@@ -229,6 +231,33 @@ pub struct Resource {
 pub enum Role {
     Admin,
     Member,
+    Viewer,
+    SalesRep,
+}
+
+impl Role {
+    /// Clay's name for the role (`role.role` in permissions).
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            Role::Admin => "workspace-admin",
+            Role::Member => "workspace-member",
+            Role::Viewer => "workspace-viewer",
+            Role::SalesRep => "workspace-sales-rep",
+        }
+    }
+
+    /// Reads Clay's role text; `None` for a role kiln does not know (the caller keeps the text).
+    pub fn from_wire(text: &str) -> Option<Role> {
+        let t = text.trim().to_ascii_lowercase();
+        let t = t.strip_prefix("workspace-").unwrap_or(&t);
+        match t.replace('_', "-").as_str() {
+            "admin" | "owner" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            "viewer" => Some(Role::Viewer),
+            "sales-rep" | "salesrep" => Some(Role::SalesRep),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,11 +270,22 @@ pub enum MemberStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
-    pub user_id: String,
+    /// `None` for a pending invitation: it has no user yet, and its email is not an id.
+    pub user_id: Option<String>,
     pub email: String,
     pub name: String,
     pub role: Role,
+    /// Clay's own text for the role, kept when `role` had to map an unknown one.
+    pub role_name: String,
     pub status: MemberStatus,
+}
+
+/// What one member spent in a period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberUsage {
+    pub user_id: String,
+    pub credits: f64,
+    pub action_executions: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -282,8 +322,11 @@ pub struct Integration {
     pub id: String,
     pub name: String,
     pub type_id: String,
+    /// The member whose credentials it uses (Clay's `userOwnerId`).
     pub owner_id: Option<String>,
-    pub created_at: Timestamp,
+    /// Clay-managed and shared by the workspace (`isSharedPublicKey`): nobody's to lose.
+    pub shared: bool,
+    pub created_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,6 +19,8 @@ pub const MAX_IDS_PER_CALL: usize = 10_000;
 pub const MAX_ID_BYTES: usize = 1024;
 /// Bytes of free text a guest passes in one argument (a name, a search query).
 pub const MAX_TEXT_BYTES: usize = 64 << 10;
+/// Members one `member-usage` call may ask about: each is a Clay request of its own.
+pub const MAX_MEMBER_USAGE_IDS: usize = 500;
 
 /// Targets one trail entry stores whole; the rest are counted and hashed.
 pub const TRAIL_TARGETS: usize = 32;
@@ -64,6 +66,17 @@ impl Targets {
         if n > MAX_IDS_PER_CALL {
             self.broke(format!(
                 "{n} {what} in one call; a host call takes at most {MAX_IDS_PER_CALL} (MAX_IDS_PER_CALL)"
+            ));
+        }
+        self
+    }
+
+    /// A list whose length sets the host's own work (one backend request per item), with a
+    /// cap of its own below the id cap.
+    pub fn at_most(mut self, what: &str, n: usize, cap: usize) -> Self {
+        if n > cap {
+            self.broke(format!(
+                "{n} {what} in one call; this call takes at most {cap} (one Clay request each)"
             ));
         }
         self

@@ -228,7 +228,10 @@ pub(crate) fn member_to_wit(mb: m::Member) -> w::Member {
         role: match mb.role {
             m::Role::Admin => w::Role::Admin,
             m::Role::Member => w::Role::Member,
+            m::Role::Viewer => w::Role::Viewer,
+            m::Role::SalesRep => w::Role::SalesRep,
         },
+        role_name: mb.role_name,
         status: match mb.status {
             m::MemberStatus::Active => w::MemberStatus::Active,
             m::MemberStatus::Pending => w::MemberStatus::Pending,
@@ -275,7 +278,16 @@ pub(crate) fn integration_to_wit(i: m::Integration) -> w::Integration {
         name: i.name,
         type_id: i.type_id,
         owner_id: i.owner_id,
+        shared: i.shared,
         created_at: i.created_at,
+    }
+}
+
+pub(crate) fn member_usage_to_wit(u: m::MemberUsage) -> w::MemberCredits {
+    w::MemberCredits {
+        user_id: u.user_id,
+        credits: u.credits,
+        action_executions: u.action_executions,
     }
 }
 

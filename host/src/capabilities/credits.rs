@@ -1,7 +1,8 @@
+use super::args::MAX_MEMBER_USAGE_IDS;
 use super::bindings::{credits, types as w};
 use super::convert::{
-    integration_to_wit, integration_type_to_wit, member_to_wit, report_to_wit, resource_to_wit,
-    time_range,
+    integration_to_wit, integration_type_to_wit, member_to_wit, member_usage_to_wit, report_to_wit,
+    resource_to_wit, time_range,
 };
 use super::{Access, Capabilities, HostError, Interface, named, workspace};
 
@@ -41,6 +42,24 @@ impl credits::Host for Capabilities {
             .user_report(workspace_id, time_range(range), &owner_ids)
             .await;
         self.finish(result.map(report_to_wit))
+    }
+
+    async fn member_usage(
+        &mut self,
+        workspace_id: u64,
+        range: w::TimeRange,
+        user_ids: Vec<String>,
+    ) -> Result<Vec<w::MemberCredits>, HostError> {
+        let targets = named(&[&workspace(workspace_id)], &user_ids).at_most(
+            "members",
+            user_ids.len(),
+            MAX_MEMBER_USAGE_IDS,
+        );
+        let clay = self.enter(Interface::Credits, Access::Read, "member-usage", targets)?;
+        let result = clay
+            .member_usage(workspace_id, time_range(range), &user_ids)
+            .await;
+        self.finish(result.map(|usage| usage.into_iter().map(member_usage_to_wit).collect()))
     }
 
     async fn integration_report(

@@ -116,8 +116,8 @@ mod tests {
             kind,
             parent_id: parent.map(str::to_string),
             created_by: None,
-            created_at: 0,
-            updated_at: 0,
+            created_at: None,
+            updated_at: None,
             deleted: false,
         }
     }

@@ -23,7 +23,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use super::SimState;
-use crate::backend::http::wire::error_json;
+use super::shapes;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Faults {
@@ -140,7 +140,11 @@ impl FaultState {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
         let mut resp = (
             StatusCode::TOO_MANY_REQUESTS,
-            axum::Json(error_json("RateLimited", "too many requests; slow down")),
+            axum::Json(shapes::error(
+                "RateLimited",
+                "too many requests; slow down",
+                None,
+            )),
         )
             .into_response();
         if let Ok(v) = HeaderValue::from_str(&self.faults.retry_after_secs.to_string()) {
@@ -153,7 +157,7 @@ impl FaultState {
         self.server_errors.fetch_add(1, Ordering::Relaxed);
         (
             status,
-            axum::Json(error_json("InternalServerError", "injected fault")),
+            axum::Json(shapes::error("InternalServerError", "injected fault", None)),
         )
             .into_response()
     }

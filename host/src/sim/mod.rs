@@ -3,12 +3,14 @@
 //! faults — so everything kiln (or a user's script) does against Clay can be tried, failures
 //! included, over real HTTP on this machine.
 //!
-//! The simulator speaks the same shapes the HTTP backend reads (`backend::http::wire`), and
-//! applies them to a [`LocalBackend`] acting as the logged-in member.
+//! The simulator writes Clay's answers with its own writer (`shapes`), not with the parser
+//! the HTTP backend reads them with, and applies requests to a [`LocalBackend`] acting as
+//! the logged-in member.
 
 mod faults;
 mod routes;
 mod sessions;
+pub mod shapes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

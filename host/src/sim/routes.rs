@@ -12,7 +12,7 @@ use axum::routing::{delete, get, patch, post};
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
-use super::SimState;
+use super::{SimState, shapes};
 use crate::backend::http::auth::SESSION_COOKIE;
 use crate::backend::http::errors::to_status;
 use crate::backend::http::{WRITE_BATCH, wire};
@@ -48,7 +48,7 @@ impl From<wire::ShapeError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, axum::Json(wire::error_json(self.1, &self.2))).into_response()
+        (self.0, axum::Json(shapes::error(self.1, &self.2, None))).into_response()
     }
 }
 
@@ -210,8 +210,12 @@ async fn login(State(s): S, body: Bytes) -> Result<Response, ApiError> {
         _ => return Err(unauthorized("wrong email or password")),
     };
     let backend = s.backend.clone();
-    let user_id = member.user_id.clone();
-    let acting = tokio::task::spawn_blocking(move || backend.acting_as(&user_id))
+    let user_id = member
+        .user_id
+        .clone()
+        .ok_or_else(|| unauthorized("wrong email or password"))?;
+    let acting_id = user_id.clone();
+    let acting = tokio::task::spawn_blocking(move || backend.acting_as(&acting_id))
         .await
         .map_err(|e| ClayError::Unavailable(e.to_string()))?
         .map_err(|e| ClayError::Unavailable(e.to_string()))?;
@@ -220,9 +224,8 @@ async fn login(State(s): S, body: Bytes) -> Result<Response, ApiError> {
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; Max-Age={}",
         s.sessions.ttl().as_secs()
     );
-    let mut resp =
-        axum::Json(json!({ "id": wire::id_json(&member.user_id), "email": member.email }))
-            .into_response();
+    let mut resp = axum::Json(json!({ "id": shapes::user_id(&user_id), "email": member.email }))
+        .into_response();
     let mut value = HeaderValue::from_str(&cookie).map_err(|_| bad("cookie"))?;
     value.set_sensitive(true);
     resp.headers_mut().insert(header::SET_COOKIE, value);
@@ -235,7 +238,7 @@ async fn my_workspaces(State(s): S, h: HeaderMap) -> Api {
         .list_workspaces()
         .await?
         .iter()
-        .map(wire::workspace_json)
+        .map(shapes::workspace)
         .collect();
     ok(json!({ "results": ws }))
 }
@@ -248,7 +251,7 @@ async fn create_folder(State(s): S, h: HeaderMap, Path(ws): Path<String>, body: 
         .and_then(Value::as_str)
         .ok_or_else(|| bad("name is required"))?;
     let parent = body.get("parentFolderId").and_then(Value::as_str);
-    ok(wire::folder_json(
+    ok(shapes::folder(
         &b.create_folder(workspace(&ws)?, name, parent).await?,
     ))
 }
@@ -281,8 +284,21 @@ fn kinds(filters: &Value) -> Vec<ResourceKind> {
         .collect()
 }
 
-fn resources(list: &[Resource]) -> Api {
-    let items: Vec<Value> = list.iter().map(wire::resource_json).collect();
+/// resources_v2 entries carry their owner, and a TABLE its table kind, as Clay's do.
+async fn resources(b: &LocalBackend, ws: u64, list: &[Resource]) -> Api {
+    let members = b.permissions(ws).await?;
+    let mut items = Vec::with_capacity(list.len());
+    for r in list {
+        let owner = r
+            .created_by
+            .as_deref()
+            .and_then(|id| members.iter().find(|m| m.user_id.as_deref() == Some(id)));
+        let kind = match r.kind {
+            ResourceKind::Table => b.get_table(&r.id).await.ok().map(|t| t.kind),
+            _ => None,
+        };
+        items.push(shapes::resource(r, owner, kind));
+    }
     ok(json!({ "resources": items }))
 }
 
@@ -304,7 +320,7 @@ async fn resources_v2(State(s): S, h: HeaderMap, Path(ws): Path<String>, body: B
             .into_iter()
             .filter(keep)
             .collect();
-        return resources(&found);
+        return resources(&b, ws, &found).await;
     }
     if filters.get("ownerIds").is_some() {
         let owners = strings(&filters, "ownerIds");
@@ -314,7 +330,7 @@ async fn resources_v2(State(s): S, h: HeaderMap, Path(ws): Path<String>, body: B
             .into_iter()
             .filter(keep)
             .collect();
-        return resources(&found);
+        return resources(&b, ws, &found).await;
     }
     let parent = match body.get("parentResource") {
         Some(p) if p.is_object() => Some(ResourceRef {
@@ -331,7 +347,8 @@ async fn resources_v2(State(s): S, h: HeaderMap, Path(ws): Path<String>, body: B
         }),
         _ => None,
     };
-    resources(&b.list_resources(ws, parent.as_ref(), &wanted).await?)
+    let found = b.list_resources(ws, parent.as_ref(), &wanted).await?;
+    resources(&b, ws, &found).await
 }
 
 /// The other clients' search: `POST …/resources/search {"query"}`.
@@ -339,7 +356,9 @@ async fn search(State(s): S, h: HeaderMap, Path(ws): Path<String>, body: Bytes) 
     let b = member(&s, &h)?;
     let body = body_json(&body)?;
     let q = body.get("query").and_then(Value::as_str).unwrap_or("");
-    resources(&b.search_resources(workspace(&ws)?, q).await?)
+    let ws = workspace(&ws)?;
+    let found = b.search_resources(ws, q).await?;
+    resources(&b, ws, &found).await
 }
 
 async fn create_workbook(State(s): S, h: HeaderMap, body: Bytes) -> Api {
@@ -358,7 +377,7 @@ async fn create_workbook(State(s): S, h: HeaderMap, body: Bytes) -> Api {
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let parent = body.get("parentFolderId").and_then(Value::as_str);
-    ok(wire::workbook_json(
+    ok(shapes::workbook(
         &b.create_workbook(ws, name, auto_run, parent).await?,
     ))
 }
@@ -369,7 +388,7 @@ async fn delete_workbook(State(s): S, h: HeaderMap, Path(wb): Path<String>) -> A
 }
 
 async fn get_table(State(s): S, h: HeaderMap, Path(t): Path<String>) -> Api {
-    ok(wire::table_json(&member(&s, &h)?.get_table(&t).await?))
+    ok(shapes::table(&member(&s, &h)?.get_table(&t).await?))
 }
 
 async fn add_source(State(s): S, h: HeaderMap, Path(t): Path<String>, body: Bytes) -> Api {
@@ -377,18 +396,22 @@ async fn add_source(State(s): S, h: HeaderMap, Path(t): Path<String>, body: Byte
     let body = body_json(&body)?;
     let name = wire::webhook_source_name(&body)
         .ok_or_else(|| bad("expected sourceSettings.addSource.source.name"))?;
-    ok(wire::source_json(&b.add_webhook_source(&t, &name).await?))
+    let ws = b.get_table(&t).await?.workspace_id;
+    ok(shapes::source(&b.add_webhook_source(&t, &name).await?, ws))
 }
 
 async fn record_ids(State(s): S, h: HeaderMap, Path((t, v)): Path<(String, String)>) -> Api {
-    ok(json!({ "results": member(&s, &h)?.record_ids(&t, &v).await? }))
+    let mut ids = member(&s, &h)?.record_ids(&t, &v).await?;
+    // Clay's list can end with this placeholder, which is no record.
+    ids.push("search".into());
+    ok(json!({ "results": ids }))
 }
 
 /// Records go out as text straight from their rows, so cells keep their order.
 fn records(key: &str, rows: &[Row]) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        wire::records_body(key, rows),
+        shapes::records(key, rows),
     )
         .into_response()
 }
@@ -455,7 +478,7 @@ async fn run(State(s): S, h: HeaderMap, Path(t): Path<String>, body: Bytes) -> A
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let fields = strings(&body, "fieldIds");
-    let mut answer = wire::run_result_json(&b.run_column(&t, &fields, &target, force).await?);
+    let mut answer = shapes::run_result(&b.run_column(&t, &fields, &target, force).await?);
     if s.config.faults.omit_run_credits
         && let Some(o) = answer.as_object_mut()
     {
@@ -475,11 +498,12 @@ async fn sources(State(s): S, h: HeaderMap, Query(q): Query<Vec<(String, String)
         .find(|(k, _)| k == "tableId")
         .map(|(_, v)| v.as_str())
         .ok_or_else(|| bad("tableId is required"))?;
+    let ws = b.get_table(table).await?.workspace_id;
     let list: Vec<Value> = b
         .list_sources(table)
         .await?
         .iter()
-        .map(wire::source_json)
+        .map(|src| shapes::source(src, ws))
         .collect();
     ok(Value::Array(list))
 }
@@ -497,30 +521,31 @@ async fn delete_source(State(s): S, h: HeaderMap, Path(id): Path<String>, body: 
 
 async fn permissions(State(s): S, h: HeaderMap, Path(ws): Path<String>) -> Api {
     let members = member(&s, &h)?.permissions(workspace(&ws)?).await?;
-    ok(wire::permissions_json(&members))
+    ok(shapes::permissions(&members))
 }
 
 async fn users(State(s): S, h: HeaderMap, Path(ws): Path<String>) -> Api {
     let members = member(&s, &h)?.permissions(workspace(&ws)?).await?;
-    ok(wire::users_json(&members))
+    ok(shapes::users(&members))
 }
 
 async fn app_accounts(State(s): S, h: HeaderMap, Path(ws): Path<String>) -> Api {
-    let list = member(&s, &h)?.integrations(workspace(&ws)?).await?;
+    let ws = workspace(&ws)?;
+    let list = member(&s, &h)?.integrations(ws).await?;
     ok(Value::Array(
-        list.iter().map(wire::integration_json).collect(),
+        list.iter().map(|i| shapes::integration(i, ws)).collect(),
     ))
 }
 
 async fn app_account_types(State(s): S, h: HeaderMap) -> Api {
     let list = member(&s, &h)?.integration_types().await?;
     ok(Value::Array(
-        list.iter().map(wire::integration_type_json).collect(),
+        list.iter().map(shapes::integration_type).collect(),
     ))
 }
 
 async fn app_account_type(State(s): S, h: HeaderMap, Path(ty): Path<String>) -> Api {
-    ok(wire::integration_type_json(
+    ok(shapes::integration_type(
         &member(&s, &h)?.integration_type(&ty).await?,
     ))
 }
@@ -564,5 +589,5 @@ async fn report(
         "workspace" => b.workspace_report(ws, range).await?,
         other => return Err(bad(format!("unknown creditReportType `{other}`"))),
     };
-    ok(wire::report_json(&report))
+    ok(shapes::report(&report))
 }

@@ -1,17 +1,25 @@
-//! Clay v3's JSON shapes, in both directions: the HTTP backend parses them, the simulator
-//! writes them. Parsing is tolerant — unknown fields are ignored, and where public clients
-//! disagree on a name or an envelope both are accepted (see `clay-v3.md`).
+//! Clay v3's JSON as the HTTP backend reads it, and the request bodies it sends. Parsing
+//! follows "Shapes in detail" in `clay-v3.md` and is tolerant: unknown fields are ignored,
+//! and where public clients disagree on a name or an envelope both are accepted.
+//!
+//! Nothing here writes Clay's answers: `clay-sim` has its own writer (`sim::shapes`), and
+//! both are checked against bodies written by hand (`tests/fixtures/clay/`), so a wrong
+//! shape cannot cancel out between the two.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::backend::model::*;
 
-/// Milliseconds since the epoch as Clay writes them: an ISO-8601 instant.
+/// Milliseconds since the epoch as Clay writes them: an ISO-8601 instant. Out of range is
+/// clamped to the nearest representable instant (a range "until forever" stays one).
 pub fn iso(ms: Timestamp) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+    let t = jiff::Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    });
+    t.to_string()
 }
 
 /// Reads an instant given as ISO-8601 text or as epoch milliseconds.
@@ -27,10 +35,9 @@ pub fn parse_time(v: &Value) -> Option<Timestamp> {
     }
 }
 
-fn time_field(v: &Value, keys: &[&str]) -> Timestamp {
-    keys.iter()
-        .find_map(|k| v.get(*k).and_then(parse_time))
-        .unwrap_or(0)
+/// A missing or unreadable instant is unknown (`None`), never the epoch.
+fn time_field(v: &Value, keys: &[&str]) -> Option<Timestamp> {
+    keys.iter().find_map(|k| v.get(*k).and_then(parse_time))
 }
 
 fn str_field(v: &Value, keys: &[&str]) -> Option<String> {
@@ -70,11 +77,6 @@ pub fn list<'a>(v: &'a Value, keys: &[&str]) -> Parsed<&'a Vec<Value>> {
         .ok_or_else(|| ShapeError(format!("expected a list under one of {keys:?}")))
 }
 
-/// Ids are numbers in some places and strings in others; kiln keeps them as text.
-pub fn id_json(id: &str) -> Value {
-    id.parse::<u64>().map(Value::from).unwrap_or(json!(id))
-}
-
 // ---- cells and records ----
 
 pub fn value_json(v: &CellValue) -> Value {
@@ -97,40 +99,12 @@ pub fn value_from_json(v: &Value) -> CellValue {
     }
 }
 
-fn status_str(s: &CellStatus) -> String {
-    match s {
-        CellStatus::Success => "SUCCESS".into(),
-        CellStatus::Pending => "PENDING".into(),
-        CellStatus::RunConditionNotMet => "ERROR_RUN_CONDITION_NOT_MET".into(),
-        CellStatus::Error(code) => code.clone(),
-    }
-}
-
 fn parse_status(s: &str) -> CellStatus {
     match s {
         "SUCCESS" => CellStatus::Success,
         "PENDING" | "QUEUED" | "RUNNING" => CellStatus::Pending,
         "ERROR_RUN_CONDITION_NOT_MET" => CellStatus::RunConditionNotMet,
         other => CellStatus::Error(other.to_string()),
-    }
-}
-
-/// Cells keep the row's field order on the wire (a JSON object, written in order), so a
-/// plugin sees the same row over HTTP as from the embedded workspace.
-struct OrderedCells<'a>(&'a [Cell]);
-
-impl Serialize for OrderedCells<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for c in self.0 {
-            let mut cell = json!({ "value": value_json(&c.value) });
-            if let Some(status) = &c.status {
-                cell["metadata"] = json!({ "status": status_str(status) });
-            }
-            map.serialize_entry(&c.field_id, &cell)?;
-        }
-        map.end()
     }
 }
 
@@ -176,35 +150,6 @@ impl<'de> Deserialize<'de> for Entries {
         }
         d.deserialize_any(V)
     }
-}
-
-/// A record as Clay answers it. Serialized straight to text (never through `Value`, whose
-/// map would sort the cells).
-#[derive(Serialize)]
-pub struct RecordOut<'a> {
-    id: &'a str,
-    cells: OrderedCells<'a>,
-    #[serde(rename = "createdAt")]
-    created_at: String,
-    #[serde(rename = "updatedAt")]
-    updated_at: String,
-}
-
-pub fn record_out(row: &Row) -> RecordOut<'_> {
-    RecordOut {
-        id: &row.id,
-        cells: OrderedCells(&row.cells),
-        created_at: iso(row.created_at),
-        updated_at: iso(row.updated_at),
-    }
-}
-
-/// `{"<key>":[record…]}` as JSON text.
-pub fn records_body(key: &str, rows: &[Row]) -> String {
-    let records: Vec<RecordOut<'_>> = rows.iter().map(record_out).collect();
-    let mut map = std::collections::BTreeMap::new();
-    map.insert(key, records);
-    serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
 }
 
 #[derive(Serialize)]
@@ -309,8 +254,8 @@ pub fn records_from_text(text: &str) -> Parsed<Vec<Row>> {
                 other => other.to_string(),
             },
             cells: cells_from_entries(r.cells),
-            created_at: parse_time(&r.created_at).unwrap_or(0),
-            updated_at: parse_time(&r.updated_at).unwrap_or(0),
+            created_at: parse_time(&r.created_at),
+            updated_at: parse_time(&r.updated_at),
         })
         .collect())
 }
@@ -374,7 +319,8 @@ pub fn updates_from_text(text: &str) -> Parsed<Vec<RowUpdate>> {
         .collect()
 }
 
-/// Record ids: `{"results":[…]}`, `{"recordIds":[…]}` or a bare array.
+/// Record ids: `{"results":[…]}`, `{"recordIds":[…]}` or a bare array. Clay's list can
+/// hold the literal `"search"`, a placeholder that is no record.
 pub fn ids_from(v: &Value) -> Parsed<Vec<String>> {
     Ok(list(v, &["results", "recordIds", "ids"])?
         .iter()
@@ -382,6 +328,7 @@ pub fn ids_from(v: &Value) -> Parsed<Vec<String>> {
             Value::String(s) => Some(s.clone()),
             other => other.get("id").and_then(Value::as_str).map(str::to_string),
         })
+        .filter(|id| id != "search")
         .collect())
 }
 
@@ -393,10 +340,6 @@ pub fn count_from(v: &Value) -> Parsed<u64> {
 }
 
 // ---- workspaces, folders, workbooks, resources ----
-
-pub fn workspace_json(w: &Workspace) -> Value {
-    json!({ "id": w.id, "name": w.name, "credits": w.credit_balance })
-}
 
 pub fn workspaces_from(v: &Value) -> Parsed<Vec<Workspace>> {
     list(v, &["results", "workspaces"])?
@@ -419,10 +362,6 @@ pub fn workspaces_from(v: &Value) -> Parsed<Vec<Workspace>> {
         .collect()
 }
 
-pub fn folder_json(f: &Folder) -> Value {
-    json!({ "id": f.id, "name": f.name, "workspaceId": f.workspace_id, "parentFolderId": f.parent_folder_id })
-}
-
 fn unwrap_one<'a>(v: &'a Value, key: &str) -> &'a Value {
     v.get(key).filter(|x| x.is_object()).unwrap_or(v)
 }
@@ -434,13 +373,6 @@ pub fn folder_from(v: &Value) -> Parsed<Folder> {
         name: str_field(v, &["name"]).unwrap_or_default(),
         workspace_id: num_field(v, &["workspaceId"]).unwrap_or(0.0) as u64,
         parent_folder_id: str_field(v, &["parentFolderId", "parentId"]),
-    })
-}
-
-pub fn workbook_json(w: &Workbook) -> Value {
-    json!({
-        "id": w.id, "name": w.name, "workspaceId": w.workspace_id,
-        "parentFolderId": w.parent_folder_id, "settings": { "isAutoRun": w.auto_run },
     })
 }
 
@@ -475,27 +407,30 @@ pub fn kind_from_wire(s: &str) -> Option<ResourceKind> {
     }
 }
 
-pub fn resource_json(r: &Resource) -> Value {
-    json!({
-        "id": r.id, "name": r.name, "type": kind_wire(r.kind), "parentId": r.parent_id,
-        "createdByUserId": r.created_by, "createdAt": iso(r.created_at),
-        "updatedAt": iso(r.updated_at), "isDeleted": r.deleted,
-    })
-}
-
+/// resources_v2 entries. The kind is `resourceType`: a TABLE's `type` is the table's own
+/// kind (`spreadsheet`…), so `type` counts only where `resourceType` is absent.
 pub fn resources_from(v: &Value) -> Parsed<Vec<Resource>> {
     let mut out = Vec::new();
     for r in list(v, &["resources", "results"])? {
-        let Some(kind) = str_field(r, &["type", "resourceType"]).and_then(|k| kind_from_wire(&k))
-        else {
+        let kind = match str_field(r, &["resourceType"]) {
+            Some(k) => kind_from_wire(&k),
+            None => str_field(r, &["type"]).and_then(|k| kind_from_wire(&k)),
+        };
+        let Some(kind) = kind else {
             continue; // kinds kiln does not model
+        };
+        // A table sits in a workbook; folders and workbooks sit in folders.
+        let parent_keys: &[&str] = match kind {
+            ResourceKind::Table => &["workbookId", "parentId", "parentFolderId"],
+            _ => &["parentFolderId", "parentId"],
         };
         out.push(Resource {
             id: str_field(r, &["id"]).ok_or_else(|| ShapeError("resource without an id".into()))?,
             name: str_field(r, &["name"]).unwrap_or_default(),
             kind,
-            parent_id: str_field(r, &["parentId", "parentFolderId", "workbookId"]),
-            created_by: str_field(r, &["createdByUserId", "ownerId", "createdBy"]),
+            parent_id: str_field(r, parent_keys),
+            created_by: str_field(r, &["ownerId", "createdByUserId", "createdBy"])
+                .or_else(|| r.get("owner").and_then(|o| str_field(o, &["id"]))),
             created_at: time_field(r, &["createdAt"]),
             updated_at: time_field(r, &["updatedAt"]),
             deleted: bool_field(r, &["isDeleted", "deleted"])
@@ -506,18 +441,6 @@ pub fn resources_from(v: &Value) -> Parsed<Vec<Resource>> {
 }
 
 // ---- tables ----
-
-fn field_kind_wire(k: FieldKind) -> &'static str {
-    match k {
-        FieldKind::Text => "text",
-        FieldKind::Number => "number",
-        FieldKind::Url => "url",
-        FieldKind::Date => "date",
-        FieldKind::Formula => "formula",
-        FieldKind::Action => "action",
-        FieldKind::Source => "source",
-    }
-}
 
 fn field_kind_from(s: &str) -> FieldKind {
     match s.to_ascii_lowercase().as_str() {
@@ -531,15 +454,6 @@ fn field_kind_from(s: &str) -> FieldKind {
     }
 }
 
-fn table_kind_wire(k: TableKind) -> &'static str {
-    match k {
-        TableKind::Spreadsheet => "spreadsheet",
-        TableKind::Company => "company",
-        TableKind::People => "people",
-        TableKind::Jobs => "jobs",
-    }
-}
-
 fn table_kind_from(s: &str) -> TableKind {
     match s.to_ascii_lowercase().as_str() {
         "company" => TableKind::Company,
@@ -547,37 +461,6 @@ fn table_kind_from(s: &str) -> TableKind {
         "jobs" => TableKind::Jobs,
         _ => TableKind::Spreadsheet,
     }
-}
-
-pub fn table_json(t: &TableInfo) -> Value {
-    let fields: Vec<Value> = t
-        .fields
-        .iter()
-        .map(|f| {
-            let mut v = json!({ "id": f.id, "name": f.name, "type": field_kind_wire(f.kind) });
-            if let Some(a) = &f.action {
-                v["typeSettings"] = json!({
-                    "actionKey": a.action_key, "actionPackageId": a.package_id,
-                    "authAccountId": a.auth_account_id, "creditCost": a.credit_cost,
-                    "inputFieldIds": a.input_field_ids,
-                });
-            }
-            v
-        })
-        .collect();
-    let views: Vec<Value> = t
-        .views
-        .iter()
-        .map(|v| json!({ "id": v.id, "name": v.name }))
-        .collect();
-    json!({
-        "table": {
-            "id": t.id, "name": t.name, "type": table_kind_wire(t.kind),
-            "workspaceId": t.workspace_id, "workbookId": t.workbook_id,
-            "firstViewId": t.first_view_id, "views": views, "fields": fields,
-        },
-        "extraData": {},
-    })
 }
 
 /// `{"table":{…},"extraData":{…}}`, or sometimes the bare table.
@@ -616,6 +499,35 @@ pub fn table_from(v: &Value) -> Parsed<TableInfo> {
     })
 }
 
+fn string_list(v: Option<&Value>) -> Option<Vec<String>> {
+    v.and_then(Value::as_array).map(|ids| {
+        ids.iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect()
+    })
+}
+
+/// The `f_…` ids named by `{{f_…}}` in an action's input bindings, in order, once each.
+fn bound_field_ids(settings: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    let bindings = settings.get("inputsBinding").and_then(Value::as_array);
+    for formula in bindings
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.get("formulaText").and_then(Value::as_str))
+    {
+        for part in formula.split("{{").skip(1) {
+            if let Some((id, _)) = part.split_once("}}") {
+                let id = id.trim();
+                if id.starts_with("f_") && !ids.iter().any(|x| x == id) {
+                    ids.push(id.to_string());
+                }
+            }
+        }
+    }
+    ids
+}
+
 fn field_from(f: &Value) -> Option<Field> {
     let kind = field_kind_from(&str_field(f, &["type"]).unwrap_or_default());
     let settings = f.get("typeSettings").unwrap_or(&Value::Null);
@@ -624,15 +536,11 @@ fn field_from(f: &Value) -> Option<Field> {
         package_id: str_field(settings, &["actionPackageId"]).unwrap_or_default(),
         auth_account_id: str_field(settings, &["authAccountId"]),
         credit_cost: num_field(settings, &["creditCost"]),
-        input_field_ids: settings
-            .get("inputFieldIds")
-            .and_then(Value::as_array)
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(|i| i.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        // Clay keeps `inputFieldIds` on the field itself; older answers had it in the
+        // settings, and the bindings name the same fields.
+        input_field_ids: string_list(f.get("inputFieldIds"))
+            .or_else(|| string_list(settings.get("inputFieldIds")))
+            .unwrap_or_else(|| bound_field_ids(settings)),
     });
     Some(Field {
         id: str_field(f, &["id"])?,
@@ -680,15 +588,6 @@ pub fn run_target_from(body: &Value) -> Parsed<RunTarget> {
     })
 }
 
-pub fn run_result_json(r: &RunResult) -> Value {
-    let mode = match r.mode {
-        RunMode::None => "NONE",
-        RunMode::Individual => "INDIVIDUAL",
-        RunMode::Bulk => "BULK",
-    };
-    json!({ "runMode": mode, "recordCount": r.record_count, "creditsSpent": r.credits_spent })
-}
-
 pub fn run_result_from(v: &Value) -> Parsed<RunResult> {
     let mode = match str_field(v, &["runMode"]).as_deref() {
         Some("INDIVIDUAL") => RunMode::Individual,
@@ -707,13 +606,6 @@ pub fn run_result_from(v: &Value) -> Parsed<RunResult> {
 }
 
 // ---- sources ----
-
-pub fn source_json(s: &Source) -> Value {
-    json!({
-        "id": s.id, "name": s.name, "tableId": s.table_id, "type": s.kind,
-        "url": s.url, "state": { "numSourceRecords": s.records_received },
-    })
-}
 
 pub fn source_from(v: &Value) -> Parsed<Source> {
     let v = unwrap_one(v, "source");
@@ -757,42 +649,6 @@ pub fn webhook_source_name(body: &Value) -> Option<String> {
 
 // ---- members, integrations, credits ----
 
-pub fn role_wire(r: Role) -> &'static str {
-    match r {
-        Role::Admin => "ADMIN",
-        Role::Member => "MEMBER",
-    }
-}
-
-pub fn permissions_json(members: &[Member]) -> Value {
-    let perms: Vec<Value> = members
-        .iter()
-        .map(|m| {
-            let pending = m.status == MemberStatus::Pending;
-            let user = (!pending).then(|| json!({ "id": id_json(&m.user_id), "name": m.name, "email": m.email }));
-            let mut p = json!({
-                "userId": id_json(&m.user_id), "email": m.email, "pending": pending,
-                "user": user, "roleId": if m.role == Role::Admin { 1 } else { 2 },
-                "role": { "id": if m.role == Role::Admin { 1 } else { 2 }, "role": role_wire(m.role) },
-            });
-            // Clay drops removed members from this list; kiln's workspaces keep them, marked.
-            if m.status == MemberStatus::Removed {
-                p["status"] = json!("REMOVED");
-            }
-            p
-        })
-        .collect();
-    json!({ "userPermissions": perms })
-}
-
-pub fn users_json(members: &[Member]) -> Value {
-    let users: Vec<Value> = members
-        .iter()
-        .map(|m| json!({ "id": id_json(&m.user_id), "name": m.name, "email": m.email }))
-        .collect();
-    json!({ "users": users })
-}
-
 /// Members from `/permissions`, named from `/users` (matched by id, then email).
 pub fn members_from(perms: &Value, users: Option<&Value>) -> Parsed<Vec<Member>> {
     let users: Vec<&Value> = users
@@ -806,22 +662,26 @@ pub fn members_from(perms: &Value, users: Option<&Value>) -> Parsed<Vec<Member>>
             let email = str_field(p, &["email"])
                 .or_else(|| user.and_then(|u| str_field(u, &["email"])))
                 .unwrap_or_default();
-            let user_id = str_field(p, &["userId"])
-                .or_else(|| user.and_then(|u| str_field(u, &["id"])))
-                .unwrap_or_else(|| email.clone());
-            let named = users.iter().find(|u| {
-                str_field(u, &["id"]).as_deref() == Some(&user_id)
-                    || str_field(u, &["email"]).as_deref() == Some(&email)
+            // A pending invitation has `"user":null` and only an email: no user id, and
+            // its email must never stand in for one (it would match no owner, or the wrong one).
+            let user_id = user
+                .and_then(|u| str_field(u, &["id"]))
+                .or_else(|| str_field(p, &["userId"]));
+            let named = users.iter().find(|u| match &user_id {
+                Some(id) => str_field(u, &["id"]).as_deref() == Some(id.as_str()),
+                None => !email.is_empty() && str_field(u, &["email"]).as_deref() == Some(&email),
             });
             let name = user
-                .and_then(|u| str_field(u, &["name", "fullName"]))
-                .or_else(|| named.and_then(|u| str_field(u, &["name", "fullName"])))
+                .and_then(|u| str_field(u, &["fullName", "name"]))
+                .or_else(|| named.and_then(|u| str_field(u, &["fullName", "name"])))
+                .filter(|n| !n.trim().is_empty())
                 .unwrap_or_else(|| email.clone());
-            let role_text = p
+            // `role` is `{"id":<uuid>,"role":"workspace-admin"}`; older answers had a string.
+            let role_name = p
                 .pointer("/role/role")
                 .and_then(Value::as_str)
                 .map(str::to_string)
-                .or_else(|| str_field(p, &["role"]))
+                .or_else(|| p.get("role").and_then(Value::as_str).map(str::to_string))
                 .unwrap_or_default();
             let status =
                 if str_field(p, &["status"]).is_some_and(|s| s.eq_ignore_ascii_case("removed")) {
@@ -835,28 +695,24 @@ pub fn members_from(perms: &Value, users: Option<&Value>) -> Parsed<Vec<Member>>
                 user_id,
                 email,
                 name,
-                role: if role_text.eq_ignore_ascii_case("admin") {
-                    Role::Admin
-                } else {
-                    Role::Member
-                },
+                role: Role::from_wire(&role_name).unwrap_or(Role::Member),
+                role_name,
                 status,
             })
         })
         .collect()
 }
 
-pub fn integration_json(i: &Integration) -> Value {
-    json!({
-        "id": i.id, "name": i.name, "appAccountTypeId": i.type_id,
-        "ownerId": i.owner_id, "createdAt": iso(i.created_at),
-    })
-}
-
 pub fn integrations_from(v: &Value) -> Parsed<Vec<Integration>> {
     list(v, &["appAccounts", "results"])?
         .iter()
         .map(|i| {
+            // The owner is `userOwnerId` (a number, or null for Clay-managed shared
+            // accounts); where it is present, null means nobody, not "look elsewhere".
+            let owner_id = match i.get("userOwnerId") {
+                Some(_) => str_field(i, &["userOwnerId"]),
+                None => str_field(i, &["ownerId", "createdByUserId"]),
+            };
             Ok(Integration {
                 id: str_field(i, &["id"])
                     .ok_or_else(|| ShapeError("app account without an id".into()))?,
@@ -866,18 +722,12 @@ pub fn integrations_from(v: &Value) -> Parsed<Vec<Integration>> {
                     &["appAccountTypeId", "type", "typeId", "actionPackageId"],
                 )
                 .unwrap_or_default(),
-                owner_id: str_field(i, &["ownerId", "createdByUserId"]),
+                owner_id,
+                shared: bool_field(i, &["isSharedPublicKey"]).unwrap_or(false),
                 created_at: time_field(i, &["createdAt"]),
             })
         })
         .collect()
-}
-
-pub fn integration_type_json(t: &IntegrationType) -> Value {
-    json!({
-        "id": t.id, "authenticationType": t.authentication_type,
-        "displayMetadata": { "name": t.name, "providerName": t.provider_name },
-    })
 }
 
 pub fn integration_type_from(v: &Value) -> Parsed<IntegrationType> {
@@ -900,62 +750,6 @@ pub fn integration_types_from(v: &Value) -> Parsed<Vec<IntegrationType>> {
         .iter()
         .map(integration_type_from)
         .collect()
-}
-
-fn entity_json(
-    id: &str,
-    name: &str,
-    kind: &str,
-    deleted: bool,
-    credits: f64,
-    execs: u64,
-) -> Map<String, Value> {
-    let v = json!({
-        "id": id, "entity": { "name": name, "isDeleted": deleted, "__kind": kind },
-        "credits": credits, "actionExecutions": execs,
-    });
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
-pub fn report_json(r: &CreditReport) -> Value {
-    let entities: Vec<Value> = r
-        .entities
-        .iter()
-        .map(|e| {
-            let mut m = entity_json(
-                &e.id,
-                &e.name,
-                &e.kind,
-                e.is_deleted,
-                e.credits,
-                e.action_executions,
-            );
-            let subs: Vec<Value> = e
-                .subentities
-                .iter()
-                .map(|s| {
-                    Value::Object(entity_json(
-                        &s.id,
-                        &s.name,
-                        &s.kind,
-                        s.is_deleted,
-                        s.credits,
-                        s.action_executions,
-                    ))
-                })
-                .collect();
-            m.insert("subentities".into(), Value::Array(subs));
-            Value::Object(m)
-        })
-        .collect();
-    json!({
-        "entities": entities,
-        "unattributedCredits": r.unattributed_credits,
-        "unattributedActionExecutions": r.unattributed_action_executions,
-    })
 }
 
 struct EntityParts {
@@ -1024,11 +818,6 @@ pub fn report_from(v: &Value, range: TimeRange) -> Parsed<CreditReport> {
     })
 }
 
-/// Clay's typed error body.
-pub fn error_json(kind: &str, message: &str) -> Value {
-    json!({ "type": kind, "message": message })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1040,7 +829,7 @@ mod tests {
         assert_eq!(rows[0].cells[0].field_id, "f_z");
         assert_eq!(rows[0].cells[0].status, Some(CellStatus::Success));
         assert_eq!(rows[0].cells[1].value, CellValue::Number(3.0));
-        assert_eq!(rows[0].created_at, 1_767_225_600_000);
+        assert_eq!(rows[0].created_at, Some(1_767_225_600_000));
         let bare = r#"[{"id":"r_2","cells":{}}]"#;
         assert_eq!(records_from_text(bare).unwrap()[0].id, "r_2");
         let created = r#"{"records":[{"id":"r_3"}]}"#;

@@ -114,7 +114,8 @@ impl LocalBackend {
         Self::from_conn(conn)
     }
 
-    /// Opens an existing workspace file.
+    /// Opens an existing workspace file, bringing an older one up to this version (in one
+    /// transaction: a failed step leaves the file as it was).
     pub fn open(path: &Path) -> Result<Self, LocalError> {
         if !path.is_file() {
             return Err(LocalError::Missing(path.to_path_buf()));
@@ -128,12 +129,15 @@ impl LocalBackend {
             [],
             |r| r.get(0),
         );
-        match version {
-            Ok(v) if v == schema::VERSION.to_string() => {}
-            Ok(v) => {
+        let version = match version.map(|v| v.parse::<i64>()) {
+            Ok(Ok(v)) if (1..=schema::VERSION).contains(&v) => v,
+            Ok(_) => {
                 return Err(LocalError::NotAWorkspace {
                     path: path.to_path_buf(),
-                    reason: format!("schema version {v}, this kiln reads {}", schema::VERSION),
+                    reason: format!(
+                        "an unknown schema version; this kiln reads versions 1 to {}",
+                        schema::VERSION
+                    ),
                 });
             }
             Err(e) => {
@@ -142,8 +146,10 @@ impl LocalBackend {
                     reason: e.to_string(),
                 });
             }
-        }
+        };
         configure(&conn)?;
+        let mut conn = conn;
+        migrate(&mut conn, version)?;
         Self::from_conn(conn)
     }
 
@@ -435,7 +441,7 @@ impl Clay for LocalBackend {
         workspace_id: u64,
         range: TimeRange,
     ) -> ClayResult<CreditReport> {
-        self.call(move |db| db.user_report(workspace_id, range, None, None))
+        self.call(move |db| db.resource_report(workspace_id, range, None, None))
             .await
     }
 
@@ -446,7 +452,7 @@ impl Clay for LocalBackend {
         owner_ids: &[String],
     ) -> ClayResult<CreditReport> {
         let owners = owned(owner_ids);
-        self.call(move |db| db.user_report(workspace_id, range, Some(&owners), None))
+        self.call(move |db| db.resource_report(workspace_id, range, Some(&owners), None))
             .await
     }
 
@@ -466,7 +472,7 @@ impl Clay for LocalBackend {
         integration_ids: &[String],
     ) -> ClayResult<CreditReport> {
         let packages = owned(integration_ids);
-        self.call(move |db| db.user_report(workspace_id, range, None, Some(&packages)))
+        self.call(move |db| db.resource_report(workspace_id, range, None, Some(&packages)))
             .await
     }
 
@@ -540,4 +546,22 @@ impl Drop for CancelOnDrop {
             handle.interrupt();
         }
     }
+}
+
+fn migrate(conn: &mut Connection, from: i64) -> Result<(), LocalError> {
+    if from == schema::VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    for (step, sql) in schema::MIGRATIONS {
+        if *step >= from {
+            tx.execute_batch(sql)?;
+        }
+    }
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [schema::VERSION.to_string()],
+    )?;
+    tx.commit()?;
+    Ok(())
 }

@@ -1,7 +1,16 @@
 //! The workspace file's schema. Rows keep their cells as one JSON document: Clay's cells
 //! are sparse and typed per value, and a row is always read and written whole.
 
-pub(super) const VERSION: i64 = 1;
+pub(super) const VERSION: i64 = 2;
+
+/// What takes a file of an older version to this one, step by step: (from, SQL).
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[
+    // 1 → 2: Clay-managed shared integrations (`isSharedPublicKey`).
+    (
+        1,
+        "ALTER TABLE integrations ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;",
+    ),
+];
 
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -79,7 +88,9 @@ CREATE TABLE integrations (
     name TEXT NOT NULL,
     type_id TEXT NOT NULL,
     owner_id TEXT,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    -- Clay-managed, shared by the workspace: owned by nobody, never orphaned.
+    shared INTEGER NOT NULL DEFAULT 0
 );
 -- One row per credit-spending action execution.
 CREATE TABLE ledger (

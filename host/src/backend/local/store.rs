@@ -157,6 +157,22 @@ fn cells_to_json(cells: &[Cell]) -> ClayResult<String> {
     serde_json::to_string(cells).map_err(|e| ClayError::Invalid(format!("cell value: {e}")))
 }
 
+/// One credit-spending execution, as the ledger holds it.
+struct Charge {
+    user: Option<String>,
+    package: String,
+    table: Option<String>,
+    credits: f64,
+}
+
+/// A resource as the credit reports see it: `kind` is already Clay's `__kind` text.
+struct Node {
+    kind: String,
+    name: String,
+    parent: Option<String>,
+    deleted: bool,
+}
+
 /// A record as the database holds it: cells still JSON text.
 struct StoredRow {
     id: String,
@@ -170,8 +186,8 @@ impl StoredRow {
         Ok(Row {
             cells: cells_from_json(&self.id, &self.cells)?,
             id: self.id,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
+            created_at: Some(self.created_at),
+            updated_at: Some(self.updated_at),
         })
     }
 }
@@ -197,6 +213,7 @@ impl fmt::Display for WorkspaceSummary {
             self.credits_last_30_days
         )?;
         let count = |role: Role, status: MemberStatus| {
+            // Viewers and sales reps count under neither admins nor members here.
             self.members
                 .iter()
                 .filter(|m| m.role == role && m.status == status)
@@ -223,7 +240,7 @@ impl fmt::Display for WorkspaceSummary {
         let names: HashMap<&str, &str> = self
             .members
             .iter()
-            .map(|m| (m.user_id.as_str(), m.email.as_str()))
+            .filter_map(|m| Some((m.user_id.as_deref()?, m.email.as_str())))
             .collect();
         for i in &self.integrations {
             let owner = i
@@ -908,8 +925,8 @@ impl Db<'_> {
             added.push(Row {
                 id,
                 cells,
-                created_at: now,
-                updated_at: now,
+                created_at: Some(now),
+                updated_at: Some(now),
             });
         }
         tx.commit().db()?;
@@ -1091,20 +1108,22 @@ impl Db<'_> {
             .prepare("SELECT user_id, email, name, role, status FROM members WHERE workspace_id = ?1 ORDER BY CAST(user_id AS INTEGER)")
             .db()?;
         stmt.query_map([workspace_id as i64], |r| {
+            let role_text: String = r.get(3)?;
+            let role = Role::from_wire(&role_text).unwrap_or(Role::Member);
+            let status = match r.get::<_, String>(4)?.as_str() {
+                "pending" => MemberStatus::Pending,
+                "removed" => MemberStatus::Removed,
+                _ => MemberStatus::Active,
+            };
+            // An invitation has no Clay user yet: the file's key for it is no user id.
+            let user_id: String = r.get(0)?;
             Ok(Member {
-                user_id: r.get(0)?,
+                user_id: (status != MemberStatus::Pending).then_some(user_id),
                 email: r.get(1)?,
                 name: r.get(2)?,
-                role: if r.get::<_, String>(3)? == "admin" {
-                    Role::Admin
-                } else {
-                    Role::Member
-                },
-                status: match r.get::<_, String>(4)?.as_str() {
-                    "pending" => MemberStatus::Pending,
-                    "removed" => MemberStatus::Removed,
-                    _ => MemberStatus::Active,
-                },
+                role,
+                role_name: role.wire_name().to_string(),
+                status,
             })
         })
         .db()?
@@ -1116,7 +1135,7 @@ impl Db<'_> {
         self.workspace_exists(workspace_id)?;
         let mut stmt = self
             .conn
-            .prepare("SELECT id, name, type_id, owner_id, created_at FROM integrations WHERE workspace_id = ?1 ORDER BY created_at, id")
+            .prepare("SELECT id, name, type_id, owner_id, created_at, shared FROM integrations WHERE workspace_id = ?1 ORDER BY created_at, id")
             .db()?;
         stmt.query_map([workspace_id as i64], |r| {
             Ok(Integration {
@@ -1124,7 +1143,8 @@ impl Db<'_> {
                 name: r.get(1)?,
                 type_id: r.get(2)?,
                 owner_id: r.get(3)?,
-                created_at: r.get(4)?,
+                created_at: Some(r.get(4)?),
+                shared: r.get(5)?,
             })
         })
         .db()?
@@ -1157,21 +1177,22 @@ impl Db<'_> {
             .ok_or_else(|| ClayError::NotFound(format!("integration type `{id}`")))
     }
 
-    /// Ledger entries in range: (user, package, credits).
-    fn ledger(
-        &self,
-        workspace_id: u64,
-        range: TimeRange,
-    ) -> ClayResult<Vec<(Option<String>, String, f64)>> {
+    /// Ledger entries in range.
+    fn ledger(&self, workspace_id: u64, range: TimeRange) -> ClayResult<Vec<Charge>> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT user_id, package_id, credits FROM ledger
+                "SELECT user_id, package_id, table_id, credits FROM ledger
                  WHERE workspace_id = ?1 AND at >= ?2 AND at < ?3",
             )
             .db()?;
         stmt.query_map(params![workspace_id as i64, range.start, range.end], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok(Charge {
+                user: r.get(0)?,
+                package: r.get(1)?,
+                table: r.get(2)?,
+                credits: r.get(3)?,
+            })
         })
         .db()?
         .collect::<rusqlite::Result<Vec<_>>>()
@@ -1182,8 +1203,35 @@ impl Db<'_> {
         Ok(self
             .members(workspace_id)?
             .into_iter()
-            .map(|m| (m.user_id, (m.name, m.status == MemberStatus::Removed)))
+            .filter_map(|m| {
+                let removed = m.status == MemberStatus::Removed;
+                Some((m.user_id?, (m.name, removed)))
+            })
             .collect())
+    }
+
+    /// Every resource of the workspace, trashed ones too (spending on them still counts).
+    fn resource_nodes(&self, workspace_id: u64) -> ClayResult<HashMap<String, Node>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, kind, name, parent_id, deleted FROM resources WHERE workspace_id = ?1",
+            )
+            .db()?;
+        stmt.query_map([workspace_id as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Node {
+                    kind: r.get(1)?,
+                    name: r.get(2)?,
+                    parent: r.get(3)?,
+                    deleted: r.get(4)?,
+                },
+            ))
+        })
+        .db()?
+        .collect::<rusqlite::Result<HashMap<_, _>>>()
+        .db()
     }
 
     fn type_names(&mut self) -> ClayResult<HashMap<String, String>> {
@@ -1194,9 +1242,11 @@ impl Db<'_> {
             .collect())
     }
 
-    /// The workspace report: one entity per user, integrations as sub-entities; optionally
-    /// restricted to some users or some integration types.
-    pub(crate) fn user_report(
+    /// Clay's workspace report: what each folder (its workbooks as sub-entities) or
+    /// top-level workbook spent, never one entity per member. Restricted to some members'
+    /// spending (Clay's `ownerIds`) or some integration types (`integrations`) when asked;
+    /// spending on no table is unattributed.
+    pub(crate) fn resource_report(
         &mut self,
         workspace_id: u64,
         range: TimeRange,
@@ -1209,53 +1259,77 @@ impl Db<'_> {
                 "the time range ends before it starts".into(),
             ));
         }
-        let members = self.member_names(workspace_id)?;
-        let types = self.type_names()?;
-        let mut per_user: BTreeMap<String, BTreeMap<String, (f64, u64)>> = BTreeMap::new();
-        let mut unattributed = (0.0, 0u64);
-        for (user, package, credits) in self.ledger(workspace_id, range)? {
-            if packages.is_some_and(|p| !p.contains(&package)) {
+        let nodes = self.resource_nodes(workspace_id)?;
+        type Spend = (f64, u64);
+        let mut per_entity: BTreeMap<String, (Spend, BTreeMap<String, Spend>)> = BTreeMap::new();
+        let mut unattributed: Spend = (0.0, 0);
+        let add = |s: &mut Spend, credits: f64| {
+            s.0 += credits;
+            s.1 += 1;
+        };
+        for c in self.ledger(workspace_id, range)? {
+            if packages.is_some_and(|p| !p.contains(&c.package)) {
                 continue;
             }
-            match user {
-                Some(u) => {
-                    if owners.is_some_and(|o| !o.contains(&u)) {
-                        continue;
-                    }
-                    let e = per_user.entry(u).or_default().entry(package).or_default();
-                    e.0 += credits;
-                    e.1 += 1;
+            if let Some(owners) = owners
+                && !c.user.as_ref().is_some_and(|u| owners.contains(u))
+            {
+                continue;
+            }
+            let workbook = c
+                .table
+                .as_ref()
+                .and_then(|t| nodes.get(t))
+                .and_then(|t| t.parent.clone())
+                .filter(|wb| nodes.contains_key(wb));
+            let Some(workbook) = workbook else {
+                add(&mut unattributed, c.credits);
+                continue;
+            };
+            let folder = nodes
+                .get(&workbook)
+                .and_then(|wb| wb.parent.clone())
+                .filter(|f| nodes.contains_key(f));
+            match folder {
+                Some(folder) => {
+                    let e = per_entity.entry(folder).or_default();
+                    add(&mut e.0, c.credits);
+                    add(e.1.entry(workbook).or_default(), c.credits);
                 }
-                None if owners.is_none() => {
-                    unattributed.0 += credits;
-                    unattributed.1 += 1;
-                }
-                None => {}
+                None => add(&mut per_entity.entry(workbook).or_default().0, c.credits),
             }
         }
-        let entities = per_user
+        let describe = |id: &str| {
+            nodes
+                .get(id)
+                .map(|n| (n.name.clone(), n.kind.clone(), n.deleted))
+                .unwrap_or_else(|| (id.to_string(), "resource".into(), true))
+        };
+        let entities = per_entity
             .into_iter()
-            .map(|(user, subs)| {
-                let (name, removed) = members.get(&user).cloned().unwrap_or((user.clone(), true));
-                let subentities: Vec<CreditSubentity> = subs
-                    .into_iter()
-                    .map(|(pkg, (credits, n))| CreditSubentity {
-                        name: types.get(&pkg).cloned().unwrap_or_else(|| pkg.clone()),
-                        id: pkg,
-                        kind: "integration".into(),
-                        is_deleted: false,
-                        credits,
-                        action_executions: n,
-                    })
-                    .collect();
+            .map(|(id, ((credits, n), subs))| {
+                let (name, kind, is_deleted) = describe(&id);
                 CreditEntity {
-                    id: user,
+                    subentities: subs
+                        .into_iter()
+                        .map(|(sub, (credits, n))| {
+                            let (name, kind, is_deleted) = describe(&sub);
+                            CreditSubentity {
+                                id: sub,
+                                name,
+                                kind,
+                                is_deleted,
+                                credits,
+                                action_executions: n,
+                            }
+                        })
+                        .collect(),
+                    id,
                     name,
-                    kind: "user".into(),
-                    is_deleted: removed,
-                    credits: subentities.iter().map(|s| s.credits).sum(),
-                    action_executions: subentities.iter().map(|s| s.action_executions).sum(),
-                    subentities,
+                    kind,
+                    is_deleted,
+                    credits,
+                    action_executions: n,
                 }
             })
             .collect();
@@ -1277,9 +1351,13 @@ impl Db<'_> {
         let members = self.member_names(workspace_id)?;
         let types = self.type_names()?;
         let mut per_pkg: BTreeMap<String, BTreeMap<Option<String>, (f64, u64)>> = BTreeMap::new();
-        for (user, package, credits) in self.ledger(workspace_id, range)? {
-            let e = per_pkg.entry(package).or_default().entry(user).or_default();
-            e.0 += credits;
+        for c in self.ledger(workspace_id, range)? {
+            let e = per_pkg
+                .entry(c.package)
+                .or_default()
+                .entry(c.user)
+                .or_default();
+            e.0 += c.credits;
             e.1 += 1;
         }
         let entities = per_pkg
@@ -1346,7 +1424,7 @@ impl Db<'_> {
                 },
             )?
             .iter()
-            .map(|e| e.2)
+            .map(|c| c.credits)
             .sum();
         Ok(WorkspaceSummary {
             workspace,

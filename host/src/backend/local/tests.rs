@@ -298,7 +298,7 @@ async fn the_demo_seed_has_what_audits_need() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|i| i.owner_id.as_deref() == Some(removed[0].user_id.as_str()))
+        .filter(|i| i.owner_id.as_deref() == removed[0].user_id.as_deref())
         .collect();
     assert_eq!(owned.len(), 2);
     let leads = b.resolve_table("leads").await.unwrap();
