@@ -10,8 +10,21 @@ use kiln_host::sim::Faults;
 use kiln_tests::{DemoWorkspace, SIM_PASSWORD, actor_email, fixture, start_sim};
 use serde_json::{Value, json};
 
-/// Keys the sim may write that the fixtures do not have. Empty: Clay's shapes are the sim's.
-const SIM_EXTRA_KEYS: &[&str] = &[];
+/// Keys the sim may write where the compared fixture entry has none: Clay writes them on
+/// some entries and not others (clay-v3.md: `createdAt` "not always present", an action's
+/// `authAccountId` "may be absent").
+const SIM_EXTRA_KEYS: &[&str] = &["createdAt", "authAccountId"];
+
+/// Keys Clay writes as text or as null (a user without a picture, an action without a run
+/// condition): the sim may write null where the fixture has a value.
+const NULLABLE: &[&str] = &[
+    "profilePicture",
+    "conditionalRunFormulaText",
+    "parentFolderId",
+];
+
+/// Paths whose JSON type clay-v3.md does not give (the fixtures guessed): not compared at all.
+const UNTYPED: &[&str] = &["views[].sort"];
 
 /// Paths whose content kiln never reads and the fixtures only sketch (see the README's
 /// "assumed"): only their JSON type is compared.
@@ -71,6 +84,10 @@ impl Diff {
 fn compare(path: &str, fixture: &Value, sim: &Value, d: &mut Diff) {
     if fixture.is_null() {
         return; // nullable: Clay writes null here, the sim may write a value
+    }
+    let key = path.rsplit('.').next().unwrap_or(path);
+    if (sim.is_null() && NULLABLE.contains(&key)) || UNTYPED.iter().any(|u| path.ends_with(u)) {
+        return;
     }
     if type_name(fixture) != type_name(sim) {
         // A cell's value is whatever scalar the cell holds.
@@ -228,12 +245,24 @@ async fn the_sims_answers_have_clays_keys_and_types() {
         .filter(|m| m.status == MemberStatus::Active)
         .nth(1)
         .expect("a second active member");
-    let member_id = format!("{:?}", member.user_id)
-        .trim_start_matches("Some(")
-        .trim_end_matches(')')
-        .trim_matches('"')
-        .to_string();
+    let member_id = member
+        .user_id
+        .clone()
+        .expect("an active member has a user id");
     assert!(!in_folder.is_empty());
+    // The demo lacks two things the fixtures show: a folder inside a folder, and a workbook
+    // created by the member whose resources are listed.
+    local
+        .create_folder(w, "EMEA", Some(&folder.id))
+        .await
+        .unwrap();
+    local
+        .clone()
+        .acting_as(&member_id)
+        .unwrap()
+        .create_workbook(w, "Jonas' lists", false, None)
+        .await
+        .unwrap();
 
     let sim = start_sim(local, Faults::default()).await;
     let client = reqwest::Client::new();
