@@ -290,7 +290,9 @@ async fn the_sims_answers_have_clays_keys_and_types() {
     let kinds = json!(["WORKBOOK", "TABLE", "FOLDER"]);
     use reqwest::Method as M;
     let t = &leads.id;
-    let cases: Vec<(&str, u16, M, String, Option<Value>, Option<&str>)> = vec![
+    // (fixture, Clay's status, method, path, body, session cookie when not the member's)
+    type Case<'a> = (&'a str, u16, M, String, Option<Value>, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             "my-workspaces.json",
             200,
