@@ -12,6 +12,7 @@ use kiln_host::build::build_plugin;
 use kiln_host::{Clay, Runtime, RuntimeConfig};
 
 pub mod bombs;
+pub mod fixture_server;
 
 /// A fixed "now" for seeded data, so findings and dates are reproducible.
 pub const NOW: i64 = 1_795_000_000_000;
