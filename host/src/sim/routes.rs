@@ -467,7 +467,6 @@ async fn update_records(
             updates.len()
         )));
     }
-    let ids: Vec<String> = updates.iter().map(|u| u.id.clone()).collect();
     let delay = s.config.faults.update_delay;
     if delay.is_zero() {
         b.update_rows(&t, &updates).await?;
@@ -480,10 +479,9 @@ async fn update_records(
                 tracing::warn!(error = %e, "clay-sim: a late update failed");
             }
         });
-        let b = member(&s, &h)?;
-        return Ok(records("records", &b.read_records(&t, &ids).await?));
+        return Ok(axum::Json(shapes::updates_enqueued()).into_response());
     }
-    Ok(records("records", &b.read_records(&t, &ids).await?))
+    Ok(axum::Json(shapes::updates_enqueued()).into_response())
 }
 
 async fn delete_records(State(s): S, h: HeaderMap, Path(t): Path<String>, body: Bytes) -> Api {

@@ -67,22 +67,21 @@ pub(crate) fn resource(
         "owner": owner.map(|m| json!({
             "id": m.user_id.as_deref().map(user_id), "email": m.email, "fullName": m.name,
         })),
-        "isDeleted": r.deleted,
     });
     match r.kind {
         ResourceKind::Table => {
             v["workbookId"] = json!(r.parent_id);
+            // Clay names the workbook's folder too; the sim's listing does not carry it.
+            v["parentFolderId"] = Value::Null;
             v["type"] = json!(table_kind.map_or("spreadsheet", table_kind_name));
             v["tableSettings"] = json!({});
         }
         _ => v["parentFolderId"] = json!(r.parent_id),
     }
-    // Clay leaves the times out rather than sending null.
+    // Clay leaves the time out rather than sending null, and says nothing of updates or
+    // the trash here.
     if let Some(t) = r.created_at {
         v["createdAt"] = iso(Some(t));
-    }
-    if let Some(t) = r.updated_at {
-        v["updatedAt"] = iso(Some(t));
     }
     v
 }
@@ -164,7 +163,6 @@ pub(crate) fn table(t: &TableInfo) -> Value {
             "id": t.id, "name": t.name, "type": table_kind_name(t.kind),
             "workspaceId": t.workspace_id, "workbookId": t.workbook_id,
             "firstViewId": t.first_view_id, "views": views, "fields": fields,
-            "tableSettings": {},
         },
         "extraData": {},
     })
@@ -203,10 +201,11 @@ impl Serialize for Cells<'_> {
         };
         let mut map = s.serialize_map(Some(present().count()))?;
         for c in present() {
-            let mut cell = json!({ "value": value(&c.value) });
-            if let Some(st) = &c.status {
-                cell["metadata"] = json!({ "status": status(st) });
-            }
+            let metadata = match &c.status {
+                Some(st) => json!({ "status": status(st) }),
+                None => json!({}),
+            };
+            let cell = json!({ "value": value(&c.value), "metadata": metadata });
             map.serialize_entry(&c.field_id, &cell)?;
         }
         map.end()
@@ -246,6 +245,11 @@ pub(crate) fn records(key: &str, rows: &[Row]) -> String {
     let mut map = BTreeMap::new();
     map.insert(key, records);
     serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
+}
+
+/// `PATCH …/records`: Clay enqueues updates and applies them later.
+pub(crate) fn updates_enqueued() -> Value {
+    json!({ "message": "Record updates enqueued", "enqueued": true })
 }
 
 pub(crate) fn run_result(r: &RunResult) -> Value {

@@ -631,7 +631,15 @@ impl Clay for HttpBackend {
             .json(Method::GET, url, None, Safety::Idempotent)
             .await
             .map_err(|f| settle(f, "try again"))?;
-        wire::sources_from(&v).map_err(shape)
+        // Clay lists only the sources subscribed to the table asked about, and does not
+        // always say which table that was.
+        let mut sources = wire::sources_from(&v).map_err(shape)?;
+        for s in &mut sources {
+            if s.table_id.is_empty() {
+                s.table_id = table_id.to_string();
+            }
+        }
+        Ok(sources)
     }
 
     async fn add_webhook_source(&self, table_id: &str, name: &str) -> ClayResult<Source> {
@@ -653,7 +661,11 @@ impl Clay for HttpBackend {
                 .and_then(Value::as_str)
                 .is_some_and(|id| id.starts_with("s_"));
         if is_source {
-            return wire::source_from(&v).map_err(shape);
+            let mut source = wire::source_from(&v).map_err(shape)?;
+            if source.table_id.is_empty() {
+                source.table_id = table_id.to_string();
+            }
+            return Ok(source);
         }
         // Clay answered with the table: the new source is the last one of that name.
         self.list_sources(table_id)

@@ -614,10 +614,15 @@ pub fn source_from(v: &Value) -> Parsed<Source> {
         name: str_field(v, &["name"]).unwrap_or_default(),
         table_id: str_field(v, &["tableId"]).unwrap_or_default(),
         kind: str_field(v, &["type", "kind"]).unwrap_or_else(|| "webhook".into()),
-        url: str_field(v, &["url", "webhookUrl"]).or_else(|| {
-            v.pointer("/typeSettings/webhookUrl")
-                .and_then(|u| u.as_str().map(str::to_string))
-        }),
+        // Clay keeps a webhook's inbound URL in `state.url`; older answers had it elsewhere.
+        url: [
+            "/state/url",
+            "/url",
+            "/webhookUrl",
+            "/typeSettings/webhookUrl",
+        ]
+        .iter()
+        .find_map(|p| v.pointer(p).and_then(Value::as_str).map(str::to_string)),
         records_received: v
             .pointer("/state/numSourceRecords")
             .and_then(Value::as_u64)

@@ -1117,10 +1117,14 @@ impl Db<'_> {
             };
             // An invitation has no Clay user yet: the file's key for it is no user id.
             let user_id: String = r.get(0)?;
+            let email: String = r.get(1)?;
+            let pending = status == MemberStatus::Pending;
+            // Clay knows an invitation by its email alone, and so does this workspace.
+            let name = if pending { email.clone() } else { r.get(2)? };
             Ok(Member {
-                user_id: (status != MemberStatus::Pending).then_some(user_id),
-                email: r.get(1)?,
-                name: r.get(2)?,
+                user_id: (!pending).then_some(user_id),
+                email,
+                name,
                 role,
                 role_name: role.wire_name().to_string(),
                 status,
