@@ -129,3 +129,55 @@ async fn an_http_run_keeps_its_state_in_the_file_the_user_chose() {
     assert_eq!(entries, serde_json::json!([]));
     assert!(!home.data_dir().join("kiln").exists());
 }
+
+/// `--trace-http`: the file a user sends when Clay answers in a shape kiln misreads. It
+/// holds every request and answer of a real run, and none of the run's secrets.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trace_of_a_run_has_every_exchange_and_no_secret() {
+    let (_ws, sim, cookie) = sim_with_session(Faults::default()).await;
+    let home = Home::new();
+    let trace = home.path().join("trace.jsonl");
+
+    let mut run = home.kiln(&sim.url(), &cookie);
+    run.arg("--state")
+        .arg(home.path().join("state.sqlite"))
+        .arg("--trace-http")
+        .arg(&trace)
+        .arg("run")
+        .arg(normalize_contacts())
+        .args(["--table", "Leads", "--json"]);
+    let out = output(run).await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(
+        !text.contains(&cookie),
+        "the session cookie is in the trace"
+    );
+    assert!(!text.contains(kiln_tests::SIM_PASSWORD));
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen = |method: &str, path: &str| {
+        lines
+            .iter()
+            .any(|l| l["method"] == method && l["url"].as_str().is_some_and(|u| u.contains(path)))
+    };
+    assert!(seen("GET", "/v3/tables/"), "the table was read");
+    assert!(seen("POST", "/bulk-fetch-records"), "records were read");
+    assert!(
+        seen("PATCH", "/records"),
+        "the normalized cells were written"
+    );
+    let fetch = lines
+        .iter()
+        .find(|l| l["url"].as_str().is_some_and(|u| u.contains("bulk-fetch")))
+        .unwrap();
+    assert_eq!(fetch["status"], 200);
+    assert!(
+        fetch["response_body"]["results"].is_array(),
+        "answers are kept as Clay wrote them: {fetch}"
+    );
+    assert_eq!(fetch["credential"], "Session");
+}

@@ -46,10 +46,14 @@ fn enrichment_runs_fill_cells_charge_the_actor_and_skip_rows_already_done() {
         start: 0,
         end: ws.now() + 1,
     };
+    // The workspace report is by resource; what Maya spent is her own report's.
     let report = credits::workspace_report(1, range).unwrap();
-    assert_eq!(report.entities.len(), 1);
-    assert_eq!(report.entities[0].name, "Maya");
-    assert_eq!(report.entities[0].credits, 4.0);
+    assert!(report.entities.iter().all(|e| e.kind != "user"));
+    let spent = credits::member_usage(1, range, std::slice::from_ref(&maya)).unwrap();
+    assert_eq!(
+        (spent[0].user_id.as_str(), spent[0].credits),
+        (maya.as_str(), 4.0)
+    );
     let by_type = credits::integration_report(1, range).unwrap();
     assert_eq!(by_type.entities[0].id, "lusha");
 }

@@ -73,6 +73,11 @@ struct Cli {
     #[arg(long, global = true, env = "KILN_STATE", value_name = "FILE")]
     state: Option<PathBuf>,
 
+    /// Record every request to Clay and every answer, secrets removed, as JSON lines in
+    /// FILE (`--backend http`): the file to send when Clay answers something kiln misreads.
+    #[arg(long, global = true, value_name = "FILE")]
+    trace_http: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -185,7 +190,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log);
     let backend = match remote::select(cli.backend, cli.clay_url) {
-        Ok(b) => b,
+        Ok(mut b) => {
+            b.http.trace_file = cli.trace_http;
+            b
+        }
         Err(e) => {
             eprintln!("error: {}", output::error_chain(&e));
             return ExitCode::FAILURE;

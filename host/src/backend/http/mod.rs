@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod errors;
+pub mod trace;
 pub mod transport;
 pub mod wire;
 

@@ -42,6 +42,8 @@ pub struct HttpConfig {
     pub verify_writes: bool,
     /// How long a read-back waits for values still being applied.
     pub verify_wait: Duration,
+    /// Record every request and answer, secrets removed, to this file (`--trace-http`).
+    pub trace_file: Option<std::path::PathBuf>,
 }
 
 impl Default for HttpConfig {
@@ -57,6 +59,7 @@ impl Default for HttpConfig {
             requests_per_second: 10,
             verify_writes: true,
             verify_wait: Duration::from_secs(5),
+            trace_file: None,
         }
     }
 }
@@ -154,6 +157,7 @@ pub(crate) struct Transport {
     limiter: DefaultDirectRateLimiter,
     config: HttpConfig,
     pub(crate) counters: Arc<Counters>,
+    trace: Option<super::trace::Trace>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +168,8 @@ pub enum SetupError {
     Client(String),
     #[error(transparent)]
     Auth(#[from] super::auth::AuthError),
+    #[error(transparent)]
+    Trace(#[from] super::trace::TraceError),
 }
 
 pub(crate) fn parse_base(url: &str) -> Result<Url, SetupError> {
@@ -192,7 +198,21 @@ impl Transport {
         let base = parse_base(&config.base_url)?;
         let client = client(&config, &creds)?;
         let rate = NonZeroU32::new(config.requests_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        let trace = match &config.trace_file {
+            Some(path) => {
+                // The credential's text, so that it is scrubbed should Clay ever echo it.
+                let secrets = creds
+                    .headers()?
+                    .values()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| [v.to_string(), v.rsplit('=').next().unwrap_or(v).to_string()])
+                    .collect();
+                Some(super::trace::Trace::create(path, secrets)?)
+            }
+            None => None,
+        };
         Ok(Self {
+            trace,
             client,
             base,
             creds,
@@ -326,6 +346,36 @@ impl Transport {
     }
 
     async fn attempt(&self, method: Method, url: Url, body: Option<&str>, what: &str) -> Attempt {
+        let Some(trace) = &self.trace else {
+            return self.exchange(method, url, body, what, |_| {}).await;
+        };
+        let (m, u) = (method.to_string(), url.to_string());
+        let credential = format!("{:?}", self.auth());
+        let started = Instant::now();
+        self.exchange(method, url, body, what, |seen: Seen<'_>| {
+            trace.record(&super::trace::Exchange {
+                method: &m,
+                url: &u,
+                credential: &credential,
+                request_body: body,
+                status: seen.status,
+                response_headers: seen.headers,
+                response_body: seen.body,
+                error: seen.error,
+                elapsed: started.elapsed(),
+            })
+        })
+        .await
+    }
+
+    async fn exchange(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&str>,
+        what: &str,
+        seen: impl FnOnce(Seen<'_>),
+    ) -> Attempt {
         let mut req = self.client.request(method, url);
         if let Some(b) = body {
             req = req
@@ -339,6 +389,10 @@ impl Transport {
                 let connect = e.is_connect();
                 let error = e.without_url().to_string();
                 tracing::debug!(request = %what, %error, "request failed");
+                seen(Seen {
+                    error: Some(&error),
+                    ..Seen::default()
+                });
                 return if connect {
                     Attempt::Unsent { error }
                 } else {
@@ -348,6 +402,7 @@ impl Transport {
         };
         let status = resp.status();
         let retry_after = retry_after(resp.headers());
+        let headers = resp.headers().clone();
         let bytes = match resp.bytes().await {
             Ok(b) => b.to_vec(),
             Err(e) => {
@@ -357,9 +412,21 @@ impl Transport {
                     e.without_url()
                 );
                 tracing::debug!(request = %what, %error, "response lost");
+                seen(Seen {
+                    status: Some(status.as_u16()),
+                    headers: Some(&headers),
+                    error: Some(&error),
+                    ..Seen::default()
+                });
                 return Attempt::Unsure { error };
             }
         };
+        seen(Seen {
+            status: Some(status.as_u16()),
+            headers: Some(&headers),
+            body: Some(&bytes),
+            error: None,
+        });
         tracing::debug!(request = %what, status = status.as_u16(), "clay answered");
         if status.is_success() {
             return Attempt::Done(bytes);
@@ -385,6 +452,15 @@ impl Transport {
             self.auth(),
         ))
     }
+}
+
+/// What one attempt saw, for the trace.
+#[derive(Default)]
+struct Seen<'a> {
+    status: Option<u16>,
+    headers: Option<&'a reqwest::header::HeaderMap>,
+    body: Option<&'a [u8]>,
+    error: Option<&'a str>,
 }
 
 /// `Retry-After` as seconds or as an HTTP date.
