@@ -234,7 +234,7 @@ fn cli_runs_are_in_trail_show_and_an_edit_fails_verify() {
     let audit = of("seat-audit");
     assert!(audit.len() > 5);
     assert_eq!(audit[0]["call"], "invocation.start");
-    assert!(audit.iter().any(|e| e["call"] == "credits.user-report"));
+    assert!(audit.iter().any(|e| e["call"] == "credits.member-usage"));
     assert_eq!(audit.last().unwrap()["call"], "invocation.end");
     let run = of("normalize-contacts");
     assert!(run.iter().any(|e| e["call"] == "config.all"), "{run:?}");

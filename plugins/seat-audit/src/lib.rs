@@ -68,20 +68,21 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
         .collect();
     let count = |status: MemberStatus| facts.members.iter().filter(|m| m.status == status).count();
     let with_role = |role: Role| active.iter().filter(|m| m.role == role).count();
+    // Clay's member list leaves out those who left; they hold no seat either way.
+    let seats = facts.members.len() - count(MemberStatus::Removed);
     let workspace = Subject::workspace(facts.workspace_id, facts.workspace_name.clone());
 
     report.push(
         finding(Severity::Info, "seat.roles", workspace.clone())
             .message(format!(
-                "{} members: {} active ({} admin, {} member, {} viewer, {} sales rep), {} pending, {} removed",
-                facts.members.len(),
+                "{} seats: {} active ({} admin, {} member, {} viewer, {} sales rep), {} pending",
+                seats,
                 active.len(),
                 admins.len(),
                 with_role(Role::Member),
                 with_role(Role::Viewer),
                 with_role(Role::SalesRep),
                 count(MemberStatus::Pending),
-                count(MemberStatus::Removed)
             ))
             .evidence("admins", names(&admins)),
     );
@@ -151,8 +152,8 @@ pub fn audit(facts: &Facts, settings: &Settings) -> Report {
         .filter(|f| f.severity != Severity::Info)
         .count();
     report.set_summary(format!(
-        "{} members ({} active, {} admin), {} findings",
-        facts.members.len(),
+        "{} seats ({} active, {} admin), {} findings",
+        seats,
         active.len(),
         admins.len(),
         flagged

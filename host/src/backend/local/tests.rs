@@ -33,18 +33,24 @@ async fn credit_reports_aggregate_by_range_user_and_integration() {
     let all = b.workspace_report(1, range(90, -1)).await.unwrap();
     let total: f64 = all.entities.iter().map(|e| e.credits).sum::<f64>() + all.unattributed_credits;
     assert!((total - 7655.0).abs() < 0.01, "{total}");
-    // Jonas: 10×2 hunter + 10×1 openai + 3×10 lusha a day for 90 days.
-    let jonas = user(&all, "1001").unwrap();
-    assert_eq!(jonas.credits, 5400.0);
-    let hunter = jonas.subentities.iter().find(|s| s.id == "hunter").unwrap();
-    assert_eq!(hunter.credits, 1800.0);
-    assert_eq!(hunter.action_executions, 900);
-    assert!(all.unattributed_credits > 0.0);
+    // As Clay's: entities are folders (workbooks under them) and top-level workbooks.
+    assert!(!all.entities.is_empty());
+    for e in &all.entities {
+        assert!(matches!(e.kind.as_str(), "folder" | "workbook"), "{e:?}");
+        assert!(e.subentities.iter().all(|s| s.kind == "workbook"), "{e:?}");
+    }
+    // Jonas: 10×2 hunter + 10×1 openai + 3×10 lusha a day for 90 days, from his own report.
+    let spent = |range, id: &str| {
+        let b = &b;
+        let ids = [id.to_string()];
+        async move { b.member_usage(1, range, &ids).await.unwrap().remove(0) }
+    };
+    let jonas = spent(range(90, -1), "1001").await;
+    assert_eq!((jonas.credits, jonas.action_executions), (5400.0, 90 * 23));
 
     // The range is half-open and excludes what lies outside it: Ines spent only 70+ days ago.
-    let recent = b.workspace_report(1, range(60, 0)).await.unwrap();
-    assert!(user(&recent, "1005").is_none());
-    assert!(user(&b.workspace_report(1, range(90, 0)).await.unwrap(), "1005").is_some());
+    assert_eq!(spent(range(60, 0), "1005").await.credits, 0.0);
+    assert!(spent(range(90, 0), "1005").await.credits > 0.0);
     let empty = b.workspace_report(1, range(1000, 900)).await.unwrap();
     assert!(empty.entities.is_empty());
 
@@ -52,8 +58,10 @@ async fn credit_reports_aggregate_by_range_user_and_integration() {
         .user_report(1, range(90, -1), &["1001".into()])
         .await
         .unwrap();
-    assert_eq!(only_jonas.entities.len(), 1);
-    assert_eq!(only_jonas.unattributed_credits, 0.0);
+    let theirs: f64 = only_jonas.entities.iter().map(|e| e.credits).sum::<f64>()
+        + only_jonas.unattributed_credits;
+    assert_eq!(theirs, 5400.0);
+    assert!(user(&only_jonas, "1001").is_none(), "no entity is a member");
 
     let by_integration = b.integration_report(1, range(90, -1)).await.unwrap();
     let lusha = by_integration
@@ -73,14 +81,17 @@ async fn credit_reports_aggregate_by_range_user_and_integration() {
         .integration_specific_report(1, range(90, -1), &["lusha".into()])
         .await
         .unwrap();
+    // A workspace report narrowed to one integration: still by resource, and every
+    // credit it counts is that integration's.
     assert!(
         specific
             .entities
             .iter()
-            .all(|e| e.subentities.iter().all(|s| s.id == "lusha"))
+            .all(|e| matches!(e.kind.as_str(), "folder" | "workbook")),
+        "{specific:?}"
     );
     assert_eq!(
-        specific.entities.iter().map(|e| e.credits).sum::<f64>(),
+        specific.entities.iter().map(|e| e.credits).sum::<f64>() + specific.unattributed_credits,
         lusha.credits
     );
 }
@@ -210,7 +221,16 @@ async fn running_an_enrichment_column_fills_cells_and_charges_the_acting_member(
         .await
         .unwrap();
     let target = RunTarget::Records(ids[..5].to_vec());
-    let before = b.workspace_report(1, ALL_TIME).await.unwrap();
+    let priya =
+        || async { b.member_usage(1, ALL_TIME, &["1002".into()]).await.unwrap()[0].credits };
+    let clearbit = || async {
+        let r = b
+            .integration_specific_report(1, ALL_TIME, &["clearbit".into()])
+            .await
+            .unwrap();
+        r.entities.iter().map(|e| e.credits).sum::<f64>() + r.unattributed_credits
+    };
+    let (priya_before, clearbit_before) = (priya().await, clearbit().await);
     let result = b
         .run_column(&t.id, std::slice::from_ref(&size.id), &target, false)
         .await
@@ -224,16 +244,9 @@ async fn running_an_enrichment_column_fills_cells_and_charges_the_acting_member(
     assert_eq!(first.status, Some(CellStatus::Success));
 
     // Attributed to Priya and Clearbit in the ledger.
-    let after = b.workspace_report(1, ALL_TIME).await.unwrap();
-    let spent = |r: &CreditReport| user(r, "1002").map(|e| e.credits).unwrap_or(0.0);
-    assert_eq!(spent(&after) - spent(&before), 5.0);
-    assert!(
-        user(&after, "1002")
-            .unwrap()
-            .subentities
-            .iter()
-            .any(|s| s.id == "clearbit")
-    );
+    let (priya_after, clearbit_after) = (priya().await, clearbit().await);
+    assert_eq!(priya_after - priya_before, 5.0);
+    assert_eq!(clearbit_after - clearbit_before, 5.0);
 
     // Everything is filled now: nothing qualifies, nothing runs, nothing is charged.
     let none = b
@@ -242,10 +255,7 @@ async fn running_an_enrichment_column_fills_cells_and_charges_the_acting_member(
         .unwrap();
     assert_eq!(none.mode, RunMode::None);
     assert_eq!(none.credits_spent, 0.0);
-    assert_eq!(
-        spent(&b.workspace_report(1, ALL_TIME).await.unwrap()),
-        spent(&after)
-    );
+    assert_eq!(priya().await, priya_after);
 
     // Deterministic: forcing again writes the same values.
     b.run_column(&t.id, std::slice::from_ref(&size.id), &target, true)
