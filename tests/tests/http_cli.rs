@@ -181,3 +181,112 @@ async fn a_trace_of_a_run_has_every_exchange_and_no_secret() {
     );
     assert_eq!(fetch["credential"], "Session");
 }
+
+/// Clay enqueues row updates: a run reports them as submitted, and `--verify` reads the
+/// rows back — waiting for late updates to land, and naming rows whose values did not.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_reads_back_what_clay_holds_after_enqueued_updates() {
+    let run = |sim: &Simulator, cookie: &str, home: &Home, extra: &[&str]| {
+        let mut cmd = home.kiln(&sim.url(), cookie);
+        cmd.arg("--state")
+            .arg(home.path().join("state.sqlite"))
+            .arg("run")
+            .arg(normalize_contacts())
+            .args(["--table", "Leads", "--json"])
+            .args(extra);
+        output(cmd)
+    };
+    let json = |out: &Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+    };
+
+    // Updates land 1.5 s after Clay answered: --verify waits for them.
+    let (_ws, sim, cookie) = sim_with_session(Faults {
+        update_delay: std::time::Duration::from_millis(1500),
+        ..Faults::default()
+    })
+    .await;
+    let home = Home::new();
+    let out = run(&sim, &cookie, &home, &["--verify"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let report = json(&out);
+    let changed = report["rows_changed"].as_u64().unwrap();
+    assert!(changed > 1000, "{report}");
+    let verified = &report["verified"]["changed"];
+    assert_eq!(verified["verified"].as_u64(), Some(changed), "{verified}");
+    assert_eq!(verified["differing"], serde_json::json!([]));
+    assert!(
+        verified["reads"].as_u64().unwrap() >= 2,
+        "the first read came before the late updates: {verified}"
+    );
+    assert_eq!(report["written"], "applied");
+
+    // Without --verify, a run says its writes were only submitted.
+    let (_ws, sim, cookie) = sim_with_session(Faults {
+        update_delay: std::time::Duration::from_secs(120),
+        ..Faults::default()
+    })
+    .await;
+    let home = Home::new();
+    let out = run(&sim, &cookie, &home, &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let report = json(&out);
+    assert_eq!(report["written"], "submitted");
+    assert!(report.get("verified").is_none());
+
+    // Updates that have not landed when --verify stops waiting: the run fails and names
+    // the rows and fields, never their values.
+    let (_ws, sim, cookie) = sim_with_session(Faults {
+        update_delay: std::time::Duration::from_secs(120),
+        ..Faults::default()
+    })
+    .await;
+    let home = Home::new();
+    let out = run(
+        &sim,
+        &cookie,
+        &home,
+        &["--verify", "--verify-wait-secs", "0"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = json(&out);
+    let differing = report["verified"]["changed"]["differing"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        differing.len() as u64,
+        report["rows_changed"].as_u64().unwrap()
+    );
+    let first = &differing[0];
+    assert!(
+        first["row_id"].as_str().unwrap().starts_with("r_"),
+        "{first}"
+    );
+    assert!(
+        !first["field_ids"].as_array().unwrap().is_empty(),
+        "{first}"
+    );
+
+    // In the table shown to a person, too.
+    let mut cmd = home.kiln(&sim.url(), &cookie);
+    cmd.arg("--state")
+        .arg(home.path().join("state.sqlite"))
+        .arg("run")
+        .arg(normalize_contacts())
+        .args(["--table", "Leads", "--verify", "--verify-wait-secs", "0"]);
+    let out = output(cmd).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = text(&out);
+    assert!(shown.contains("Read back: 0 of"), "{shown}");
+    assert!(shown.contains("other values in f_"), "{shown}");
+
+    // --verify has nothing to read back after a dry run.
+    let mut cmd = home.kiln(&sim.url(), &cookie);
+    cmd.arg("run")
+        .arg(normalize_contacts())
+        .args(["--table", "Leads", "--dry-run", "--verify"]);
+    let out = output(cmd).await;
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--dry-run"), "{}", text(&out));
+}

@@ -84,7 +84,7 @@ pub(crate) async fn demo(ctx: &Context, args: DemoArgs) -> anyhow::Result<ExitCo
     )
     .await?;
     bar.finish_and_clear();
-    output::print_transform(&report, 8);
+    output::print_transform(&report, output::Written::Applied, 8);
 
     println!("\n== 4. seat-audit over the workspace (read access, as its manifest requests)");
     let (_, findings) = run_audit(

@@ -166,12 +166,23 @@ fn is_c1_or_del(c: char) -> bool {
     ('\u{7f}'..='\u{9f}').contains(&c)
 }
 
+/// What a run's writes are known to have done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Written {
+    /// The backend applied them before answering (the embedded workspace), or they were
+    /// read back.
+    Applied,
+    /// Clay took them and applies them later: nothing yet says they landed.
+    Submitted,
+}
+
 /// The human summary of a transform run; `sample` bounds the changed rows listed.
-pub(crate) fn print_transform(report: &TransformReport, sample: usize) {
-    let verb = if report.dry_run {
-        "would change"
-    } else {
-        "changed"
+pub(crate) fn print_transform(report: &TransformReport, written: Written, sample: usize) {
+    let verb = match (report.dry_run, written) {
+        (true, _) => "would change",
+        (false, Written::Applied) => "changed",
+        (false, Written::Submitted) => "submitted",
     };
     println!(
         "{} on table {} ({}){}",
@@ -253,6 +264,52 @@ pub(crate) fn print_transform(report: &TransformReport, sample: usize) {
             f.rows,
             sanitize(&f.error)
         );
+    }
+    if written == Written::Submitted && report.rows_changed > 0 {
+        println!(
+            "\nClay applies row updates after it answers: `--verify` reads them back and says what the table holds."
+        );
+    }
+}
+
+/// What `kiln run --verify` read back. Rows and fields are named by id, never by value.
+pub(crate) fn print_verified(v: &super::run::Verified) {
+    const SHOWN: usize = 10;
+    let c = &v.changed;
+    println!(
+        "\nRead back: {} of {} changed rows hold every value written ({} {}); {} deleted rows still present.",
+        c.verified,
+        c.verified as usize + c.differing.len() + c.missing.len(),
+        c.reads,
+        if c.reads == 1 { "read" } else { "reads" },
+        v.still_present.len()
+    );
+    if v.changed.agrees() && v.still_present.is_empty() {
+        return;
+    }
+    let mut t = table(&["row", "what the table holds"]);
+    for d in c.differing.iter().take(SHOWN) {
+        t.add_row(vec![
+            sanitize(&d.row_id),
+            format!("other values in {}", sanitize(&d.field_ids.join(", "))),
+        ]);
+    }
+    for id in c.missing.iter().take(SHOWN) {
+        t.add_row(vec![sanitize(id), "no such row".to_string()]);
+    }
+    for id in v.still_present.iter().take(SHOWN) {
+        t.add_row(vec![
+            sanitize(id),
+            "still present after its delete".to_string(),
+        ]);
+    }
+    println!("{t}");
+    let listed = c.differing.len().min(SHOWN)
+        + c.missing.len().min(SHOWN)
+        + v.still_present.len().min(SHOWN);
+    let all = c.differing.len() + c.missing.len() + v.still_present.len();
+    if all > listed {
+        println!("… and {} more (use --json for all)", all - listed);
     }
 }
 

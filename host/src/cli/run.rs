@@ -8,8 +8,11 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use kiln_host::Plugin;
+use kiln_host::backend::model::{CellInput, RowUpdate};
+use kiln_host::backend::readback::{ReadBack, read_back};
 use kiln_host::invocation::{
-    AuditOptions, InvocationOptions, Limits, TransformOptions, run_audit, run_transform,
+    AuditOptions, InvocationOptions, Limits, TransformOptions, TransformReport, run_audit,
+    run_transform,
 };
 
 use super::{Common, Context, budget, output, plugins, report};
@@ -108,6 +111,14 @@ pub(crate) struct RunArgs {
     /// Rows per call into the plugin.
     #[arg(long, default_value_t = 1024)]
     batch_size: usize,
+    /// After the run, read the changed and deleted rows back and report what the table
+    /// holds. Clay applies row updates after it answers, so without this a run over HTTP
+    /// only knows what it submitted. Exits 1 when values did not land.
+    #[arg(long, conflicts_with = "dry_run")]
+    verify: bool,
+    /// How long `--verify` waits for Clay to apply updates it has enqueued.
+    #[arg(long, value_name = "SECS", default_value_t = 30, requires = "verify")]
+    verify_wait_secs: u64,
     #[command(flatten)]
     invoke: InvokeArgs,
     #[command(flatten)]
@@ -179,20 +190,109 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode
             progress_bar.set_position(done);
         })),
     };
-    let report = run_transform(&plugin, backend, &args.table, options)
+    let report = run_transform(&plugin, backend.clone(), &args.table, options)
         .await
         .with_context(|| format!("running {} on table {}", plugin.name(), args.table))?;
     bar.finish_and_clear();
-    opened.report_traffic();
-    if args.common.json {
-        output::json(&report)?;
+    let verified = if args.verify {
+        let wait = Duration::from_secs(args.verify_wait_secs);
+        Some(
+            verify(&*backend, &report, wait)
+                .await
+                .with_context(|| format!("reading table {} back", report.table_id))?,
+        )
     } else {
-        output::print_transform(&report, 10);
+        None
+    };
+    opened.report_traffic();
+    // Over HTTP a write's answer only says Clay took it: updates apply after it answers.
+    let written = match (&opened.http, &verified) {
+        (Some(_), None) => output::Written::Submitted,
+        _ => output::Written::Applied,
+    };
+    if args.common.json {
+        output::json(&RunOutput {
+            report: &report,
+            written,
+            verified: verified.as_ref(),
+        })?;
+    } else {
+        output::print_transform(&report, written, 10);
+        if let Some(v) = &verified {
+            output::print_verified(v);
+        }
     }
-    Ok(if report.failure.is_some() {
+    let landed = verified.as_ref().is_none_or(Verified::agrees);
+    Ok(if report.failure.is_some() || !landed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// `kiln run --json`: the report, whether its writes are known to be applied, and what
+/// `--verify` read back.
+#[derive(serde::Serialize)]
+struct RunOutput<'a> {
+    #[serde(flatten)]
+    report: &'a TransformReport,
+    written: output::Written,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verified: Option<&'a Verified>,
+}
+
+/// What `--verify` found: the changed rows' values as the table holds them, and whether
+/// the deleted rows are gone.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Verified {
+    pub changed: ReadBack,
+    /// Deleted rows the table still has.
+    pub still_present: Vec<String>,
+}
+
+impl Verified {
+    fn agrees(&self) -> bool {
+        self.changed.agrees() && self.still_present.is_empty()
+    }
+}
+
+/// Reads back what `report` says was written: every changed row (waiting up to `wait` for
+/// Clay to apply enqueued updates) and every deleted one.
+async fn verify(
+    clay: &dyn kiln_host::Clay,
+    report: &TransformReport,
+    wait: Duration,
+) -> anyhow::Result<Verified> {
+    let expected: Vec<RowUpdate> = report
+        .changes
+        .iter()
+        .map(|c| RowUpdate {
+            id: c.row_id.clone(),
+            cells: c
+                .cells
+                .iter()
+                .map(|cell| CellInput {
+                    field_id: cell.field_id.clone(),
+                    value: cell.after.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    let changed = read_back(clay, &report.table_id, &expected, wait).await?;
+    let mut still_present = Vec::new();
+    // Clay's bulk read silently leaves out ids it does not have, which is what a deleted
+    // row's should be.
+    for chunk in report.deleted.chunks(200) {
+        still_present.extend(
+            clay.read_records(&report.table_id, chunk)
+                .await?
+                .into_iter()
+                .map(|r| r.id),
+        );
+    }
+    Ok(Verified {
+        changed,
+        still_present,
     })
 }
 
