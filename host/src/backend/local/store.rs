@@ -809,22 +809,22 @@ impl Db<'_> {
             )));
         }
         self.get_table(table_id)?;
+        // One statement for the whole call, in the order asked; unknown ids are skipped, as
+        // Clay's bulk fetch does.
+        let wanted = serde_json::to_string(ids)
+            .map_err(|e| ClayError::Invalid(format!("record ids: {e}")))?;
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT * FROM records WHERE id = ?1 AND table_id = ?2")
+            .prepare_cached(
+                "SELECT r.* FROM json_each(?1) AS j JOIN records AS r ON r.id = j.value AND r.table_id = ?2 ORDER BY j.key",
+            )
             .db()?;
-        let mut rows = Vec::with_capacity(ids.len());
-        for id in ids {
-            // Unknown ids are skipped, as Clay's bulk fetch does.
-            if let Some(row) = stmt
-                .query_row([id, table_id], Self::row_from)
-                .optional()
-                .db()?
-            {
-                rows.push(row.parse()?);
-            }
-        }
-        Ok(rows)
+        let stored = stmt
+            .query_map(params![wanted, table_id], Self::row_from)
+            .db()?
+            .collect::<rusqlite::Result<Vec<StoredRow>>>()
+            .db()?;
+        stored.into_iter().map(StoredRow::parse).collect()
     }
 
     pub(crate) fn all_rows(&self, table_id: &str) -> ClayResult<Vec<Row>> {
@@ -936,13 +936,13 @@ impl Db<'_> {
     pub(crate) fn delete_rows(&mut self, table_id: &str, ids: &[String]) -> ClayResult<()> {
         self.get_table(table_id)?;
         let tx = self.tx()?;
-        for id in ids {
-            tx.execute(
-                "DELETE FROM records WHERE id = ?1 AND table_id = ?2",
-                [id, table_id],
-            )
+        let mut delete = tx
+            .prepare_cached("DELETE FROM records WHERE id = ?1 AND table_id = ?2")
             .db()?;
+        for id in ids {
+            delete.execute([id, table_id]).db()?;
         }
+        drop(delete);
         tx.commit().db()
     }
 
@@ -967,13 +967,16 @@ impl Db<'_> {
         let writable = self.writable_fields(&table);
         let now = now_ms();
         let tx = self.tx()?;
+        // Statements prepared once for the batch, not once per row.
+        let mut read = tx
+            .prepare_cached("SELECT cells FROM records WHERE id = ?1 AND table_id = ?2")
+            .db()?;
+        let mut write = tx
+            .prepare_cached("UPDATE records SET cells = ?1, updated_at = ?2 WHERE id = ?3")
+            .db()?;
         for update in updates {
-            let text: Option<String> = tx
-                .query_row(
-                    "SELECT cells FROM records WHERE id = ?1 AND table_id = ?2",
-                    [&update.id, table_id],
-                    |r| r.get(0),
-                )
+            let text: Option<String> = read
+                .query_row([&update.id, table_id], |r| r.get(0))
                 .optional()
                 .db()?;
             let Some(text) = text else {
@@ -1001,12 +1004,11 @@ impl Db<'_> {
                     }),
                 }
             }
-            tx.execute(
-                "UPDATE records SET cells = ?1, updated_at = ?2 WHERE id = ?3",
-                params![cells_to_json(&cells)?, now, update.id],
-            )
-            .db()?;
+            write
+                .execute(params![cells_to_json(&cells)?, now, update.id])
+                .db()?;
         }
+        drop((read, write));
         tx.commit().db()
     }
 

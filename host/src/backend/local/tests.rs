@@ -456,3 +456,32 @@ async fn a_number_stored_as_null_by_older_versions_reads_as_null_with_the_other_
     }
     assert_eq!(read, [expected]);
 }
+
+#[tokio::test]
+async fn a_bulk_read_answers_in_the_order_asked_and_skips_ids_it_does_not_have() {
+    let (_dir, b) = demo();
+    let leads = b.resolve_table("Leads").await.unwrap();
+    let ids = b
+        .record_ids(&leads.id, leads.first_view_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    let accounts = b.resolve_table("Accounts").await.unwrap();
+    let other = b
+        .record_ids(&accounts.id, accounts.first_view_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    // Reversed, with an unknown id, a row of another table and a quote in an id.
+    let asked = vec![
+        ids[7].clone(),
+        "r_nope".to_string(),
+        ids[3].clone(),
+        other[0].clone(),
+        "r_\"); DROP TABLE records; --".to_string(),
+        ids[0].clone(),
+    ];
+    let rows = b.read_records(&leads.id, &asked).await.unwrap();
+    let got: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(got, [ids[7].as_str(), ids[3].as_str(), ids[0].as_str()]);
+    assert!(rows.iter().all(|r| !r.cells.is_empty()), "{rows:?}");
+    assert_eq!(b.count_rows(&leads.id).await.unwrap(), ids.len() as u64);
+}
