@@ -1,7 +1,7 @@
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::types::{
-    CellInput, CellValue, Effect, Field, FieldKind, Row, RowOutcome, TableInfo, TableKind,
+    Cell, CellInput, CellValue, Effect, Field, FieldKind, Row, RowOutcome, TableInfo, TableKind,
     TransformContext, View,
 };
 use crate::{Config, Error};
@@ -46,13 +46,22 @@ pub trait Transformer: Sized + 'static {
 }
 
 /// A batch of rows with the table they come from.
+///
+/// Columns are resolved once per batch and every row's cells are indexed once, so reading a
+/// cell by name is two small hash lookups, with no allocation and no scan of the row.
 pub struct Batch {
     ctx: TransformContext,
     rows: Vec<Row>,
-    /// Lower-cased field name → index into `ctx.table.fields`.
-    by_name: HashMap<String, usize>,
-    by_id: HashMap<String, usize>,
+    /// Field name as the table spells it → index into `ctx.table.fields`.
+    by_exact_name: FxHashMap<String, usize>,
+    /// Lower-cased field name → index, for names spelled in another case.
+    by_name: FxHashMap<String, usize>,
+    by_id: FxHashMap<String, usize>,
+    /// `rows × fields`: where each row keeps each field's cell, or [`NO_CELL`].
+    slots: Vec<u32>,
 }
+
+const NO_CELL: u32 = u32::MAX;
 
 impl Batch {
     /// A batch over `table` (for native tests and benches).
@@ -78,26 +87,58 @@ impl Batch {
     }
 
     pub(crate) fn from_parts(rows: Vec<Row>, ctx: TransformContext) -> Self {
-        let by_name = ctx
-            .table
-            .fields
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.name.to_lowercase(), i))
-            .collect();
-        let by_id = ctx
-            .table
-            .fields
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.id.clone(), i))
-            .collect();
+        let fields = &ctx.table.fields;
+        let mut by_exact_name = FxHashMap::default();
+        let mut by_name = FxHashMap::default();
+        let mut by_id = FxHashMap::default();
+        for (i, f) in fields.iter().enumerate() {
+            by_exact_name.insert(f.name.clone(), i);
+            by_name.insert(f.name.to_lowercase(), i);
+            by_id.insert(f.id.clone(), i);
+        }
+        let width = fields.len();
+        let mut slots = vec![NO_CELL; rows.len().saturating_mul(width)];
+        for (r, row) in rows.iter().enumerate() {
+            for (c, cell) in row.cells.iter().enumerate() {
+                if let (Some(&f), Ok(c)) = (by_id.get(&cell.field_id), u32::try_from(c)) {
+                    // The first cell of a field wins, as a scan of the row would find it.
+                    let slot = &mut slots[r * width + f];
+                    if *slot == NO_CELL {
+                        *slot = c;
+                    }
+                }
+            }
+        }
         Self {
             ctx,
             rows,
+            by_exact_name,
             by_name,
             by_id,
+            slots,
         }
+    }
+
+    /// The index of a column given by id, by name as spelled, or by name in any case.
+    fn field_index(&self, column: &str) -> Option<usize> {
+        if let Some(&i) = self
+            .by_id
+            .get(column)
+            .or_else(|| self.by_exact_name.get(column))
+        {
+            return Some(i);
+        }
+        self.by_name.get(&column.to_lowercase()).copied()
+    }
+
+    /// Row `row`'s cell of field `field`, found through the index.
+    fn cell(&self, row: usize, field: usize) -> Option<&Cell> {
+        let width = self.ctx.table.fields.len();
+        let slot = *self.slots.get(row * width + field)?;
+        if slot == NO_CELL {
+            return None;
+        }
+        self.rows.get(row)?.cells.get(slot as usize)
     }
 
     /// The table the rows come from, with the fields this plugin may see.
@@ -140,10 +181,7 @@ impl Batch {
     /// assert_eq!(batch.field("email").map(|f| f.id.as_str()), Some("f_0"));
     /// ```
     pub fn field(&self, column: &str) -> Option<&Field> {
-        self.by_id
-            .get(column)
-            .or_else(|| self.by_name.get(&column.to_lowercase()))
-            .map(|i| &self.ctx.table.fields[*i])
+        self.ctx.table.fields.get(self.field_index(column)?)
     }
 
     /// Whether the table has this column (by name or id).
@@ -172,7 +210,7 @@ impl Batch {
                     Pending::Unchanged => Effect::Unchanged,
                     Pending::Delete => Effect::Delete,
                     Pending::Error(m) => Effect::Error(m),
-                    Pending::Set(cells) => self.resolve_sets(row, cells),
+                    Pending::Set(cells) => self.resolve_sets(o.index, cells),
                 };
                 Some(RowOutcome {
                     row_id: row.id.clone(),
@@ -182,19 +220,18 @@ impl Batch {
             .collect()
     }
 
-    fn resolve_sets(&self, row: &Row, cells: Vec<(String, CellValue)>) -> Effect {
+    fn resolve_sets(&self, row: usize, cells: Vec<(String, CellValue)>) -> Effect {
         let mut inputs: Vec<CellInput> = Vec::with_capacity(cells.len());
         for (column, value) in cells {
-            let Some(field) = self.field(&column) else {
+            let Some(index) = self.field_index(&column) else {
                 return Effect::Error(format!(
                     "table `{}` has no column `{column}`",
                     self.ctx.table.name
                 ));
             };
-            let current = row
-                .cells
-                .iter()
-                .find(|c| c.field_id == field.id)
+            let field = &self.ctx.table.fields[index];
+            let current = self
+                .cell(row, index)
                 .map(|c| &c.value)
                 .unwrap_or(&CellValue::Null);
             if same_value(current, &value) {
@@ -320,13 +357,27 @@ impl<'a> RowRef<'a> {
     /// assert_eq!(row.get("Name"), None);
     /// ```
     pub fn get(&self, column: &str) -> Option<&'a CellValue> {
-        let field = self.batch.field(column)?;
-        self.row
-            .cells
-            .iter()
-            .find(|c| c.field_id == field.id)
+        let field = self.batch.field_index(column)?;
+        self.batch
+            .cell(self.index, field)
             .map(|c| &c.value)
             .filter(|v| !matches!(v, CellValue::Null))
+    }
+
+    /// The cell's text without copying it: text and JSON cells only (see [`RowRef::text`]
+    /// for numbers and booleans as text).
+    ///
+    /// ```
+    /// use kiln_guest::Batch;
+    /// let table = Batch::table_with_columns("Leads", &["Email"]);
+    /// let batch = Batch::new(table.clone(), vec![Batch::row_with_text(&table, "r_1", &[("Email", "a@b.io")])]);
+    /// assert_eq!(batch.rows().next().unwrap().str("Email"), Some("a@b.io"));
+    /// ```
+    pub fn str(&self, column: &str) -> Option<&'a str> {
+        match self.get(column)? {
+            CellValue::Text(s) | CellValue::Json(s) => Some(s),
+            _ => None,
+        }
     }
 
     /// The cell as text: text and JSON as they are, numbers and booleans formatted.
@@ -484,4 +535,68 @@ pub fn run_transformer<T: Transformer>(rows: Vec<Row>, ctx: TransformContext) ->
             None => Vec::new(),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Cell;
+
+    fn cell(field: &str, value: &str) -> Cell {
+        Cell {
+            field_id: field.into(),
+            value: CellValue::Text(value.into()),
+            status: None,
+        }
+    }
+
+    #[test]
+    fn cells_are_found_by_id_by_name_in_any_case_and_the_first_of_a_field_wins() {
+        let table = Batch::table_with_columns("Leads", &["Email", "Full Name", "Phone"]);
+        let row = |id: &str, cells: Vec<Cell>| Row {
+            id: id.into(),
+            cells,
+            created_at: None,
+            updated_at: None,
+        };
+        let batch = Batch::new(
+            table,
+            vec![
+                // Out of order, a field the table does not have, a field twice.
+                row(
+                    "r_1",
+                    vec![
+                        cell("f_9", "stray"),
+                        cell("f_2", "555"),
+                        cell("f_0", "a@b.io"),
+                        cell("f_0", "second"),
+                    ],
+                ),
+                row("r_2", vec![cell("f_1", "Ada")]),
+            ],
+        );
+        let rows: Vec<_> = batch.rows().collect();
+        assert_eq!(rows[0].str("Email"), Some("a@b.io"));
+        assert_eq!(rows[0].str("EMAIL"), Some("a@b.io"));
+        assert_eq!(rows[0].str("f_0"), Some("a@b.io"));
+        assert_eq!(rows[0].str("Phone"), Some("555"));
+        assert_eq!(rows[0].get("Full Name"), None);
+        assert_eq!(rows[0].get("f_9"), None, "not a column of the table");
+        assert_eq!(rows[1].text("full name").as_deref(), Some("Ada"));
+        assert_eq!(rows[1].get("Email"), None);
+
+        // A write of what is there is no change; the row's own cells decide, not another's.
+        let outcomes = batch.resolve(vec![
+            rows[0].set("Email", "a@b.io").set("full name", "Grace"),
+            rows[1].set("Full Name", "Ada"),
+        ]);
+        match &outcomes[0].effect {
+            Effect::SetCells(cells) => {
+                assert_eq!(cells.len(), 1);
+                assert_eq!(cells[0].field_id, "f_1");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(outcomes[1].effect, Effect::Unchanged));
+    }
 }
