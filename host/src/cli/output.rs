@@ -214,6 +214,11 @@ pub(crate) fn print_transform(report: &TransformReport, written: Written, sample
         format!("{} ms", report.elapsed_ms),
     ]);
     println!("{t}");
+    let time = report.timings;
+    println!(
+        "time: reading rows {:.0} ms, plugin {:.0} ms, checking outcomes {:.0} ms, writing {:.0} ms",
+        time.read_ms, time.guest_ms, time.plan_ms, time.write_ms
+    );
 
     if !report.changes.is_empty() && sample > 0 {
         println!(

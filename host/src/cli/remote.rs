@@ -120,12 +120,20 @@ pub(crate) struct Opened {
 }
 
 impl Opened {
-    /// One line on stderr about the HTTP traffic, when there was any.
-    pub(crate) fn report_traffic(&self) {
+    /// One line on stderr about the HTTP traffic, when there was any; with the rows a run
+    /// went through, the requests it took per 1,000 of them.
+    pub(crate) fn report_traffic(&self, rows: Option<u64>) {
         if let Some(h) = &self.http {
             let s = h.stats();
+            let per_thousand = match rows {
+                Some(n) if n > 0 => format!(
+                    " for {n} rows, {:.1} per 1,000 rows",
+                    s.requests as f64 * 1000.0 / n as f64
+                ),
+                _ => String::new(),
+            };
             eprintln!(
-                "Clay: {} requests, {} retries ({} rate-limited, {} server errors, {} connection errors)",
+                "Clay: {} requests{per_thousand}, {} retries ({} rate-limited, {} server errors, {} connection errors)",
                 s.requests, s.retries, s.rate_limited, s.server_errors, s.connection_errors
             );
         }

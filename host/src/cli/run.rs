@@ -204,7 +204,7 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode
     } else {
         None
     };
-    opened.report_traffic();
+    opened.report_traffic(Some(report.rows_seen));
     // Over HTTP a write's answer only says Clay took it: updates apply after it answers.
     let written = match (&opened.http, &verified) {
         (Some(_), None) => output::Written::Submitted,
@@ -324,7 +324,7 @@ pub(crate) async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Exit
     let (scope, report) = run_audit(&plugin, backend.clone(), options)
         .await
         .with_context(|| format!("auditing with {}", plugin.name()))?;
-    opened.report_traffic();
+    opened.report_traffic(None);
     report::present(
         &backend,
         plugin.name(),

@@ -70,6 +70,17 @@ pub struct BatchFailure {
     pub limit: Option<&'static str>,
 }
 
+/// A run's time by stage, in milliseconds: reading rows from the backend, the plugin's
+/// calls (conversion into and out of the sandbox included), checking the outcomes against
+/// the grants and the rows, and writing the effects.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Timings {
+    pub read_ms: f64,
+    pub guest_ms: f64,
+    pub plan_ms: f64,
+    pub write_ms: f64,
+}
+
 /// What a run did (or, with `dry_run`, would do).
 #[derive(Debug, Clone, Serialize)]
 pub struct TransformReport {
@@ -85,6 +96,8 @@ pub struct TransformReport {
     pub batches: u32,
     pub host_calls: u64,
     pub elapsed_ms: u64,
+    /// Where the time went.
+    pub timings: Timings,
     pub changes: Vec<RowChange>,
     pub deleted: Vec<String>,
     pub errors: Vec<RowError>,
@@ -160,6 +173,7 @@ pub async fn run_transform(
         batches: 0,
         host_calls: 0,
         elapsed_ms: 0,
+        timings: Timings::default(),
         changes: Vec::new(),
         deleted: Vec::new(),
         errors: Vec::new(),
@@ -172,10 +186,12 @@ pub async fn run_transform(
     let batch_size = options.rows_per_batch.max(1);
     for (index, chunk) in ids.chunks(batch_size).enumerate() {
         let batch_index = index as u32;
+        let stage = Instant::now();
         let mut rows = Vec::with_capacity(chunk.len());
         for part in chunk.chunks(READ_CHUNK) {
             rows.extend(backend.read_records(&table.id, part).await?);
         }
+        report.timings.read_ms += ms_since(stage);
         let ctx = TransformContext {
             workspace_id: table.workspace_id,
             table: visible.clone(),
@@ -190,7 +206,10 @@ pub async fn run_transform(
         for row in &mut shown {
             grants.tables.strip(&table, row);
         }
-        let outcomes = match instance.transform(shown, &ctx).await {
+        let stage = Instant::now();
+        let called = instance.transform(shown, &ctx).await;
+        report.timings.guest_ms += ms_since(stage);
+        let outcomes = match called {
             Ok(outcomes) => outcomes,
             Err(e) => {
                 // Nothing of this batch is applied: no row is half-changed.
@@ -204,8 +223,11 @@ pub async fn run_transform(
                 break;
             }
         };
+        let stage = Instant::now();
         let plan = plan_batch(plugin.name(), &grants, &table, &rows, outcomes);
+        report.timings.plan_ms += ms_since(stage);
         if !options.dry_run && (!plan.updates.is_empty() || !plan.deletes.is_empty()) {
+            let stage = Instant::now();
             instance.flush_trail()?;
             let applied = async {
                 if !plan.updates.is_empty() {
@@ -231,6 +253,7 @@ pub async fn run_transform(
                 targets,
                 crate::trail::Outcome::Ok,
             );
+            report.timings.write_ms += ms_since(stage);
         }
         report.rows_changed += plan.changes.len() as u64;
         report.rows_deleted += plan.deletes.len() as u64;
@@ -248,6 +271,10 @@ pub async fn run_transform(
     // A run whose changes are not all in the trail is not a success.
     instance.end_trail()?;
     Ok(report)
+}
+
+fn ms_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1000.0
 }
 
 /// An applied batch as the trail records it: counts, and a SHA-256 over every change
