@@ -13,6 +13,7 @@ pub mod plugin;
 pub mod runtime;
 pub mod sim;
 mod state_db;
+pub mod store;
 pub mod trail;
 
 pub use backend::{Clay, ClayError};

@@ -8,7 +8,7 @@ mod types;
 
 pub use audit::{AuditError, AuditOptions, now_ms, run_audit};
 pub use transform::{
-    BatchFailure, CellChange, RowChange, RowError, TransformError, TransformOptions,
+    BatchFailure, CellChange, RowChange, RowError, Timings, TransformError, TransformOptions,
     TransformReport, run_transform,
 };
 pub use types::*;
@@ -18,56 +18,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::OwnedSemaphorePermit;
-use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store, Trap, WasmBacktrace};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime::{Store, Trap, WasmBacktrace};
+use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::backend::Clay;
 use crate::budget::{Ledger, Meter};
-use crate::capabilities::bindings::{auditor::Auditor, transformer::Transformer};
-use crate::capabilities::{Capabilities, CapabilitiesView, Grants, HostTrap, LogBudget};
-use crate::plugin::{Plugin, Pre, World};
-use crate::runtime::ticker;
+use crate::capabilities::bindings::auditor::{Auditor, AuditorPre};
+use crate::capabilities::bindings::transformer::{Transformer, TransformerPre};
+use crate::capabilities::{Capabilities, Grants, HostTrap, LogBudget};
+use crate::plugin::{Plugin, World};
+pub use crate::store::Limits;
+use crate::store::{self, State, ticker};
 use crate::trail::{self, Recorder, Trail};
 use output::{GuestOutput, Stream};
 
 /// A memory fault under this many frames of one or two functions is reported as stack overflow.
 const RECURSION_FRAMES: usize = 16;
-
-/// Per-invocation limits. Each ends the call with a typed [`InvocationError`] naming it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
-    /// Linear memory the guest may grow to.
-    pub memory_bytes: u64,
-    /// Wall-clock budget of one call (a batch, an audit), host waits included.
-    pub deadline: Duration,
-    /// Fuel per call, when the runtime counts fuel (deterministic runs).
-    pub fuel: Option<u64>,
-    /// Host calls per invocation.
-    pub max_host_calls: Option<u64>,
-    /// Bytes of log output (the `log` interface and stdout/stderr together) per invocation.
-    pub log_bytes: usize,
-    /// Bytes one call may hand back (a batch's outcomes, an audit's report).
-    pub output_bytes: usize,
-    /// Elements a guest table (of function references) may grow to.
-    pub table_elements: usize,
-}
-
-/// The runtime's defaults (see `RuntimeConfig::default_limits`) are also the ceilings a
-/// manifest cannot ask past unless the operator's policy raises them.
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            memory_bytes: 256 << 20,
-            deadline: Duration::from_secs(30),
-            fuel: None,
-            max_host_calls: Some(100_000),
-            log_bytes: 1 << 20,
-            output_bytes: 64 << 20,
-            table_elements: 100_000,
-        }
-    }
-}
 
 /// Which limit an invocation ran into.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -198,64 +164,42 @@ pub struct InvocationOptions {
     pub member: Option<String>,
 }
 
-/// Store data: WASI (sandboxed to nothing), the capabilities and the memory limiter.
-pub struct State {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    caps: Capabilities,
-    limiter: MemoryLimiter,
+/// A plugin pre-linked as one world: how [`Instance::start`] finds and instantiates it.
+trait WorldPre: Sized {
+    const WORLD: World;
+    type Bindings;
+    fn of(plugin: &Plugin) -> Option<&Self>;
+    fn instantiate<'a>(
+        &'a self,
+        store: &'a mut Store<State>,
+    ) -> impl Future<Output = wasmtime::Result<Self::Bindings>> + Send + 'a;
 }
 
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+impl WorldPre for TransformerPre<State> {
+    const WORLD: World = World::Transformer;
+    type Bindings = Transformer;
+    fn of(plugin: &Plugin) -> Option<&Self> {
+        plugin.transformer_pre()
+    }
+    fn instantiate<'a>(
+        &'a self,
+        store: &'a mut Store<State>,
+    ) -> impl Future<Output = wasmtime::Result<Transformer>> + Send + 'a {
+        self.instantiate_async(store)
     }
 }
 
-impl CapabilitiesView for State {
-    fn capabilities(&mut self) -> &mut Capabilities {
-        &mut self.caps
+impl WorldPre for AuditorPre<State> {
+    const WORLD: World = World::Auditor;
+    type Bindings = Auditor;
+    fn of(plugin: &Plugin) -> Option<&Self> {
+        plugin.auditor_pre()
     }
-}
-
-/// Caps linear memory per store and remembers a refusal, so the trap that follows (Rust
-/// aborts on allocation failure) is reported as the memory limit it really is.
-struct MemoryLimiter {
-    limit: usize,
-    refused: Option<usize>,
-    table_limit: usize,
-    table_refused: Option<usize>,
-}
-
-impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.refused = Some(desired);
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        // Tables hold function references; a legitimate plugin needs few.
-        if desired > self.table_limit {
-            self.table_refused = Some(desired);
-            return Ok(false);
-        }
-        Ok(true)
+    fn instantiate<'a>(
+        &'a self,
+        store: &'a mut Store<State>,
+    ) -> impl Future<Output = wasmtime::Result<Auditor>> + Send + 'a {
+        self.instantiate_async(store)
     }
 }
 
@@ -283,11 +227,7 @@ impl Instance {
         };
         // Back-pressure: wait for a pool slot rather than fail when the pool is full.
         let permit = plugin
-            .inner
-            .invoke
-            .permits
-            .clone()
-            .acquire_owned()
+            .pool_slot()
             .await
             .map_err(|e| fail(InvocationErrorKind::Instantiate(e.to_string())))?;
         let settings = plugin
@@ -340,30 +280,8 @@ impl Instance {
             Some(credit_budget),
             options.ledger,
         ));
-        let engine = match &plugin.inner.pre {
-            Pre::Transformer(p) => p.engine().clone(),
-            Pre::Auditor(p) => p.engine().clone(),
-        };
-        let fuel = plugin.inner.invoke.fuel;
-        let mut store = Store::new(
-            &engine,
-            State {
-                wasi,
-                table: ResourceTable::new(),
-                caps,
-                limiter: MemoryLimiter {
-                    limit: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
-                    refused: None,
-                    table_limit: limits.table_elements,
-                    table_refused: None,
-                },
-            },
-        );
-        store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
-        // wasmtime bounds what one guest→host transfer may make the host allocate; the
-        // same number is the output limit, so a flood stops before it is copied.
-        store.set_hostcall_fuel(limits.output_bytes);
+        let fuel = plugin.counts_fuel();
+        let store = store::new_store(plugin.engine(), wasi, caps, &limits);
         Ok(Self {
             plugin: plugin.clone(),
             store,
@@ -376,9 +294,45 @@ impl Instance {
         })
     }
 
+    /// The one way an instance starts, whatever its world: the plugin must be of world
+    /// `P`; then a pool slot, a store under the limits, and instantiation under the deadline.
+    /// A trap while instantiating (a start function, an initializer) is reported as such.
+    async fn start<P: WorldPre>(
+        plugin: &Plugin,
+        backend: Arc<dyn Clay>,
+        options: InvocationOptions,
+    ) -> Result<(Self, P::Bindings), InvocationError> {
+        let Some(pre) = P::of(plugin) else {
+            return Err(InvocationError {
+                plugin: plugin.name().to_string(),
+                kind: InvocationErrorKind::WrongWorld {
+                    expected: P::WORLD,
+                    actual: plugin.world(),
+                },
+            });
+        };
+        let mut instance = Instance::new(plugin, backend, options).await?;
+        instance.arm()?;
+        let deadline = instance.limits.deadline;
+        match tokio::time::timeout(deadline, pre.instantiate(&mut instance.store)).await {
+            Ok(Ok(bindings)) => Ok((instance, bindings)),
+            Ok(Err(e)) => {
+                let err = instance.error(e);
+                Err(match err.kind {
+                    InvocationErrorKind::Trap { message, .. } => InvocationError {
+                        plugin: err.plugin,
+                        kind: InvocationErrorKind::Instantiate(message),
+                    },
+                    _ => err,
+                })
+            }
+            Err(_) => Err(instance.timed_out()),
+        }
+    }
+
     /// Remembers, for the trail's `invocation.end`, what ended the invocation.
     fn ended_by(&mut self, err: &InvocationError) {
-        if let Some(t) = self.store.data_mut().caps.trail_mut() {
+        if let Some(t) = self.store.data_mut().caps_mut().trail_mut() {
             t.ended_by(err.trail_outcome());
         }
     }
@@ -451,13 +405,13 @@ impl Instance {
         if self.log_budget.exceeded() {
             return limit(LimitKind::LogVolume(self.log_budget.limit()));
         }
-        if let Some(requested) = self.store.data().limiter.refused {
+        if let Some(requested) = self.store.data().memory_refused() {
             return limit(LimitKind::Memory {
                 limit: self.limits.memory_bytes,
                 requested: requested as u64,
             });
         }
-        if let Some(requested) = self.store.data().limiter.table_refused {
+        if let Some(requested) = self.store.data().table_refused() {
             return limit(LimitKind::TableElements {
                 limit: self.limits.table_elements,
                 requested,
@@ -514,19 +468,19 @@ impl Instance {
     }
 
     fn host_calls(&self) -> u64 {
-        self.store.data().caps.host_calls()
+        self.store.data().caps().host_calls()
     }
 
     /// Records a host-side event of this invocation (an applied batch) in the trail.
     fn record(&mut self, call: &str, targets: Vec<String>, outcome: trail::Outcome) {
-        if let Some(t) = self.store.data_mut().caps.trail_mut() {
+        if let Some(t) = self.store.data_mut().caps_mut().trail_mut() {
             t.record(call.to_string(), targets, outcome, 0.0);
         }
     }
 
     /// Appends `invocation.end` and writes the trail; an error if it could not be written.
     fn end_trail(&mut self) -> Result<(), InvocationError> {
-        let ended = match self.store.data_mut().caps.trail_mut() {
+        let ended = match self.store.data_mut().caps_mut().trail_mut() {
             Some(t) => t.end(),
             None => Ok(()),
         };
@@ -549,37 +503,8 @@ impl TransformerInstance {
         backend: Arc<dyn Clay>,
         options: InvocationOptions,
     ) -> Result<Self, InvocationError> {
-        let Pre::Transformer(pre) = &plugin.inner.pre else {
-            return Err(InvocationError {
-                plugin: plugin.name().to_string(),
-                kind: InvocationErrorKind::WrongWorld {
-                    expected: World::Transformer,
-                    actual: plugin.world(),
-                },
-            });
-        };
-        let mut instance = Instance::new(plugin, backend, options).await?;
-        instance.arm()?;
-        let deadline = instance.limits.deadline;
-        let bindings = match tokio::time::timeout(
-            deadline,
-            pre.instantiate_async(&mut instance.store),
-        )
-        .await
-        {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => {
-                let err = instance.error(e);
-                return Err(match err.kind {
-                    InvocationErrorKind::Trap { message, .. } => InvocationError {
-                        plugin: err.plugin,
-                        kind: InvocationErrorKind::Instantiate(message),
-                    },
-                    _ => err,
-                });
-            }
-            Err(_) => return Err(instance.timed_out()),
-        };
+        let (instance, bindings) =
+            Instance::start::<TransformerPre<State>>(plugin, backend, options).await?;
         Ok(Self { instance, bindings })
     }
 
@@ -637,7 +562,7 @@ impl TransformerInstance {
 
     /// Remembers what ended the invocation, for `invocation.end`.
     pub fn ended_by(&mut self, outcome: trail::Outcome) {
-        if let Some(t) = self.instance.store.data_mut().caps.trail_mut() {
+        if let Some(t) = self.instance.store.data_mut().caps_mut().trail_mut() {
             t.ended_by(outcome);
         }
     }
@@ -651,7 +576,7 @@ impl TransformerInstance {
     /// as far as it can be) when it cannot be written. Called before the host changes
     /// rows, so no change is made that the trail could not record.
     pub fn flush_trail(&mut self) -> Result<(), InvocationError> {
-        let failed = match self.instance.store.data_mut().caps.trail_mut() {
+        let failed = match self.instance.store.data_mut().caps_mut().trail_mut() {
             Some(t) => {
                 t.flush();
                 t.failed()
@@ -683,28 +608,8 @@ impl AuditorInstance {
         backend: Arc<dyn Clay>,
         options: InvocationOptions,
     ) -> Result<Self, InvocationError> {
-        let Pre::Auditor(pre) = &plugin.inner.pre else {
-            return Err(InvocationError {
-                plugin: plugin.name().to_string(),
-                kind: InvocationErrorKind::WrongWorld {
-                    expected: World::Auditor,
-                    actual: plugin.world(),
-                },
-            });
-        };
-        let mut instance = Instance::new(plugin, backend, options).await?;
-        instance.arm()?;
-        let deadline = instance.limits.deadline;
-        let bindings = match tokio::time::timeout(
-            deadline,
-            pre.instantiate_async(&mut instance.store),
-        )
-        .await
-        {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => return Err(instance.error(e)),
-            Err(_) => return Err(instance.timed_out()),
-        };
+        let (instance, bindings) =
+            Instance::start::<AuditorPre<State>>(plugin, backend, options).await?;
         Ok(Self { instance, bindings })
     }
 
@@ -725,7 +630,7 @@ impl AuditorInstance {
             }
             Ok(Ok(Err(e))) => {
                 let e = crate::capabilities::convert::error_from_wit(e);
-                if let Some(t) = self.instance.store.data_mut().caps.trail_mut() {
+                if let Some(t) = self.instance.store.data_mut().caps_mut().trail_mut() {
                     t.ended_by(trail::Outcome::from_clay(&e));
                 }
                 Err(InvocationError {

@@ -11,13 +11,13 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 use crate::capabilities::bindings::{auditor::AuditorPre, transformer::TransformerPre};
 use crate::capabilities::{Grants, Interface};
-use crate::invocation::{Limits, State};
+use crate::store::{Limits, State};
 use manifest::{Manifest, ManifestError, SectionError};
 use policy::{Effective, Policy, Refusal};
 
@@ -158,14 +158,14 @@ pub enum LoadError {
 /// A plugin ready to be invoked. Cheap to clone; share it across tasks.
 #[derive(Clone)]
 pub struct Plugin {
-    pub(crate) inner: Arc<PluginInner>,
+    inner: Arc<PluginInner>,
 }
 
-pub(crate) struct PluginInner {
-    pub(crate) info: PluginInfo,
-    pub(crate) effective: Effective,
-    pub(crate) pre: Pre,
-    pub(crate) invoke: InvokeDefaults,
+struct PluginInner {
+    info: PluginInfo,
+    effective: Effective,
+    pre: Pre,
+    invoke: InvokeDefaults,
 }
 
 /// The component's identity, as the runtime read and compiled it.
@@ -189,7 +189,7 @@ pub(crate) struct InvokeDefaults {
     pub(crate) max_memory_bytes: u64,
 }
 
-pub(crate) enum Pre {
+enum Pre {
     Transformer(TransformerPre<State>),
     Auditor(AuditorPre<State>),
 }
@@ -446,6 +446,41 @@ impl Plugin {
     /// Whether this load compiled the code or took it from the on-disk cache.
     pub fn code_source(&self) -> CodeSource {
         self.inner.info.code_source
+    }
+
+    /// Waits for a slot in the runtime's instance pool (back-pressure, not failure, when
+    /// the pool is full).
+    pub(crate) async fn pool_slot(&self) -> Result<OwnedSemaphorePermit, AcquireError> {
+        self.inner.invoke.permits.clone().acquire_owned().await
+    }
+
+    /// The engine the plugin was compiled for; its stores must be of the same engine.
+    pub(crate) fn engine(&self) -> &Engine {
+        match &self.inner.pre {
+            Pre::Transformer(p) => p.engine(),
+            Pre::Auditor(p) => p.engine(),
+        }
+    }
+
+    /// Whether the engine counts fuel, so a fuel limit can be set per call.
+    pub(crate) fn counts_fuel(&self) -> bool {
+        self.inner.invoke.fuel
+    }
+
+    /// The pre-linked transformer, if the plugin is one.
+    pub(crate) fn transformer_pre(&self) -> Option<&TransformerPre<State>> {
+        match &self.inner.pre {
+            Pre::Transformer(p) => Some(p),
+            Pre::Auditor(_) => None,
+        }
+    }
+
+    /// The pre-linked auditor, if the plugin is one.
+    pub(crate) fn auditor_pre(&self) -> Option<&AuditorPre<State>> {
+        match &self.inner.pre {
+            Pre::Auditor(p) => Some(p),
+            Pre::Transformer(_) => None,
+        }
     }
 }
 

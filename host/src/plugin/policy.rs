@@ -25,7 +25,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::capabilities::{Access, Grants, Interface, TableScope};
-use crate::invocation::Limits;
+use crate::store::Limits;
 
 use super::manifest::{LimitRequests, Manifest, ManifestError};
 

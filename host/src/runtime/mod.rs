@@ -2,7 +2,6 @@
 //! cache and the admission control in front of the instance pool.
 
 mod cache;
-pub(crate) mod ticker;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,12 +12,12 @@ use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::invocation::{Limits, State};
 pub use crate::plugin::CodeSource;
 use crate::plugin::manifest::{self, Manifest};
 use crate::plugin::policy::Policy;
 use crate::plugin::validate::LoadCaps;
 use crate::plugin::{Artifact, InvokeDefaults, LoadError, Plugin};
+use crate::store::{Limits, State, ticker};
 
 use cache::CompileCache;
 
