@@ -108,6 +108,11 @@ fn resource_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Resource> {
     })
 }
 
+/// A bulk read: the ids asked (a JSON array) drive the loop, each found by its unique index.
+/// `CROSS JOIN` fixes that order and `+table_id` keeps the planner off the per-table index:
+/// either of its other choices scans the whole table once per id asked.
+pub(crate) const READ_RECORDS: &str = "SELECT r.* FROM json_each(?1) AS j CROSS JOIN records AS r ON r.id = j.value AND +r.table_id = ?2 ORDER BY j.key";
+
 const BUILTIN_CREATED: &str = "f_created_at";
 const BUILTIN_UPDATED: &str = "f_updated_at";
 
@@ -813,12 +818,7 @@ impl Db<'_> {
         // Clay's bulk fetch does.
         let wanted = serde_json::to_string(ids)
             .map_err(|e| ClayError::Invalid(format!("record ids: {e}")))?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT r.* FROM json_each(?1) AS j JOIN records AS r ON r.id = j.value AND r.table_id = ?2 ORDER BY j.key",
-            )
-            .db()?;
+        let mut stmt = self.conn.prepare_cached(READ_RECORDS).db()?;
         let stored = stmt
             .query_map(params![wanted, table_id], Self::row_from)
             .db()?
