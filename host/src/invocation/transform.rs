@@ -70,9 +70,10 @@ pub struct BatchFailure {
     pub limit: Option<&'static str>,
 }
 
-/// A run's time by stage, in milliseconds: reading rows from the backend, the plugin's
-/// calls (conversion into and out of the sandbox included), checking the outcomes against
-/// the grants and the rows, and writing the effects.
+/// A run's time by stage, in milliseconds: waiting for rows from the backend (the next
+/// batch is read while the plugin works, so this is what reading did not hide), the
+/// plugin's calls (conversion into and out of the sandbox included), checking the outcomes
+/// against the grants and the rows, and writing the effects.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Timings {
     pub read_ms: f64,
@@ -184,13 +185,22 @@ pub async fn run_transform(
     invocation.dry_run |= options.dry_run;
     let mut instance = TransformerInstance::new(plugin, backend.clone(), invocation).await?;
     let batch_size = options.rows_per_batch.max(1);
-    for (index, chunk) in ids.chunks(batch_size).enumerate() {
+    let chunks: Vec<&[String]> = ids.chunks(batch_size).collect();
+    // The next batch's rows are read while the plugin works on this one. A batch's writes
+    // touch only its own rows, so reading ahead never sees a row half-written.
+    let mut ahead = chunks
+        .first()
+        .map(|chunk| ReadAhead::start(&backend, &table.id, chunk));
+    for index in 0..chunks.len() {
         let batch_index = index as u32;
         let stage = Instant::now();
-        let mut rows = Vec::with_capacity(chunk.len());
-        for part in chunk.chunks(READ_CHUNK) {
-            rows.extend(backend.read_records(&table.id, part).await?);
-        }
+        let Some(reading) = ahead.take() else {
+            break;
+        };
+        let rows = reading.rows().await?;
+        ahead = chunks
+            .get(index + 1)
+            .map(|next| ReadAhead::start(&backend, &table.id, next));
         report.timings.read_ms += ms_since(stage);
         let ctx = TransformContext {
             workspace_id: table.workspace_id,
@@ -271,6 +281,35 @@ pub async fn run_transform(
     // A run whose changes are not all in the trail is not a success.
     instance.end_trail()?;
     Ok(report)
+}
+
+/// One batch's rows being read on their own task; dropping it stops the read.
+struct ReadAhead(tokio::task::JoinHandle<Result<Vec<Row>, ClayError>>);
+
+impl ReadAhead {
+    fn start(backend: &Arc<dyn Clay>, table_id: &str, ids: &[String]) -> Self {
+        let (backend, table_id, ids) = (backend.clone(), table_id.to_string(), ids.to_vec());
+        Self(tokio::spawn(async move {
+            let mut rows = Vec::with_capacity(ids.len());
+            for part in ids.chunks(READ_CHUNK) {
+                rows.extend(backend.read_records(&table_id, part).await?);
+            }
+            Ok(rows)
+        }))
+    }
+
+    async fn rows(mut self) -> Result<Vec<Row>, ClayError> {
+        match (&mut self.0).await {
+            Ok(read) => read,
+            Err(e) => Err(ClayError::Unavailable(format!("reading rows: {e}"))),
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn ms_since(start: Instant) -> f64 {
