@@ -479,3 +479,96 @@ async fn applied_effects_are_in_the_trail_and_a_failed_apply_ends_in_error() {
     );
     assert!(Trail::open(&ws.path).unwrap().verify().unwrap().intact());
 }
+
+/// A plugin that cannot read the table itself (normalize-contacts imports no `tables`) has
+/// each batch's write run on while it works on the next. The writes still land in batch
+/// order, each in the trail, and a refused write ends the run with nothing of it applied.
+#[tokio::test]
+async fn overlapped_writes_land_in_order_and_a_refused_one_ends_the_run() {
+    let run = |ws: &DemoWorkspace| {
+        let invocation = with_trail(ws);
+        let backend = ws.backend();
+        async move {
+            let plugin = runtime()
+                .load_file(&kiln_tests::normalize_contacts())
+                .await
+                .unwrap();
+            assert!(
+                !plugin.info().imports.iter().any(|i| i.contains("tables")),
+                "the overlapped path needs a plugin without the tables interface"
+            );
+            run_transform(
+                &plugin,
+                backend,
+                "Leads",
+                TransformOptions {
+                    invocation,
+                    rows_per_batch: 250,
+                    ..TransformOptions::default()
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())
+        }
+    };
+
+    let ws = DemoWorkspace::new();
+    let report = run(&ws).await.unwrap();
+    assert_eq!(
+        report.rows_changed, report.rows_seen,
+        "every demo lead changes"
+    );
+    let after = ws.local.export_rows("Leads").unwrap().1;
+    for change in &report.changes {
+        let row = after.iter().find(|r| r.id == change.row_id).unwrap();
+        for c in &change.cells {
+            let held = row.cell(&c.field_id).map(|h| &h.value);
+            assert!(
+                held.map_or(c.after.is_null(), |v| *v == c.after),
+                "{} {}: {held:?} is not {:?}",
+                row.id,
+                c.field,
+                c.after
+            );
+        }
+    }
+    let applied: Vec<Entry> = entries_of(&ws, "normalize-contacts")
+        .into_iter()
+        .filter(|e| e.call == "effects.apply")
+        .collect();
+    let batches: Vec<String> = applied.iter().map(|e| e.targets[1].clone()).collect();
+    let expected: Vec<String> = (0..report.batches).map(|i| format!("batch:{i}")).collect();
+    assert_eq!(batches, expected, "one entry per batch, in order");
+    assert!(applied.iter().all(|e| e.outcome == "ok"));
+
+    let ws = DemoWorkspace::new();
+    rusqlite::Connection::open(&ws.path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse_updates BEFORE UPDATE ON records
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+        )
+        .unwrap();
+    let before = ws.local.export_rows("Leads").unwrap().1;
+    let err = run(&ws).await.unwrap_err();
+    assert!(err.contains("refused by the test"), "{err}");
+    assert_eq!(
+        ws.local.export_rows("Leads").unwrap().1,
+        before,
+        "nothing changed"
+    );
+    let entries = entries_of(&ws, "normalize-contacts");
+    let failed: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.call == "effects.apply")
+        .collect();
+    assert_eq!(failed.len(), 1, "no write starts after one failed");
+    assert_eq!(failed[0].outcome, "error:unavailable");
+    assert_eq!(
+        entries
+            .last()
+            .map(|e| (e.call.as_str(), e.outcome.as_str())),
+        Some(("invocation.end", "error:unavailable"))
+    );
+    assert!(Trail::open(&ws.path).unwrap().verify().unwrap().intact());
+}

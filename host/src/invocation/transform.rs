@@ -73,7 +73,8 @@ pub struct BatchFailure {
 /// A run's time by stage, in milliseconds: waiting for rows from the backend (the next
 /// batch is read while the plugin works, so this is what reading did not hide), the
 /// plugin's calls (conversion into and out of the sandbox included), checking the outcomes
-/// against the grants and the rows, and writing the effects.
+/// against the grants and the rows, and waiting for writes (which overlap the next batch's
+/// plugin call when the plugin cannot read the table itself).
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Timings {
     pub read_ms: f64,
@@ -185,6 +186,15 @@ pub async fn run_transform(
     invocation.dry_run |= options.dry_run;
     let mut instance = TransformerInstance::new(plugin, backend.clone(), invocation).await?;
     let batch_size = options.rows_per_batch.max(1);
+    // A batch's write may run on while the plugin works on the next batch only when the
+    // plugin cannot look at the table from inside (it imports no `tables` interface): one
+    // that can would otherwise see the previous batch's rows before their write.
+    let overlap_writes = !plugin
+        .info()
+        .imports
+        .iter()
+        .any(|i| i.starts_with("clay:api/tables"));
+    let mut writing: Option<Write> = None;
     let chunks: Vec<&[String]> = ids.chunks(batch_size).collect();
     // The next batch's rows are read while the plugin works on this one. A batch's writes
     // touch only its own rows, so reading ahead never sees a row half-written.
@@ -237,33 +247,17 @@ pub async fn run_transform(
         let plan = plan_batch(plugin.name(), &grants, &table, &rows, outcomes);
         report.timings.plan_ms += ms_since(stage);
         if !options.dry_run && (!plan.updates.is_empty() || !plan.deletes.is_empty()) {
-            let stage = Instant::now();
+            // Writes land in batch order: the previous one settles before this one starts.
+            if let Some(previous) = writing.take() {
+                previous.settle(&mut instance, &mut report).await?;
+            }
             instance.flush_trail()?;
-            let applied = async {
-                if !plan.updates.is_empty() {
-                    backend.update_rows(&table.id, &plan.updates).await?;
-                }
-                if !plan.deletes.is_empty() {
-                    backend.delete_rows(&table.id, &plan.deletes).await?;
-                }
-                Ok::<_, ClayError>(())
+            let write = Write::start(&backend, &table.id, batch_index, &plan);
+            if overlap_writes {
+                writing = Some(write);
+            } else {
+                write.settle(&mut instance, &mut report).await?;
             }
-            .await;
-            // What the host changed on the plugin's behalf is in the trail like any call.
-            let targets = applied_targets(&table.id, batch_index, &plan.updates, &plan.deletes);
-            if let Err(e) = applied {
-                let outcome = crate::trail::Outcome::from_clay(&e);
-                instance.record(crate::trail::EFFECTS_APPLY, targets, outcome.clone());
-                instance.ended_by(outcome);
-                instance.end_trail()?;
-                return Err(e.into());
-            }
-            instance.record(
-                crate::trail::EFFECTS_APPLY,
-                targets,
-                crate::trail::Outcome::Ok,
-            );
-            report.timings.write_ms += ms_since(stage);
         }
         report.rows_changed += plan.changes.len() as u64;
         report.rows_deleted += plan.deletes.len() as u64;
@@ -276,11 +270,81 @@ pub async fn run_transform(
             progress(report.rows_seen, total);
         }
     }
+    // The last write, or the one before a batch that failed, lands (or fails) before the
+    // run reports anything.
+    if let Some(last) = writing.take() {
+        last.settle(&mut instance, &mut report).await?;
+    }
     report.host_calls = instance.host_calls();
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     // A run whose changes are not all in the trail is not a success.
     instance.end_trail()?;
     Ok(report)
+}
+
+/// One batch's effects being applied on their own task; dropping it stops the write (the
+/// embedded workspace then rolls the batch back).
+struct Write {
+    task: tokio::task::JoinHandle<Result<(), ClayError>>,
+    /// The batch as the trail records it once the write has settled.
+    targets: Vec<String>,
+}
+
+impl Write {
+    fn start(backend: &Arc<dyn Clay>, table_id: &str, batch_index: u32, plan: &BatchPlan) -> Self {
+        let targets = applied_targets(table_id, batch_index, &plan.updates, &plan.deletes);
+        let (backend, table_id) = (backend.clone(), table_id.to_string());
+        let (updates, deletes) = (plan.updates.clone(), plan.deletes.clone());
+        let task = tokio::spawn(async move {
+            if !updates.is_empty() {
+                backend.update_rows(&table_id, &updates).await?;
+            }
+            if !deletes.is_empty() {
+                backend.delete_rows(&table_id, &deletes).await?;
+            }
+            Ok(())
+        });
+        Self { task, targets }
+    }
+
+    /// Waits for the write and records it in the trail like any call the host made on the
+    /// plugin's behalf; a failed write ends the invocation.
+    async fn settle(
+        mut self,
+        instance: &mut TransformerInstance,
+        report: &mut TransformReport,
+    ) -> Result<(), TransformError> {
+        let stage = Instant::now();
+        let applied = match (&mut self.task).await {
+            Ok(applied) => applied,
+            Err(e) => Err(ClayError::Unavailable(format!("writing rows: {e}"))),
+        };
+        report.timings.write_ms += ms_since(stage);
+        let targets = std::mem::take(&mut self.targets);
+        match applied {
+            Ok(()) => {
+                instance.record(
+                    crate::trail::EFFECTS_APPLY,
+                    targets,
+                    crate::trail::Outcome::Ok,
+                );
+                Ok(())
+            }
+            Err(e) => {
+                let outcome = crate::trail::Outcome::from_clay(&e);
+                instance.record(crate::trail::EFFECTS_APPLY, targets, outcome.clone());
+                instance.ended_by(outcome);
+                instance.end_trail()?;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+impl Drop for Write {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// One batch's rows being read on their own task; dropping it stops the read.
