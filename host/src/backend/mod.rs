@@ -32,6 +32,9 @@ pub enum ClayError {
 
 pub type ClayResult<T> = Result<T, ClayError>;
 
+/// Record ids Clay's bulk fetch takes per request; every reader of rows batches by it.
+pub const BULK_READ_IDS: usize = 200;
+
 /// Per-member reports in flight at once for `member_usage`.
 pub const MEMBER_USAGE_CONCURRENCY: usize = 4;
 

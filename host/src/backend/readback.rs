@@ -80,7 +80,7 @@ pub async fn read_back(
     let mut reads = 0u32;
     while !pending.is_empty() {
         let ids: Vec<String> = pending.iter().map(|u| u.id.clone()).collect();
-        for chunk in ids.chunks(200) {
+        for chunk in ids.chunks(super::BULK_READ_IDS) {
             for row in clay.read_records(table_id, chunk).await? {
                 held.insert(row.id.clone(), row);
             }

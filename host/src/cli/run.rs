@@ -8,11 +8,11 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use kiln_host::Plugin;
-use kiln_host::backend::model::{CellInput, RowUpdate};
+use kiln_host::backend::model::RowUpdate;
 use kiln_host::backend::readback::{ReadBack, read_back};
 use kiln_host::invocation::{
-    AuditOptions, InvocationOptions, Limits, TransformOptions, TransformReport, run_audit,
-    run_transform,
+    AuditOptions, InvocationOptions, Limits, RowChange, TransformOptions, TransformReport,
+    run_audit, run_transform,
 };
 
 use super::{Common, Context, budget, output, plugins, report};
@@ -263,26 +263,12 @@ async fn verify(
     report: &TransformReport,
     wait: Duration,
 ) -> anyhow::Result<Verified> {
-    let expected: Vec<RowUpdate> = report
-        .changes
-        .iter()
-        .map(|c| RowUpdate {
-            id: c.row_id.clone(),
-            cells: c
-                .cells
-                .iter()
-                .map(|cell| CellInput {
-                    field_id: cell.field_id.clone(),
-                    value: cell.after.clone(),
-                })
-                .collect(),
-        })
-        .collect();
+    let expected: Vec<RowUpdate> = report.changes.iter().map(RowChange::update).collect();
     let changed = read_back(clay, &report.table_id, &expected, wait).await?;
     let mut still_present = Vec::new();
     // Clay's bulk read silently leaves out ids it does not have, which is what a deleted
     // row's should be.
-    for chunk in report.deleted.chunks(200) {
+    for chunk in report.deleted.chunks(kiln_host::backend::BULK_READ_IDS) {
         still_present.extend(
             clay.read_records(&report.table_id, chunk)
                 .await?

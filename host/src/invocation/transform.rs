@@ -17,9 +17,6 @@ use super::{
     TransformerInstance,
 };
 
-/// Clay's bulk-fetch limit per request.
-const READ_CHUNK: usize = 200;
-
 pub struct TransformOptions {
     pub rows_per_batch: usize,
     /// Validate and report effects but change nothing.
@@ -52,6 +49,23 @@ pub struct CellChange {
 pub struct RowChange {
     pub row_id: String,
     pub cells: Vec<CellChange>,
+}
+
+impl RowChange {
+    /// The write that makes this change: each cell's new value.
+    pub fn update(&self) -> RowUpdate {
+        RowUpdate {
+            id: self.row_id.clone(),
+            cells: self
+                .cells
+                .iter()
+                .map(|c| CellInput {
+                    field_id: c.field_id.clone(),
+                    value: c.after.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -244,7 +258,7 @@ pub async fn run_transform(
             }
         };
         let stage = Instant::now();
-        let plan = plan_batch(plugin.name(), &grants, &table, &rows, outcomes);
+        let mut plan = plan_batch(plugin.name(), &grants, &table, &rows, outcomes);
         report.timings.plan_ms += ms_since(stage);
         if !options.dry_run && (!plan.updates.is_empty() || !plan.deletes.is_empty()) {
             // Writes land in batch order: the previous one settles before this one starts.
@@ -252,7 +266,13 @@ pub async fn run_transform(
                 previous.settle(&mut instance, &mut report).await?;
             }
             instance.flush_trail()?;
-            let write = Write::start(&backend, &table.id, batch_index, &plan);
+            let write = Write::start(
+                &backend,
+                &table.id,
+                batch_index,
+                std::mem::take(&mut plan.updates),
+                plan.deletes.clone(),
+            );
             if overlap_writes {
                 writing = Some(write);
             } else {
@@ -291,10 +311,15 @@ struct Write {
 }
 
 impl Write {
-    fn start(backend: &Arc<dyn Clay>, table_id: &str, batch_index: u32, plan: &BatchPlan) -> Self {
-        let targets = applied_targets(table_id, batch_index, &plan.updates, &plan.deletes);
+    fn start(
+        backend: &Arc<dyn Clay>,
+        table_id: &str,
+        batch_index: u32,
+        updates: Vec<RowUpdate>,
+        deletes: Vec<String>,
+    ) -> Self {
+        let targets = applied_targets(table_id, batch_index, &updates, &deletes);
         let (backend, table_id) = (backend.clone(), table_id.to_string());
-        let (updates, deletes) = (plan.updates.clone(), plan.deletes.clone());
         let task = tokio::spawn(async move {
             if !updates.is_empty() {
                 backend.update_rows(&table_id, &updates).await?;
@@ -355,7 +380,7 @@ impl ReadAhead {
         let (backend, table_id, ids) = (backend.clone(), table_id.to_string(), ids.to_vec());
         Self(tokio::spawn(async move {
             let mut rows = Vec::with_capacity(ids.len());
-            for part in ids.chunks(READ_CHUNK) {
+            for part in ids.chunks(crate::backend::BULK_READ_IDS) {
                 rows.extend(backend.read_records(&table_id, part).await?);
             }
             Ok(rows)
@@ -523,20 +548,12 @@ fn plan_batch(
                 match diff_cells(plugin, grants, table, &fields, row, cells) {
                     Ok(changed) if changed.is_empty() => plan.unchanged += 1,
                     Ok(changed) => {
-                        plan.updates.push(RowUpdate {
-                            id: row.id.clone(),
-                            cells: changed
-                                .iter()
-                                .map(|c| CellInput {
-                                    field_id: c.field_id.clone(),
-                                    value: c.after.clone(),
-                                })
-                                .collect(),
-                        });
-                        plan.changes.push(RowChange {
+                        let change = RowChange {
                             row_id: row.id.clone(),
                             cells: changed,
-                        });
+                        };
+                        plan.updates.push(change.update());
+                        plan.changes.push(change);
                     }
                     Err(message) => plan.errors.push(error(message)),
                 }

@@ -32,7 +32,7 @@ use transport::{Failure, Safety, Transport};
 /// Rows per write request (Clay takes about 50).
 pub const WRITE_BATCH: usize = 50;
 /// Record ids per bulk read.
-pub const READ_BATCH: usize = 200;
+pub const READ_BATCH: usize = super::BULK_READ_IDS;
 
 /// Bounds of a walk over a workspace's tree (see `walk`).
 pub const WALK_MAX_NODES: usize = 20_000;

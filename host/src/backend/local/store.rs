@@ -12,7 +12,7 @@ use crate::backend::model::*;
 use crate::backend::{ClayError, ClayResult};
 
 /// Clay's bulk-fetch and add-rows batch sizes.
-pub(crate) const MAX_READ_PER_CALL: usize = 200;
+pub(crate) const MAX_READ_PER_CALL: usize = crate::backend::BULK_READ_IDS;
 pub(crate) const MAX_ADD_PER_CALL: usize = 50;
 
 pub(crate) const DAY_MS: i64 = 24 * 3600 * 1000;
