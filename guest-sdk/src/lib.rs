@@ -45,7 +45,8 @@ pub mod walk;
 pub use audit::{Auditor, FindingBuilder, Report, finding};
 pub use config::Config;
 pub use error::{Error, describe};
-pub use transform::{Batch, Outcome, RowRef, Transformer};
+pub use kiln_batch::Value;
+pub use transform::{Batch, Effect, Outcome, RowOutcome, RowRef, Transformer};
 
 #[doc(hidden)]
 pub mod bindings {
@@ -64,10 +65,10 @@ pub mod transformer_world {
         world: "clay:api/transformer",
         path: "../wit",
         with: {
-            "clay:api/types@0.1.0": crate::bindings::clay::api::types,
-            "clay:api/tables@0.1.0": crate::bindings::clay::api::tables,
-            "clay:api/log@0.1.0": crate::bindings::clay::api::log,
-            "clay:api/config@0.1.0": crate::bindings::clay::api::config,
+            "clay:api/types@0.2.0": crate::bindings::clay::api::types,
+            "clay:api/tables@0.2.0": crate::bindings::clay::api::tables,
+            "clay:api/log@0.2.0": crate::bindings::clay::api::log,
+            "clay:api/config@0.2.0": crate::bindings::clay::api::config,
         },
         pub_export_macro: true,
         export_macro_name: "__export_transformer_world",
@@ -83,15 +84,15 @@ pub mod auditor_world {
         world: "clay:api/auditor",
         path: "../wit",
         with: {
-            "clay:api/types@0.1.0": crate::bindings::clay::api::types,
-            "clay:api/workspaces@0.1.0": crate::bindings::clay::api::workspaces,
-            "clay:api/folders@0.1.0": crate::bindings::clay::api::folders,
-            "clay:api/resources@0.1.0": crate::bindings::clay::api::resources,
-            "clay:api/workbooks@0.1.0": crate::bindings::clay::api::workbooks,
-            "clay:api/tables@0.1.0": crate::bindings::clay::api::tables,
-            "clay:api/credits@0.1.0": crate::bindings::clay::api::credits,
-            "clay:api/log@0.1.0": crate::bindings::clay::api::log,
-            "clay:api/config@0.1.0": crate::bindings::clay::api::config,
+            "clay:api/types@0.2.0": crate::bindings::clay::api::types,
+            "clay:api/workspaces@0.2.0": crate::bindings::clay::api::workspaces,
+            "clay:api/folders@0.2.0": crate::bindings::clay::api::folders,
+            "clay:api/resources@0.2.0": crate::bindings::clay::api::resources,
+            "clay:api/workbooks@0.2.0": crate::bindings::clay::api::workbooks,
+            "clay:api/tables@0.2.0": crate::bindings::clay::api::tables,
+            "clay:api/credits@0.2.0": crate::bindings::clay::api::credits,
+            "clay:api/log@0.2.0": crate::bindings::clay::api::log,
+            "clay:api/config@0.2.0": crate::bindings::clay::api::config,
         },
         pub_export_macro: true,
         export_macro_name: "__export_auditor_world",
@@ -221,9 +222,9 @@ macro_rules! export_transformer {
             struct __KilnTransformer;
             impl $crate::transformer_world::Guest for __KilnTransformer {
                 fn transform(
-                    batch: ::std::vec::Vec<$crate::types::Row>,
+                    batch: ::std::vec::Vec<u8>,
                     ctx: $crate::types::TransformContext,
-                ) -> ::std::vec::Vec<$crate::types::RowOutcome> {
+                ) -> ::std::vec::Vec<u8> {
                     $crate::__private::run_transformer::<$plugin>(batch, ctx)
                 }
             }

@@ -1,7 +1,9 @@
 use rustc_hash::FxHashMap;
 
+use kiln_batch::{BatchIndex, BatchWriter, OutcomeWriter, Status, Value};
+
 use crate::types::{
-    Cell, CellInput, CellValue, Effect, Field, FieldKind, Row, RowOutcome, TableInfo, TableKind,
+    Cell, CellInput, CellStatus, CellValue, Field, FieldKind, Row, TableInfo, TableKind,
     TransformContext, View,
 };
 use crate::{Config, Error};
@@ -34,7 +36,7 @@ use crate::{Config, Error};
 /// let row = Batch::row_with_text(&table, "r_1", &[("Name", "ada")]);
 /// let batch = Batch::new(table, vec![row]);
 /// let outcomes = batch.resolve(Shout.transform(&batch));
-/// assert!(matches!(outcomes[0].effect, kiln_guest::types::Effect::SetCells(_)));
+/// assert!(matches!(outcomes[0].effect, kiln_guest::Effect::SetCells(_)));
 /// ```
 pub trait Transformer: Sized + 'static {
     /// Creates the plugin from its settings; a bad setting fails every row of the batch
@@ -47,24 +49,54 @@ pub trait Transformer: Sized + 'static {
 
 /// A batch of rows with the table they come from.
 ///
-/// Columns are resolved once per batch and every row's cells are indexed once, so reading a
-/// cell by name is two small hash lookups, with no allocation and no scan of the row.
+/// The host sends a batch as one buffer (clay:api 0.2.0); the batch reads its cells from it
+/// in place. Columns are looked up by name once per call and cells by position, so reading
+/// a cell is a small hash lookup with no allocation and no scan of the row.
 pub struct Batch {
     ctx: TransformContext,
-    rows: Vec<Row>,
+    buf: Vec<u8>,
+    index: BatchIndex,
     /// Field name as the table spells it → index into `ctx.table.fields`.
     by_exact_name: FxHashMap<String, usize>,
     /// Lower-cased field name → index, for names spelled in another case.
     by_name: FxHashMap<String, usize>,
     by_id: FxHashMap<String, usize>,
-    /// `rows × fields`: where each row keeps each field's cell, or [`NO_CELL`].
-    slots: Vec<u32>,
 }
 
-const NO_CELL: u32 = u32::MAX;
+/// What the plugin declared for one row, with its columns resolved to field ids: what the
+/// host applies, and what native tests look at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// The row stays as it is.
+    Unchanged,
+    /// These cells change (writes of the value already there are dropped).
+    SetCells(Vec<CellInput>),
+    /// The row is deleted.
+    Delete,
+    /// The row could not be processed.
+    Error(String),
+}
+
+/// One row's [`Effect`], named by its record id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowOutcome {
+    /// The record id (`r_…`).
+    pub row_id: String,
+    /// What happens to it.
+    pub effect: Effect,
+}
+
+/// An outcome resolved against the batch: columns are field positions.
+enum Resolved {
+    Unchanged,
+    Set(Vec<(usize, CellValue)>),
+    Delete,
+    Error(String),
+}
 
 impl Batch {
-    /// A batch over `table` (for native tests and benches).
+    /// A batch over `table` (for native tests and benches). A row's cells are matched to the
+    /// table's fields by id; cells of other fields are left out, as the host leaves them.
     ///
     /// ```
     /// use kiln_guest::Batch;
@@ -74,49 +106,44 @@ impl Batch {
     /// ```
     pub fn new(table: TableInfo, rows: Vec<Row>) -> Self {
         let total = rows.len() as u64;
-        Self::from_parts(
-            rows,
-            TransformContext {
-                workspace_id: table.workspace_id,
-                table,
-                batch_index: 0,
-                total_rows: total,
-                dry_run: false,
-            },
-        )
+        let buf = encode(&table.fields, &rows);
+        let ctx = TransformContext {
+            workspace_id: table.workspace_id,
+            table,
+            batch_index: 0,
+            total_rows: total,
+            dry_run: false,
+        };
+        match Self::from_buffer(buf, ctx) {
+            Ok(batch) => batch,
+            // `encode` writes what `from_buffer` reads; a failure here is a bug in this crate.
+            Err(e) => panic!("kiln-guest wrote a batch it cannot read: {e}"),
+        }
     }
 
-    pub(crate) fn from_parts(rows: Vec<Row>, ctx: TransformContext) -> Self {
+    /// A batch from the host's buffer.
+    pub(crate) fn from_buffer(
+        buf: Vec<u8>,
+        ctx: TransformContext,
+    ) -> Result<Self, kiln_batch::FormatError> {
+        let index = BatchIndex::read(&buf)?;
         let fields = &ctx.table.fields;
         let mut by_exact_name = FxHashMap::default();
         let mut by_name = FxHashMap::default();
         let mut by_id = FxHashMap::default();
         for (i, f) in fields.iter().enumerate() {
-            by_exact_name.insert(f.name.clone(), i);
-            by_name.insert(f.name.to_lowercase(), i);
-            by_id.insert(f.id.clone(), i);
+            by_exact_name.entry(f.name.clone()).or_insert(i);
+            by_name.entry(f.name.to_lowercase()).or_insert(i);
+            by_id.entry(f.id.clone()).or_insert(i);
         }
-        let width = fields.len();
-        let mut slots = vec![NO_CELL; rows.len().saturating_mul(width)];
-        for (r, row) in rows.iter().enumerate() {
-            for (c, cell) in row.cells.iter().enumerate() {
-                if let (Some(&f), Ok(c)) = (by_id.get(&cell.field_id), u32::try_from(c)) {
-                    // The first cell of a field wins, as a scan of the row would find it.
-                    let slot = &mut slots[r * width + f];
-                    if *slot == NO_CELL {
-                        *slot = c;
-                    }
-                }
-            }
-        }
-        Self {
+        Ok(Self {
             ctx,
-            rows,
+            buf,
+            index,
             by_exact_name,
             by_name,
             by_id,
-            slots,
-        }
+        })
     }
 
     /// The index of a column given by id, by name as spelled, or by name in any case.
@@ -131,14 +158,8 @@ impl Batch {
         self.by_name.get(&column.to_lowercase()).copied()
     }
 
-    /// Row `row`'s cell of field `field`, found through the index.
-    fn cell(&self, row: usize, field: usize) -> Option<&Cell> {
-        let width = self.ctx.table.fields.len();
-        let slot = *self.slots.get(row * width + field)?;
-        if slot == NO_CELL {
-            return None;
-        }
-        self.rows.get(row)?.cells.get(slot as usize)
+    fn value(&self, row: usize, field: usize) -> Option<Value<'_>> {
+        self.index.value(&self.buf, row, field)
     }
 
     /// The table the rows come from, with the fields this plugin may see.
@@ -153,24 +174,17 @@ impl Batch {
 
     /// Rows in the batch.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.index.rows()
     }
 
     /// Whether the batch has no rows.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.index.rows() == 0
     }
 
     /// The rows, in order; build one [`Outcome`] from each.
     pub fn rows(&self) -> impl Iterator<Item = RowRef<'_>> {
-        self.rows
-            .iter()
-            .enumerate()
-            .map(move |(index, row)| RowRef {
-                batch: self,
-                row,
-                index,
-            })
+        (0..self.index.rows()).map(move |index| RowRef { batch: self, index })
     }
 
     /// A column by name (case-insensitive) or id.
@@ -189,12 +203,12 @@ impl Batch {
         self.field(column).is_some()
     }
 
-    /// Turns outcomes into the effects the host applies: column names become field ids,
-    /// no-op writes are dropped, and an unknown column fails only its own row.
+    /// Turns outcomes into the effects the host applies, one per row in the batch's order:
+    /// column names become field ids, no-op writes are dropped, and an unknown column fails
+    /// only its own row, as does a row with no outcome or with two.
     ///
     /// ```
-    /// use kiln_guest::Batch;
-    /// use kiln_guest::types::Effect;
+    /// use kiln_guest::{Batch, Effect};
     /// let table = Batch::table_with_columns("Leads", &["Email"]);
     /// let row = Batch::row_with_text(&table, "r_1", &[("Email", "a@b.io")]);
     /// let batch = Batch::new(table, vec![row]);
@@ -202,51 +216,107 @@ impl Batch {
     /// assert!(matches!(batch.resolve(outcomes)[0].effect, Effect::Error(_)));
     /// ```
     pub fn resolve(&self, outcomes: Vec<Outcome>) -> Vec<RowOutcome> {
-        outcomes
+        let fields = &self.ctx.table.fields;
+        self.resolved(outcomes)
             .into_iter()
-            .filter_map(|o| {
-                let row = self.rows.get(o.index)?;
-                let effect = match o.effect {
-                    Pending::Unchanged => Effect::Unchanged,
-                    Pending::Delete => Effect::Delete,
-                    Pending::Error(m) => Effect::Error(m),
-                    Pending::Set(cells) => self.resolve_sets(o.index, cells),
-                };
-                Some(RowOutcome {
-                    row_id: row.id.clone(),
-                    effect,
+            .enumerate()
+            .map(|(row, r)| RowOutcome {
+                row_id: self
+                    .index
+                    .id(&self.buf, row)
+                    .unwrap_or_default()
+                    .to_string(),
+                effect: match r {
+                    Resolved::Unchanged => Effect::Unchanged,
+                    Resolved::Delete => Effect::Delete,
+                    Resolved::Error(m) => Effect::Error(m),
+                    Resolved::Set(cells) => Effect::SetCells(
+                        cells
+                            .into_iter()
+                            .map(|(f, value)| CellInput {
+                                field_id: fields[f].id.clone(),
+                                value,
+                            })
+                            .collect(),
+                    ),
+                },
+            })
+            .collect()
+    }
+
+    /// The outcomes as the host reads them: one buffer, one per row in order.
+    #[cfg_attr(not(feature = "transformer"), allow(dead_code))]
+    pub(crate) fn encode_outcomes(&self, outcomes: Vec<Outcome>) -> Vec<u8> {
+        let mut w = OutcomeWriter::with_capacity(self.len() * 2);
+        for r in self.resolved(outcomes) {
+            match r {
+                Resolved::Unchanged => w.unchanged(),
+                Resolved::Delete => w.delete(),
+                Resolved::Error(m) => w.error(&m),
+                Resolved::Set(cells) => w.set_cells(
+                    cells
+                        .iter()
+                        .map(|(f, v)| (u32::try_from(*f).unwrap_or(u32::MAX), value_of(v))),
+                ),
+            }
+        }
+        w.finish()
+    }
+
+    /// One resolved outcome per row, in row order.
+    fn resolved(&self, outcomes: Vec<Outcome>) -> Vec<Resolved> {
+        let mut slots: Vec<Option<Resolved>> = (0..self.len()).map(|_| None).collect();
+        let mut twice = Vec::new();
+        for o in outcomes {
+            let Some(slot) = slots.get_mut(o.index) else {
+                continue;
+            };
+            if slot.is_some() {
+                twice.push(o.index);
+            }
+            *slot = Some(match o.effect {
+                Pending::Unchanged => Resolved::Unchanged,
+                Pending::Delete => Resolved::Delete,
+                Pending::Error(m) => Resolved::Error(m),
+                Pending::Set(cells) => self.resolve_sets(o.index, cells),
+            });
+        }
+        for row in twice {
+            slots[row] = Some(Resolved::Error(
+                "the plugin returned more than one outcome for this row; none of them was applied"
+                    .into(),
+            ));
+        }
+        slots
+            .into_iter()
+            .map(|s| {
+                s.unwrap_or_else(|| {
+                    Resolved::Error("the plugin returned no outcome for this row".into())
                 })
             })
             .collect()
     }
 
-    fn resolve_sets(&self, row: usize, cells: Vec<(String, CellValue)>) -> Effect {
-        let mut inputs: Vec<CellInput> = Vec::with_capacity(cells.len());
+    fn resolve_sets(&self, row: usize, cells: Vec<(String, CellValue)>) -> Resolved {
+        let mut sets: Vec<(usize, CellValue)> = Vec::with_capacity(cells.len());
         for (column, value) in cells {
             let Some(index) = self.field_index(&column) else {
-                return Effect::Error(format!(
+                return Resolved::Error(format!(
                     "table `{}` has no column `{column}`",
                     self.ctx.table.name
                 ));
             };
-            let field = &self.ctx.table.fields[index];
-            let current = self
-                .cell(row, index)
-                .map(|c| &c.value)
-                .unwrap_or(&CellValue::Null);
-            if same_value(current, &value) {
+            let current = self.value(row, index).unwrap_or(Value::Null);
+            if current == value_of(&value) {
                 continue;
             }
-            inputs.retain(|c| c.field_id != field.id);
-            inputs.push(CellInput {
-                field_id: field.id.clone(),
-                value,
-            });
+            sets.retain(|(f, _)| *f != index);
+            sets.push((index, value));
         }
-        if inputs.is_empty() {
-            Effect::Unchanged
+        if sets.is_empty() {
+            Resolved::Unchanged
         } else {
-            Effect::SetCells(inputs)
+            Resolved::Set(sets)
         }
     }
 
@@ -301,7 +371,7 @@ impl Batch {
                         .fields
                         .iter()
                         .find(|f| f.name.eq_ignore_ascii_case(name))?;
-                    Some(crate::types::Cell {
+                    Some(Cell {
                         field_id: field.id.clone(),
                         value: CellValue::Text(value.to_string()),
                         status: None,
@@ -314,15 +384,56 @@ impl Batch {
     }
 }
 
-fn same_value(a: &CellValue, b: &CellValue) -> bool {
-    match (a, b) {
-        (CellValue::Null, CellValue::Null) => true,
-        (CellValue::Text(x), CellValue::Text(y)) | (CellValue::Json(x), CellValue::Json(y)) => {
-            x == y
+/// `rows` in the host's layout, cells in `fields` order (the first cell of a field wins).
+fn encode(fields: &[Field], rows: &[Row]) -> Vec<u8> {
+    let mut w = BatchWriter::new(u32::try_from(fields.len()).unwrap_or(u32::MAX), 64);
+    for row in rows {
+        w.row(&row.id, row.created_at, row.updated_at);
+        for f in fields {
+            match row.cells.iter().find(|c| c.field_id == f.id) {
+                None => w.cell(None, None),
+                Some(c) => w.cell(Some(value_of(&c.value)), c.status.as_ref().map(status_of)),
+            }
         }
-        (CellValue::Number(x), CellValue::Number(y)) => x == y,
-        (CellValue::Boolean(x), CellValue::Boolean(y)) => x == y,
-        _ => false,
+    }
+    w.finish()
+}
+
+fn value_of(v: &CellValue) -> Value<'_> {
+    match v {
+        CellValue::Null => Value::Null,
+        CellValue::Text(s) => Value::Text(s),
+        CellValue::Number(n) => Value::Number(*n),
+        CellValue::Boolean(b) => Value::Boolean(*b),
+        CellValue::Json(s) => Value::Json(s),
+    }
+}
+
+fn owned_value(v: Value<'_>) -> CellValue {
+    match v {
+        Value::Null => CellValue::Null,
+        Value::Text(s) => CellValue::Text(s.to_string()),
+        Value::Number(n) => CellValue::Number(n),
+        Value::Boolean(b) => CellValue::Boolean(b),
+        Value::Json(s) => CellValue::Json(s.to_string()),
+    }
+}
+
+fn status_of(s: &CellStatus) -> Status<'_> {
+    match s {
+        CellStatus::Success => Status::Success,
+        CellStatus::Pending => Status::Pending,
+        CellStatus::RunConditionNotMet => Status::RunConditionNotMet,
+        CellStatus::Error(code) => Status::Error(code),
+    }
+}
+
+fn owned_status(s: Status<'_>) -> CellStatus {
+    match s {
+        Status::Success => CellStatus::Success,
+        Status::Pending => CellStatus::Pending,
+        Status::RunConditionNotMet => CellStatus::RunConditionNotMet,
+        Status::Error(code) => CellStatus::Error(code.to_string()),
     }
 }
 
@@ -330,38 +441,79 @@ fn same_value(a: &CellValue, b: &CellValue) -> bool {
 #[derive(Clone, Copy)]
 pub struct RowRef<'a> {
     batch: &'a Batch,
-    row: &'a Row,
     index: usize,
 }
 
 impl<'a> RowRef<'a> {
     /// The record id (`r_…`).
     pub fn id(&self) -> &'a str {
-        &self.row.id
+        self.batch
+            .index
+            .id(&self.batch.buf, self.index)
+            .unwrap_or_default()
     }
 
-    /// The row as the host sent it: every cell with its field id and status.
-    pub fn raw(&self) -> &'a Row {
-        self.row
+    /// When the row was created, when Clay said.
+    pub fn created_at(&self) -> Option<crate::types::Timestamp> {
+        self.batch.index.created_at(self.index)
     }
 
-    /// The cell's value; `None` when the column does not exist or the cell is unset.
+    /// When the row last changed, when Clay said.
+    pub fn updated_at(&self) -> Option<crate::types::Timestamp> {
+        self.batch.index.updated_at(self.index)
+    }
+
+    /// The row as an owned record, every visible cell with its field id and status (for a
+    /// plugin that keeps rows past the batch).
+    pub fn to_row(&self) -> Row {
+        let b = self.batch;
+        Row {
+            id: self.id().to_string(),
+            cells: b
+                .ctx
+                .table
+                .fields
+                .iter()
+                .enumerate()
+                .filter_map(|(f, field)| {
+                    Some(Cell {
+                        field_id: field.id.clone(),
+                        value: owned_value(b.value(self.index, f)?),
+                        status: b.index.status(&b.buf, self.index, f).map(owned_status),
+                    })
+                })
+                .collect(),
+            created_at: self.created_at(),
+            updated_at: self.updated_at(),
+        }
+    }
+
+    /// The cell's value, borrowed from the batch; `None` when the column does not exist or
+    /// the cell is unset.
     ///
     /// ```
-    /// use kiln_guest::Batch;
-    /// use kiln_guest::types::CellValue;
+    /// use kiln_guest::{Batch, Value};
     /// let table = Batch::table_with_columns("Leads", &["Email", "Name"]);
     /// let batch = Batch::new(table.clone(), vec![Batch::row_with_text(&table, "r_1", &[("Email", "a@b.io")])]);
     /// let row = batch.rows().next().unwrap();
-    /// assert_eq!(row.get("Email"), Some(&CellValue::Text("a@b.io".into())));
+    /// assert_eq!(row.get("Email"), Some(Value::Text("a@b.io")));
     /// assert_eq!(row.get("Name"), None);
     /// ```
-    pub fn get(&self, column: &str) -> Option<&'a CellValue> {
+    pub fn get(&self, column: &str) -> Option<Value<'a>> {
         let field = self.batch.field_index(column)?;
         self.batch
-            .cell(self.index, field)
-            .map(|c| &c.value)
-            .filter(|v| !matches!(v, CellValue::Null))
+            .index
+            .value(&self.batch.buf, self.index, field)
+            .filter(|v| !matches!(v, Value::Null))
+    }
+
+    /// Clay's status for the cell, when it gave one (enrichment columns).
+    pub fn status(&self, column: &str) -> Option<CellStatus> {
+        let field = self.batch.field_index(column)?;
+        self.batch
+            .index
+            .status(&self.batch.buf, self.index, field)
+            .map(owned_status)
     }
 
     /// The cell's text without copying it: text and JSON cells only (see [`RowRef::text`]
@@ -375,7 +527,16 @@ impl<'a> RowRef<'a> {
     /// ```
     pub fn str(&self, column: &str) -> Option<&'a str> {
         match self.get(column)? {
-            CellValue::Text(s) | CellValue::Json(s) => Some(s),
+            Value::Text(s) | Value::Json(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The cell as a number: number cells, and text that parses as one.
+    pub fn number(&self, column: &str) -> Option<f64> {
+        match self.get(column)? {
+            Value::Number(n) => Some(n),
+            Value::Text(s) => s.trim().parse().ok(),
             _ => None,
         }
     }
@@ -390,14 +551,14 @@ impl<'a> RowRef<'a> {
     /// ```
     pub fn text(&self, column: &str) -> Option<String> {
         match self.get(column)? {
-            CellValue::Null => None,
-            CellValue::Text(s) | CellValue::Json(s) => Some(s.clone()),
-            CellValue::Number(n) => Some(if n.fract() == 0.0 && n.abs() < 1e15 {
-                format!("{}", *n as i64)
+            Value::Null => None,
+            Value::Text(s) | Value::Json(s) => Some(s.to_string()),
+            Value::Number(n) => Some(if n.fract() == 0.0 && n.abs() < 1e15 {
+                format!("{}", n as i64)
             } else {
                 n.to_string()
             }),
-            CellValue::Boolean(b) => Some(b.to_string()),
+            Value::Boolean(b) => Some(b.to_string()),
         }
     }
 
@@ -513,8 +674,16 @@ thread_local! {
 /// The export glue: one plugin value per instance, created on the first batch.
 #[doc(hidden)]
 #[cfg(feature = "transformer")]
-pub fn run_transformer<T: Transformer>(rows: Vec<Row>, ctx: TransformContext) -> Vec<RowOutcome> {
-    let batch = Batch::from_parts(rows, ctx);
+pub fn run_transformer<T: Transformer>(batch: Vec<u8>, ctx: TransformContext) -> Vec<u8> {
+    let batch = match Batch::from_buffer(batch, ctx) {
+        Ok(batch) => batch,
+        Err(e) => {
+            // The host wrote a batch this SDK cannot read: no row gets an outcome, and the
+            // host reports each as missing one.
+            crate::log::error(&format!("kiln-guest cannot read the batch: {e}"));
+            return Vec::new();
+        }
+    };
     TRANSFORMER.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
@@ -523,14 +692,14 @@ pub fn run_transformer<T: Transformer>(rows: Vec<Row>, ctx: TransformContext) ->
                 Err(e) => {
                     let message = format!("the plugin could not start: {e}");
                     let outcomes = batch.rows().map(|r| r.error(message.clone())).collect();
-                    return batch.resolve(outcomes);
+                    return batch.encode_outcomes(outcomes);
                 }
             }
         }
         match slot.as_mut().and_then(|p| p.downcast_mut::<T>()) {
             Some(plugin) => {
                 let outcomes = plugin.transform(&batch);
-                batch.resolve(outcomes)
+                batch.encode_outcomes(outcomes)
             }
             None => Vec::new(),
         }
@@ -598,5 +767,85 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(outcomes[1].effect, Effect::Unchanged));
+    }
+
+    #[test]
+    fn every_row_gets_one_outcome_in_order_and_a_row_given_none_or_two_fails_alone() {
+        let table = Batch::table_with_columns("Leads", &["Email"]);
+        let rows = ["r_1", "r_2", "r_3"]
+            .iter()
+            .map(|id| Batch::row_with_text(&table, id, &[("Email", "a@b.io")]))
+            .collect();
+        let batch = Batch::new(table, rows);
+        let r: Vec<_> = batch.rows().collect();
+        // Out of order; r_2 twice; r_3 never.
+        let outcomes = batch.resolve(vec![r[1].delete(), r[0].unchanged(), r[1].unchanged()]);
+        let ids: Vec<_> = outcomes.iter().map(|o| o.row_id.as_str()).collect();
+        assert_eq!(ids, ["r_1", "r_2", "r_3"]);
+        assert_eq!(outcomes[0].effect, Effect::Unchanged);
+        assert!(matches!(&outcomes[1].effect, Effect::Error(m) if m.contains("more than one")));
+        assert!(matches!(&outcomes[2].effect, Effect::Error(m) if m.contains("no outcome")));
+    }
+
+    #[test]
+    fn the_buffer_the_host_reads_says_what_resolve_says() {
+        let table = Batch::table_with_columns("Leads", &["Email", "Name"]);
+        let rows = ["r_1", "r_2", "r_3", "r_4"]
+            .iter()
+            .map(|id| Batch::row_with_text(&table, id, &[("Email", "a@b.io")]))
+            .collect();
+        let batch = Batch::new(table, rows);
+        let r: Vec<_> = batch.rows().collect();
+        let buf = batch.encode_outcomes(vec![
+            r[0].unchanged(),
+            r[1].set("name", "Ada").set("Email", "a@b.io"),
+            r[2].delete(),
+            r[3].error("no"),
+        ]);
+        let read = kiln_batch::read_outcomes(&buf, 4).expect("reads");
+        assert_eq!(
+            read,
+            vec![
+                kiln_batch::Outcome::Unchanged,
+                kiln_batch::Outcome::SetCells(vec![(1, Value::Text("Ada"))]),
+                kiln_batch::Outcome::Delete,
+                kiln_batch::Outcome::Error("no"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_row_keeps_its_statuses_stamps_and_values_of_every_kind() {
+        let mut table = Batch::table_with_columns("Leads", &["Score", "Ok", "Data"]);
+        table.fields.truncate(3);
+        let row = Row {
+            id: "r_1".into(),
+            cells: vec![
+                Cell {
+                    field_id: "f_0".into(),
+                    value: CellValue::Number(7.5),
+                    status: Some(CellStatus::Error("ERROR_X".into())),
+                },
+                Cell {
+                    field_id: "f_1".into(),
+                    value: CellValue::Boolean(true),
+                    status: None,
+                },
+                Cell {
+                    field_id: "f_2".into(),
+                    value: CellValue::Json("{}".into()),
+                    status: Some(CellStatus::Success),
+                },
+            ],
+            created_at: Some(1),
+            updated_at: None,
+        };
+        let batch = Batch::new(table, vec![row.clone()]);
+        let r = batch.rows().next().expect("a row");
+        assert_eq!(r.to_row(), row);
+        assert_eq!(r.number("score"), Some(7.5));
+        assert_eq!(r.text("Ok").as_deref(), Some("true"));
+        assert_eq!(r.status("Score"), Some(CellStatus::Error("ERROR_X".into())));
+        assert_eq!(r.created_at(), Some(1));
     }
 }

@@ -73,7 +73,7 @@ fn main() {
                 total_rows: ROWS_EACH as u64,
                 dry_run: true,
             };
-            let outcomes = instance.transform(batch, &ctx).await.expect("transforms");
+            let outcomes = instance.transform(&batch, &ctx).await.expect("transforms");
             assert_eq!(outcomes.len(), ROWS_EACH);
             held.push(instance);
         }

@@ -356,7 +356,7 @@ fn percentile_figures(fx: &Fixture, normalize: &Plugin) {
                 .await
                 .expect("instantiates");
         instance
-            .transform(one.clone(), &context(&fx.table, 0))
+            .transform(&one, &context(&fx.table, 0))
             .await
             .expect("transforms");
     });
@@ -393,7 +393,7 @@ fn benches(c: &mut Criterion) {
             let mut outcomes = 0;
             for (i, batch) in fx.rows.chunks(BATCH).enumerate() {
                 outcomes += instance
-                    .transform(batch.to_vec(), &context(&fx.table, i))
+                    .transform(batch, &context(&fx.table, i))
                     .await
                     .expect("transforms")
                     .len();
@@ -460,7 +460,7 @@ fn benches(c: &mut Criterion) {
                         .expect("instantiates");
                 for (i, batch) in rows.chunks(BATCH).enumerate() {
                     instance
-                        .transform(batch.to_vec(), &context(&fx.table, i))
+                        .transform(batch, &context(&fx.table, i))
                         .await
                         .expect("transforms");
                 }
@@ -507,7 +507,7 @@ fn benches(c: &mut Criterion) {
                 .expect("instantiates");
             b.iter(|| {
                 fx.rt
-                    .block_on(instance.transform(one_row.clone(), &context(&fx.table, 0)))
+                    .block_on(instance.transform(&one_row, &context(&fx.table, 0)))
                     .expect("pings")
             })
         });

@@ -334,3 +334,8 @@ pub fn status_bytes(key: &str) -> Option<u64> {
         .ok()
         .map(|kb| kb * 1024)
 }
+
+/// A transformer built for clay:api 0.1.0 (see `tests/guests/old-contract`).
+pub fn old_contract() -> PathBuf {
+    component("tests/guests/old-contract")
+}

@@ -1,7 +1,8 @@
-//! A transformer's outcomes are untrusted: an outcome for a row outside its batch, a second
-//! outcome for a row, a field of another table, a number JSON cannot hold, a write to a
-//! source column — each fails its row with a clear reason and changes nothing, and the
-//! table reads back exactly as it was (including columns the plugin was never granted).
+//! A transformer's outcomes are untrusted: a cell past the batch's columns, a row left
+//! without an outcome, a number JSON cannot hold, a write to a source column — each fails
+//! its row with a clear reason and changes nothing; an answer that breaks the buffer layout
+//! fails its batch. The table reads back exactly as it was (including columns the plugin was
+//! never granted).
 //!
 //! The mention bomb (one cell named hundreds of times) is in `hostile_outcomes_memory.rs`,
 //! its own test binary, so its resident-memory bound measures that test alone.
@@ -91,121 +92,89 @@ fn every_row_fails_with(report: &TransformReport, needle: &str) {
 }
 
 #[tokio::test]
-async fn an_outcome_for_a_row_outside_the_batch_is_refused_and_changes_nothing() {
-    let ws = DemoWorkspace::new();
-    let before = leads(&ws);
-    // The last row is in the second batch; the first batch's plugin tries to delete it.
-    let target = before.last().unwrap().id.clone();
-    let report = run(
-        &ws,
-        &[("mode", "foreign-row-id"), ("target", &target)],
-        None,
-        1000,
-    )
-    .await;
-    let foreign: Vec<_> = report
-        .errors
-        .iter()
-        .filter(|e| e.row_id == target)
-        .collect();
-    assert_eq!(foreign.len(), 1, "{:?}", report.errors);
-    assert!(
-        foreign[0]
-            .message
-            .contains("not in the batch it was given; nothing was changed"),
-        "{}",
-        foreign[0].message
-    );
-    // The row whose outcome it gave away has none.
-    let first = report
-        .errors
-        .iter()
-        .find(|e| e.row_id == before[0].id)
-        .expect("the first row failed");
-    assert!(first.message.contains("no outcome"), "{}", first.message);
-    assert_eq!(report.rows_failed, 1, "only the first row failed");
-    assert_eq!(report.rows_unchanged, 1999);
-    nothing_changed(&ws, &before, &report);
+async fn a_cell_past_the_batch_s_fields_fails_its_row_and_changes_nothing() {
+    // Positions are all a plugin can name: the first past the end, and the last a u32 holds.
+    for past in [0, u32::MAX as usize] {
+        let ws = DemoWorkspace::new();
+        let before = leads(&ws);
+        let (accounts, accounts_before) = ws.local.export_rows("Accounts").unwrap();
+        let width = ws.local.export_rows("Leads").unwrap().0.fields.len();
+        let at = width.max(past).to_string();
+        let report = run(
+            &ws,
+            &[("mode", "cell-past-the-end"), ("at", &at)],
+            None,
+            1024,
+        )
+        .await;
+        every_row_fails_with(
+            &report,
+            &format!(
+                "refused: the plugin set cell #{at}, but the batch has {width} columns; nothing was changed for this row"
+            ),
+        );
+        nothing_changed(&ws, &before, &report);
+        assert_eq!(accounts.name, "Accounts");
+        assert_eq!(ws.local.export_rows("Accounts").unwrap().1, accounts_before);
+    }
 }
 
 #[tokio::test]
-async fn a_foreign_row_id_is_quoted_short_in_its_error() {
+async fn rows_left_without_an_outcome_fail_alone() {
     let ws = DemoWorkspace::new();
     let before = leads(&ws);
-    let target = format!("r_{}", "x".repeat(1 << 20));
-    let report = run(
-        &ws,
-        &[("mode", "foreign-row-id"), ("target", &target)],
-        None,
-        2000,
-    )
-    .await;
-    let foreign = report
-        .errors
-        .iter()
-        .find(|e| e.row_id.starts_with("r_xxx"))
-        .expect("the foreign outcome is reported");
-    assert!(foreign.row_id.len() < 300, "{} bytes", foreign.row_id.len());
+    let report = run(&ws, &[("mode", "short")], None, 1000).await;
+    // Each of the two batches answered for its first row only.
+    assert_eq!(report.rows_unchanged, 2);
+    assert_eq!(report.rows_failed, 1998);
     assert!(
-        foreign.message.len() < 600,
-        "{} bytes",
-        foreign.message.len()
-    );
-    assert!(
-        foreign.row_id.contains("1048578 bytes"),
-        "{}",
-        foreign.row_id
-    );
-    nothing_changed(&ws, &before, &report);
-}
-
-#[tokio::test]
-async fn a_second_outcome_for_a_row_fails_it_and_changes_nothing() {
-    let ws = DemoWorkspace::new();
-    let before = leads(&ws);
-    let report = run(&ws, &[("mode", "duplicate-outcome")], None, 1024).await;
-    let error = |id: &str| {
         report
             .errors
             .iter()
-            .find(|e| e.row_id == id)
-            .map(|e| e.message.as_str())
-            .unwrap_or_default()
-    };
-    assert!(
-        error(&before[0].id)
-            .contains("more than one outcome for this row; none of them was applied"),
-        "{:?}",
-        report.errors
+            .all(|e| e.message == "the plugin returned no outcome for this row")
     );
     assert!(
-        error(&before[1].id).contains("no outcome"),
-        "{:?}",
-        report.errors
+        !report
+            .errors
+            .iter()
+            .any(|e| e.row_id == before[0].id || e.row_id == before[1000].id)
     );
-    assert_eq!(report.rows_failed, 2);
     nothing_changed(&ws, &before, &report);
 }
 
 #[tokio::test]
-async fn a_field_of_another_table_fails_the_row_and_changes_nothing() {
-    let ws = DemoWorkspace::new();
-    let before = leads(&ws);
-    let (accounts, accounts_before) = ws.local.export_rows("Accounts").unwrap();
-    let company = accounts.field_by_name("Company").unwrap().id.clone();
-    let report = run(
-        &ws,
-        &[("mode", "other-table-field"), ("field_id", &company)],
-        None,
-        1024,
-    )
-    .await;
-    every_row_fails_with(
-        &report,
-        &format!("the plugin set field {company}, which table `Leads` does not have"),
-    );
-    nothing_changed(&ws, &before, &report);
-    assert_eq!(ws.local.export_rows("Accounts").unwrap().1, accounts_before);
+async fn an_answer_that_breaks_the_layout_fails_its_batch_with_where_and_applies_nothing() {
+    for (how, what) in [
+        ("tag", "unknown tag 127 at byte 1"),
+        ("truncated", "the buffer ends inside a value"),
+        ("utf8", "a string is not UTF-8 at byte 2"),
+        ("count", "the buffer ends inside a value"),
+    ] {
+        let ws = DemoWorkspace::new();
+        let before = leads(&ws);
+        let report = run(&ws, &[("mode", "malformed"), ("how", how)], None, 1024).await;
+        let failure = report.failure.as_ref().expect("the batch failed");
+        assert_eq!(failure.batch_index, 0);
+        assert!(
+            failure.error.contains("returned outcomes kiln cannot read"),
+            "{how}: {}",
+            failure.error
+        );
+        assert!(failure.error.contains(what), "{how}: {}", failure.error);
+        assert!(
+            failure.error.contains("nothing of the batch was applied"),
+            "{}",
+            failure.error
+        );
+        assert_eq!(report.rows_changed, 0);
+        assert_eq!(
+            report.rows_unchanged, 0,
+            "not even the well-formed first outcome counts"
+        );
+        assert_eq!(leads(&ws), before, "{how}: the table is as it was");
+        let trail = Trail::open(&ws.path).unwrap();
+        assert!(trail.verify().unwrap().intact());
+    }
 }
 
 /// Write access to Leads, but `Full Name` is denied (the policy's `deny_columns`).

@@ -9,7 +9,7 @@ use kiln_host::invocation::{
 };
 use kiln_host::trail::{Filter, Trail};
 use kiln_host::{LoadError, Plugin, Runtime};
-use kiln_tests::{DemoWorkspace, hostile, runtime, seat_audit};
+use kiln_tests::{DemoWorkspace, hostile, old_contract, runtime, seat_audit};
 
 fn options(mode: &str, limits: Limits) -> TransformOptions {
     TransformOptions {
@@ -272,7 +272,7 @@ async fn more_outcomes_than_rows_hit_the_effects_limit() {
     let (error, limit) = fails_with("extra-outcomes", tight()).await;
     assert_eq!(limit, Some("effects"), "{error}");
     assert!(
-        error.contains("2048 outcomes for a batch of 1024 rows"),
+        error.contains("more outcomes than the 1024 rows of its batch"),
         "{error}"
     );
 }
@@ -351,4 +351,18 @@ async fn with_fuel_on_a_loop_runs_out_of_fuel_deterministically() {
     // Fuel counts work, not time: a run within it completes the same way each time.
     let ok = run(&plugin, &ws, "ok", limits).await;
     assert!(ok.failure.is_none(), "{:?}", ok.failure);
+}
+
+#[tokio::test]
+async fn a_plugin_built_for_the_old_contract_is_refused_naming_both_versions() {
+    let err = runtime()
+        .load_file(&old_contract())
+        .await
+        .err()
+        .expect("refused");
+    let text = err.to_string();
+    assert!(matches!(err, LoadError::ContractVersion { .. }), "{text}");
+    assert!(text.contains("built for clay:api 0.1.0"), "{text}");
+    assert!(text.contains("implements clay:api 0.2.0"), "{text}");
+    assert!(text.contains("kiln build"), "says what to do: {text}");
 }

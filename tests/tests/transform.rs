@@ -113,3 +113,101 @@ async fn a_missing_column_fails_each_row_and_the_run_goes_on() {
     );
     assert!(report.failure.is_none(), "row errors do not fail the batch");
 }
+
+/// Batches on several instances at once write exactly what one instance writes, each
+/// instance's invocation in the trail, and a plugin that does not declare its batches
+/// independent (dedupe-contacts keeps an index across batches) stays on one.
+#[tokio::test]
+async fn parallel_batches_write_what_one_instance_writes_and_only_when_declared_independent() {
+    use kiln_host::trail::{Filter, Trail};
+    let plugin = runtime().load_file(&normalize_contacts()).await.unwrap();
+    assert!(plugin.manifest().transform.independent_batches);
+    let run = |parallel: usize| {
+        let plugin = plugin.clone();
+        async move {
+            let ws = DemoWorkspace::new();
+            let report = run_transform(
+                &plugin,
+                ws.backend(),
+                "Leads",
+                TransformOptions {
+                    rows_per_batch: 300,
+                    parallel,
+                    invocation: kiln_host::invocation::InvocationOptions {
+                        trail: Some(Trail::open(&ws.path).unwrap()),
+                        ..Default::default()
+                    },
+                    ..TransformOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+            // Each workspace has its own ids and clock: compare values by column name.
+            let (table, rows) = ws.local.export_rows("Leads").unwrap();
+            let rows: Vec<Vec<(String, CellValue)>> = rows
+                .iter()
+                .map(|r| {
+                    r.cells
+                        .iter()
+                        .map(|c| {
+                            let name = table.field(&c.field_id).map(|f| f.name.clone());
+                            (name.unwrap_or_default(), c.value.clone())
+                        })
+                        .collect()
+                })
+                .collect();
+            let trail = Trail::open(&ws.path).unwrap();
+            assert!(trail.verify().unwrap().intact());
+            let ends = trail
+                .entries(&Filter::default())
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.call == "invocation.end" && e.outcome == "ok")
+                .count();
+            let applied = trail
+                .entries(&Filter::default())
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.call == kiln_host::trail::EFFECTS_APPLY)
+                .count();
+            (report, rows, ends, applied)
+        }
+    };
+    let (one, one_rows, one_ends, one_applied) = run(1).await;
+    // Three instances over seven batches: the last wave is short.
+    let (three, three_rows, three_ends, three_applied) = run(3).await;
+    assert_eq!((one.instances, three.instances), (1, 3));
+    assert_eq!((one.batches, three.batches), (7, 7));
+    assert_eq!(one.rows_changed, three.rows_changed);
+    assert!(three.rows_changed > 1900);
+    assert!(one_rows == three_rows, "the same table either way");
+    assert_eq!(
+        (one_ends, three_ends),
+        (1, 3),
+        "one invocation per instance"
+    );
+    assert_eq!(
+        (one_applied, three_applied),
+        (7, 7),
+        "every batch's write in the trail"
+    );
+
+    let dedupe = runtime()
+        .load_file(&kiln_tests::dedupe_contacts())
+        .await
+        .unwrap();
+    let ws = DemoWorkspace::new();
+    let report = run_transform(
+        &dedupe,
+        ws.backend(),
+        "Leads",
+        TransformOptions {
+            parallel: 4,
+            dry_run: true,
+            ..TransformOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.instances, 1, "not declared independent");
+}

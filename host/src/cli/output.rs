@@ -215,8 +215,12 @@ pub(crate) fn print_transform(report: &TransformReport, written: Written, sample
     ]);
     println!("{t}");
     let time = report.timings;
+    let on = match report.instances {
+        0 | 1 => String::new(),
+        n => format!(" (on {n} instances at once)"),
+    };
     println!(
-        "time: reading rows {:.0} ms, plugin {:.0} ms, checking outcomes {:.0} ms, writing {:.0} ms",
+        "time: reading rows {:.0} ms, plugin {:.0} ms{on}, checking outcomes {:.0} ms, writing {:.0} ms",
         time.read_ms, time.guest_ms, time.plan_ms, time.write_ms
     );
 

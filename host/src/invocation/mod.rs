@@ -2,6 +2,7 @@
 //! calls into that instance that end in a typed error whatever the guest does.
 
 mod audit;
+mod batch;
 mod output;
 mod transform;
 mod types;
@@ -50,8 +51,8 @@ pub enum LimitKind {
     Stack,
     #[error("wrote more than its log limit of {0} bytes")]
     LogVolume(usize),
-    #[error("returned {returned} outcomes for a batch of {rows} rows (one per row at most)")]
-    Effects { rows: usize, returned: usize },
+    #[error("returned more outcomes than the {rows} rows of its batch (one per row at most)")]
+    Effects { rows: usize },
     #[error("handed the host more than its output limit of {limit} bytes")]
     OutputBytes { limit: usize },
     #[error("tried to grow a table to {requested} elements, over its limit of {limit}")]
@@ -90,6 +91,11 @@ pub enum InvocationErrorKind {
     WrongWorld { expected: World, actual: World },
     #[error("returned an error: {0}")]
     Guest(String),
+    /// The outcome buffer does not follow clay:api 0.2.0's layout; nothing of the batch is applied.
+    #[error(
+        "returned outcomes kiln cannot read ({0}); nothing of the batch was applied. They must follow clay:api 0.2.0's layout, which the kiln-guest SDK writes"
+    )]
+    Malformed(String),
     #[error("cannot start: {0}")]
     Settings(String),
     /// The audit trail could not be written, so the invocation was ended: what it did
@@ -129,6 +135,10 @@ impl InvocationError {
             },
             InvocationErrorKind::Guest(message) => trail::Outcome::Error {
                 kind: "guest".into(),
+                message: message.clone(),
+            },
+            InvocationErrorKind::Malformed(message) => trail::Outcome::Error {
+                kind: "malformed".into(),
                 message: message.clone(),
             },
             InvocationErrorKind::Settings(message) => trail::Outcome::Error {
@@ -358,6 +368,15 @@ impl Instance {
         err
     }
 
+    fn malformed(&mut self, e: kiln_batch::FormatError) -> InvocationError {
+        let err = InvocationError {
+            plugin: self.plugin.name().to_string(),
+            kind: InvocationErrorKind::Malformed(e.to_string()),
+        };
+        self.ended_by(&err);
+        err
+    }
+
     fn timed_out(&mut self) -> InvocationError {
         let err = InvocationError {
             plugin: self.plugin.name().to_string(),
@@ -508,38 +527,35 @@ impl TransformerInstance {
         Ok(Self { instance, bindings })
     }
 
-    /// Runs one batch. A failed call leaves the instance unusable; make a new one.
+    /// Runs one batch, borrowed: the guest gets a copy in its own memory, of the columns
+    /// `ctx.table` lists (those the plugin may see). A failed call leaves the instance
+    /// unusable; make a new one.
     pub async fn transform(
         &mut self,
-        rows: Vec<crate::backend::model::Row>,
+        rows: &[crate::backend::model::Row],
         ctx: &TransformContext,
     ) -> Result<Vec<RowOutcome>, InvocationError> {
-        let batch: Vec<_> = rows
-            .into_iter()
-            .map(crate::capabilities::convert::row_to_wit)
-            .collect();
+        let batch = batch::encode(rows, &ctx.table.fields);
         let wctx = types::context_to_wit(ctx);
         self.instance.arm()?;
         let deadline = self.instance.limits.deadline;
         let call = self
             .bindings
             .call_transform(&mut self.instance.store, &batch, &wctx);
-        let rows = batch.len();
         match tokio::time::timeout(deadline, call).await {
-            Ok(Ok(outcomes)) => {
-                if outcomes.len() > rows {
-                    return Err(self.instance.limit(LimitKind::Effects {
-                        rows,
-                        returned: outcomes.len(),
-                    }));
-                }
-                let size: usize = outcomes.iter().map(types::outcome_size).sum();
-                if size > self.instance.limits.output_bytes {
+            Ok(Ok(out)) => {
+                if out.len() > self.instance.limits.output_bytes {
                     return Err(self.instance.limit(LimitKind::OutputBytes {
                         limit: self.instance.limits.output_bytes,
                     }));
                 }
-                Ok(outcomes.into_iter().map(types::outcome_from_wit).collect())
+                match batch::decode(&out, rows, &ctx.table.fields) {
+                    Ok(outcomes) => Ok(outcomes),
+                    Err(e) if matches!(e.what, kiln_batch::Problem::TooManyOutcomes { .. }) => {
+                        Err(self.instance.limit(LimitKind::Effects { rows: rows.len() }))
+                    }
+                    Err(e) => Err(self.instance.malformed(e)),
+                }
             }
             Ok(Err(e)) => Err(self.instance.error(e)),
             Err(_) => Err(self.instance.timed_out()),

@@ -1,7 +1,7 @@
 //! A transformer run over a whole table: read rows in batches, hand each batch to one
 //! instance, validate the declared effects, and apply them a batch at a time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,6 +24,10 @@ pub struct TransformOptions {
     pub invocation: InvocationOptions,
     /// Called after each batch with (rows done, rows total).
     pub progress: Option<Box<dyn Fn(u64, u64) + Send + Sync>>,
+    /// Instances to run batches on at once, when the plugin's manifest declares its batches
+    /// independent (`[transform] independent_batches = true`) and it imports no `tables`
+    /// interface; otherwise one.
+    pub parallel: usize,
 }
 
 impl Default for TransformOptions {
@@ -33,6 +37,7 @@ impl Default for TransformOptions {
             dry_run: false,
             invocation: InvocationOptions::default(),
             progress: None,
+            parallel: 1,
         }
     }
 }
@@ -110,6 +115,8 @@ pub struct TransformReport {
     pub rows_unchanged: u64,
     pub rows_failed: u64,
     pub batches: u32,
+    /// Plugin instances the batches ran on (more than one with `parallel`).
+    pub instances: usize,
     pub host_calls: u64,
     pub elapsed_ms: u64,
     /// Where the time went.
@@ -187,6 +194,7 @@ pub async fn run_transform(
         rows_unchanged: 0,
         rows_failed: 0,
         batches: 0,
+        instances: 1,
         host_calls: 0,
         elapsed_ms: 0,
         timings: Timings::default(),
@@ -198,107 +206,171 @@ pub async fn run_transform(
 
     let mut invocation = options.invocation.clone();
     invocation.dry_run |= options.dry_run;
-    let mut instance = TransformerInstance::new(plugin, backend.clone(), invocation).await?;
-    let batch_size = options.rows_per_batch.max(1);
-    // A batch's write may run on while the plugin works on the next batch only when the
-    // plugin cannot look at the table from inside (it imports no `tables` interface): one
-    // that can would otherwise see the previous batch's rows before their write.
-    let overlap_writes = !plugin
+    // A plugin that imports no `tables` interface cannot look at the table from inside (nor
+    // spend credits). Only then may a batch's write run on while the plugin works on the next
+    // batch (one that can would see the previous batch's rows before their write), and only
+    // then may batches it declares independent go to several instances at once (each
+    // instance would otherwise hold a credit budget of its own).
+    let sealed = !plugin
         .info()
         .imports
         .iter()
         .any(|i| i.starts_with("clay:api/tables"));
-    let mut writing: Option<Write> = None;
+    let lanes = if sealed && plugin.manifest().transform.independent_batches {
+        options.parallel.min(plugin.pool_free()).max(1)
+    } else {
+        1
+    };
+    report.instances = lanes;
+    let mut instances = Vec::with_capacity(lanes);
+    for _ in 0..lanes {
+        instances
+            .push(TransformerInstance::new(plugin, backend.clone(), invocation.clone()).await?);
+    }
+    let batch_size = options.rows_per_batch.max(1);
+    let mut writing: Option<(usize, Write)> = None;
     let chunks: Vec<&[String]> = ids.chunks(batch_size).collect();
-    // The next batch's rows are read while the plugin works on this one. A batch's writes
+    // The next wave's rows are read while the plugin works on this one. A batch's writes
     // touch only its own rows, so reading ahead never sees a row half-written.
-    let mut ahead = chunks
-        .first()
-        .map(|chunk| ReadAhead::start(&backend, &table.id, chunk));
-    for index in 0..chunks.len() {
-        let batch_index = index as u32;
+    let mut ahead: VecDeque<ReadAhead> = chunks
+        .iter()
+        .take(lanes)
+        .map(|chunk| ReadAhead::start(&backend, &table.id, chunk))
+        .collect();
+    let mut next = 0;
+    'waves: while next < chunks.len() {
+        let wave = next..(next + lanes).min(chunks.len());
+        next = wave.end;
         let stage = Instant::now();
-        let Some(reading) = ahead.take() else {
-            break;
-        };
-        let rows = reading.rows().await?;
-        ahead = chunks
-            .get(index + 1)
-            .map(|next| ReadAhead::start(&backend, &table.id, next));
+        let mut batches = Vec::with_capacity(wave.len());
+        for index in wave.clone() {
+            let Some(reading) = ahead.pop_front() else {
+                break 'waves;
+            };
+            batches.push((index, reading.rows().await?));
+        }
+        ahead.extend(
+            chunks[wave.end..]
+                .iter()
+                .take(lanes)
+                .map(|chunk| ReadAhead::start(&backend, &table.id, chunk)),
+        );
         report.timings.read_ms += ms_since(stage);
-        let ctx = TransformContext {
+
+        let context = |index: usize| TransformContext {
             workspace_id: table.workspace_id,
+            // The plugin sees only the columns it was granted; the rows stay whole for the diff.
             table: visible.clone(),
-            batch_index,
+            batch_index: index as u32,
             total_rows: total,
             dry_run: options.dry_run,
         };
-        report.batches += 1;
-        report.rows_seen += rows.len() as u64;
-        // The plugin sees only the columns it was granted; `rows` stay whole for the diff.
-        let mut shown = rows.clone();
-        for row in &mut shown {
-            grants.tables.strip(&table, row);
-        }
         let stage = Instant::now();
-        let called = instance.transform(shown, &ctx).await;
-        report.timings.guest_ms += ms_since(stage);
-        let outcomes = match called {
-            Ok(outcomes) => outcomes,
-            Err(e) => {
-                // Nothing of this batch is applied: no row is half-changed.
-                report.rows_failed += rows.len() as u64;
-                report.failure = Some(BatchFailure {
-                    batch_index,
-                    rows: rows.len(),
-                    limit: e.limit().map(|l| l.name()),
-                    error: e.to_string(),
-                });
-                break;
+        let called: Vec<(
+            usize,
+            Vec<Row>,
+            Result<Vec<super::RowOutcome>, InvocationError>,
+        )> = if lanes == 1 {
+            let mut called = Vec::with_capacity(1);
+            for (index, rows) in batches {
+                let outcomes = instances[0].transform(&rows, &context(index)).await;
+                called.push((index, rows, outcomes));
             }
+            called
+        } else {
+            // Each instance on its own task, so the batches run on separate cores. A
+            // short last wave leaves the instances it does not need where they are.
+            let idle = instances.split_off(batches.len().min(instances.len()));
+            let tasks: Vec<_> = batches
+                .into_iter()
+                .zip(std::mem::take(&mut instances))
+                .map(|((index, rows), mut instance)| {
+                    let ctx = context(index);
+                    tokio::spawn(async move {
+                        let outcomes = instance.transform(&rows, &ctx).await;
+                        (instance, index, rows, outcomes)
+                    })
+                })
+                .collect();
+            let mut called = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                let (instance, index, rows, outcomes) = task.await.map_err(|e| {
+                    ClayError::Unavailable(format!("a plugin instance's task failed: {e}"))
+                })?;
+                instances.push(instance);
+                called.push((index, rows, outcomes));
+            }
+            instances.extend(idle);
+            called
         };
-        let stage = Instant::now();
-        let mut plan = plan_batch(plugin.name(), &grants, &table, &rows, outcomes);
-        report.timings.plan_ms += ms_since(stage);
-        if !options.dry_run && (!plan.updates.is_empty() || !plan.deletes.is_empty()) {
-            // Writes land in batch order: the previous one settles before this one starts.
-            if let Some(previous) = writing.take() {
-                previous.settle(&mut instance, &mut report).await?;
+        report.timings.guest_ms += ms_since(stage);
+
+        // Outcomes are checked and written in batch order; a failed batch ends the run, and
+        // the batches after it in its wave are dropped unapplied.
+        for (lane, (index, rows, called)) in called.into_iter().enumerate() {
+            let batch_index = index as u32;
+            report.batches += 1;
+            report.rows_seen += rows.len() as u64;
+            let outcomes = match called {
+                Ok(outcomes) => outcomes,
+                Err(e) => {
+                    // Nothing of this batch is applied: no row is half-changed.
+                    report.rows_failed += rows.len() as u64;
+                    report.failure = Some(BatchFailure {
+                        batch_index,
+                        rows: rows.len(),
+                        limit: e.limit().map(|l| l.name()),
+                        error: e.to_string(),
+                    });
+                    break 'waves;
+                }
+            };
+            let stage = Instant::now();
+            let mut plan = plan_batch(plugin.name(), &grants, &table, &rows, outcomes);
+            report.timings.plan_ms += ms_since(stage);
+            if !options.dry_run && (!plan.updates.is_empty() || !plan.deletes.is_empty()) {
+                // Writes land in batch order: the previous one settles before this one starts.
+                if let Some((by, previous)) = writing.take() {
+                    previous.settle(&mut instances[by], &mut report).await?;
+                }
+                let instance = &mut instances[lane];
+                instance.flush_trail()?;
+                let write = Write::start(
+                    &backend,
+                    &table.id,
+                    batch_index,
+                    std::mem::take(&mut plan.updates),
+                    plan.deletes.clone(),
+                );
+                if sealed {
+                    writing = Some((lane, write));
+                } else {
+                    write.settle(instance, &mut report).await?;
+                }
             }
-            instance.flush_trail()?;
-            let write = Write::start(
-                &backend,
-                &table.id,
-                batch_index,
-                std::mem::take(&mut plan.updates),
-                plan.deletes.clone(),
-            );
-            if overlap_writes {
-                writing = Some(write);
-            } else {
-                write.settle(&mut instance, &mut report).await?;
+            report.rows_changed += plan.changes.len() as u64;
+            report.rows_deleted += plan.deletes.len() as u64;
+            report.rows_failed += plan.failed;
+            report.rows_unchanged += plan.unchanged;
+            report.changes.extend(plan.changes);
+            report.deleted.extend(plan.deletes);
+            report.errors.extend(plan.errors);
+            if let Some(progress) = &options.progress {
+                progress(report.rows_seen, total);
             }
-        }
-        report.rows_changed += plan.changes.len() as u64;
-        report.rows_deleted += plan.deletes.len() as u64;
-        report.rows_failed += plan.failed;
-        report.rows_unchanged += plan.unchanged;
-        report.changes.extend(plan.changes);
-        report.deleted.extend(plan.deletes);
-        report.errors.extend(plan.errors);
-        if let Some(progress) = &options.progress {
-            progress(report.rows_seen, total);
         }
     }
     // The last write, or the one before a batch that failed, lands (or fails) before the
     // run reports anything.
-    if let Some(last) = writing.take() {
-        last.settle(&mut instance, &mut report).await?;
+    if let Some((by, last)) = writing.take() {
+        last.settle(&mut instances[by], &mut report).await?;
     }
-    report.host_calls = instance.host_calls();
+    report.host_calls = instances.iter().map(|i| i.host_calls()).sum();
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     // A run whose changes are not all in the trail is not a success.
-    instance.end_trail()?;
+    for instance in &mut instances {
+        instance.end_trail()?;
+    }
     Ok(report)
 }
 

@@ -33,39 +33,6 @@ pub struct RowOutcome {
     pub effect: Effect,
 }
 
-pub(crate) fn outcome_from_wit(o: w::RowOutcome) -> RowOutcome {
-    RowOutcome {
-        row_id: o.row_id,
-        effect: match o.effect {
-            w::Effect::Unchanged => Effect::Unchanged,
-            w::Effect::SetCells(cells) => {
-                Effect::SetCells(cells.into_iter().map(convert::cell_input).collect())
-            }
-            w::Effect::Delete => Effect::Delete,
-            w::Effect::Error(msg) => Effect::Error(msg),
-        },
-    }
-}
-
-/// About how many bytes an outcome occupies, to bound what a guest may hand back.
-pub(crate) fn outcome_size(o: &w::RowOutcome) -> usize {
-    let effect = match &o.effect {
-        w::Effect::Unchanged | w::Effect::Delete => 0,
-        w::Effect::Error(message) => message.len(),
-        w::Effect::SetCells(cells) => cells
-            .iter()
-            .map(|c| {
-                c.field_id.len()
-                    + match &c.value {
-                        w::CellValue::Text(s) | w::CellValue::Json(s) => s.len(),
-                        _ => 8,
-                    }
-            })
-            .sum(),
-    };
-    16 + o.row_id.len() + effect
-}
-
 /// About how many bytes a report occupies.
 pub(crate) fn report_size(r: &w::AuditReport) -> usize {
     r.summary.len()

@@ -28,8 +28,21 @@ pub struct Manifest {
     pub capabilities: BTreeMap<Interface, Request>,
     pub limits: LimitRequests,
     pub budget: BudgetRequest,
+    /// How a transformer's batches may be run.
+    pub transform: TransformRequest,
     /// The settings the plugin reads, with their defaults.
     pub config: BTreeMap<String, ConfigKey>,
+}
+
+/// `[transform]`: what a transformer declares about its batches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformRequest {
+    /// Each batch's outcomes depend on that batch alone (no state carried from one batch to
+    /// the next), so kiln may run batches on several instances at once (`kiln run
+    /// --parallel`). Honoured only for a plugin that imports no `tables` interface.
+    #[serde(default)]
+    pub independent_batches: bool,
 }
 
 /// One interface's request: an access level and, for `tables`, an optional scope.
@@ -111,6 +124,7 @@ struct Raw {
     limits: LimitRequests,
     #[serde(default)]
     budget: BudgetRequest,
+    transform: Option<Spanned<TransformRequest>>,
     #[serde(default)]
     config: BTreeMap<String, ConfigKey>,
 }
@@ -196,6 +210,16 @@ impl Manifest {
                 message: format!("budget.credits_per_run must be a number ≥ 0, not {credits}"),
             });
         }
+        let transform = match raw.transform {
+            Some(t) if world != World::Transformer => {
+                return Err(at(
+                    t.span(),
+                    "[transform] is for transformers; this plugin's world is `auditor`".into(),
+                ));
+            }
+            Some(t) => t.into_inner(),
+            None => TransformRequest::default(),
+        };
         Ok(Self {
             name: name.clone(),
             version: raw.version,
@@ -204,6 +228,7 @@ impl Manifest {
             capabilities,
             limits: raw.limits,
             budget: raw.budget,
+            transform,
             config: raw.config,
         })
     }
@@ -229,6 +254,7 @@ impl Manifest {
                 .collect(),
             limits: LimitRequests::default(),
             budget: BudgetRequest::default(),
+            transform: TransformRequest::default(),
             config: BTreeMap::new(),
         }
     }
@@ -460,6 +486,29 @@ description = "where emails are"
         let err = error_of(&text).to_string();
         assert!(err.contains("line 16"), "{err}");
         assert!(err.contains("memroy_mib"), "{err}");
+    }
+
+    #[test]
+    fn transform_declares_independent_batches_for_transformers_only() {
+        assert!(
+            !Manifest::parse(GOOD, "kiln.toml")
+                .unwrap()
+                .transform
+                .independent_batches
+        );
+        let text = format!("{GOOD}\n[transform]\nindependent_batches = true\n");
+        assert!(
+            Manifest::parse(&text, "kiln.toml")
+                .unwrap()
+                .transform
+                .independent_batches
+        );
+        let typo = format!("{GOOD}\n[transform]\nindependent_batch = true\n");
+        let err = error_of(&typo).to_string();
+        assert!(err.contains("independent_batch"), "{err}");
+        let auditor = text.replace("world = \"transformer\"", "world = \"auditor\"");
+        let err = error_of(&auditor).to_string();
+        assert!(err.contains("[transform] is for transformers"), "{err}");
     }
 
     #[test]

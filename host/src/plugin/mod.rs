@@ -114,6 +114,11 @@ pub enum LoadError {
         "this component is not a kiln plugin: it exports {exports}, but a plugin exports `transform` (world clay:api/transformer) or `audit` (world clay:api/auditor)"
     )]
     NotAPlugin { exports: String },
+    #[error(
+        "this plugin was built for {found} (it imports `{import}`), but this kiln implements clay:api {}: rebuild it against this kiln's SDK (kiln-guest) with `kiln build <plugin dir>`",
+        CLAY_API_VERSION
+    )]
+    ContractVersion { found: String, import: String },
     #[error("this component does not match world {world}: {detail}")]
     WorldMismatch { world: World, detail: String },
     #[error(
@@ -214,6 +219,31 @@ pub struct PluginInfo {
     pub code_source: CodeSource,
 }
 
+/// The version of the `clay:api` contract this kiln implements (`wit/`).
+pub const CLAY_API_VERSION: &str = "0.2.0";
+
+/// Refuses a component built for another version of the contract before wasmtime's type
+/// check would, with a message that names both versions and what to do.
+fn check_contract_version(imports: &[String]) -> Result<(), LoadError> {
+    for import in imports {
+        let Some(rest) = import.strip_prefix("clay:api/") else {
+            continue;
+        };
+        let version = rest.split_once('@').map_or("", |(_, v)| v);
+        if version != CLAY_API_VERSION {
+            return Err(LoadError::ContractVersion {
+                found: if version.is_empty() {
+                    "an unversioned clay:api".to_string()
+                } else {
+                    format!("clay:api {version}")
+                },
+                import: import.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a `clay:api` import that the component's world (chosen by its export) does not
 /// have: the host links every interface for every world, so only this keeps a transformer
 /// from reaching folders or workbooks.
@@ -310,6 +340,7 @@ impl Plugin {
             }
         }
 
+        check_contract_version(&imports)?;
         check_world_imports(world, &imports)?;
 
         let manifest_embedded = manifest.is_some();
@@ -450,6 +481,12 @@ impl Plugin {
 
     /// Waits for a slot in the runtime's instance pool (back-pressure, not failure, when
     /// the pool is full).
+    /// Pool slots free right now (a run asks for no more instances than this at once, so it
+    /// never waits on itself).
+    pub(crate) fn pool_free(&self) -> usize {
+        self.inner.invoke.permits.available_permits()
+    }
+
     pub(crate) async fn pool_slot(&self) -> Result<OwnedSemaphorePermit, AcquireError> {
         self.inner.invoke.permits.clone().acquire_owned().await
     }

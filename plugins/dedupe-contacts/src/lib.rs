@@ -278,7 +278,7 @@ impl Transformer for DedupeContacts {
             }
             &self.table_index
         } else {
-            let rows: Vec<Row> = batch.rows().map(|r| r.raw().clone()).collect();
+            let rows: Vec<Row> = batch.rows().map(|r| r.to_row()).collect();
             batch_index = self.index(batch, &rows);
             &batch_index
         };
@@ -301,7 +301,7 @@ kiln_guest::export_transformer!(DedupeContacts);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kiln_guest::types::Effect;
+    use kiln_guest::Effect;
 
     const ALL: MatchOn = MatchOn {
         email: true,

@@ -212,7 +212,8 @@ kiln_guest::export_transformer!(LeadScore);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kiln_guest::types::{CellValue, Effect};
+    use kiln_guest::Effect;
+    use kiln_guest::types::CellValue;
 
     fn rules(pairs: &[(&str, &str)]) -> Rules {
         Rules::from_config(&Config::from_pairs(pairs.iter().copied())).unwrap()

@@ -216,7 +216,8 @@ kiln_guest::export_transformer!(NormalizeContacts);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kiln_guest::types::{CellValue, Effect, RowOutcome};
+    use kiln_guest::types::CellValue;
+    use kiln_guest::{Effect, RowOutcome};
 
     const COLUMNS: &[&str] = &[
         "Full Name",

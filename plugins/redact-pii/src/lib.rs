@@ -136,7 +136,8 @@ kiln_guest::export_transformer!(RedactPii);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kiln_guest::types::{CellValue, Effect};
+    use kiln_guest::Effect;
+    use kiln_guest::types::CellValue;
 
     fn masking() -> Masking {
         Masking {

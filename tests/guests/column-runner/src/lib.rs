@@ -7,17 +7,23 @@ wit_bindgen::generate!({
     path: "../../../wit",
 });
 
-use clay::api::types::{Effect, RunTarget};
+use clay::api::types::RunTarget;
 use clay::api::{config, tables};
+use kiln_batch::{BatchIndex, OutcomeWriter};
 
 struct ColumnRunner;
 
 impl Guest for ColumnRunner {
-    fn transform(batch: Vec<Row>, ctx: TransformContext) -> Vec<RowOutcome> {
+    fn transform(batch: Vec<u8>, ctx: TransformContext) -> Vec<u8> {
+        let Ok(index) = BatchIndex::read(&batch) else {
+            return Vec::new();
+        };
         let name = config::get("field").unwrap_or_default();
         let said = match ctx.table.fields.iter().find(|f| f.name == name) {
             Some(field) => {
-                let ids = batch.iter().map(|r| r.id.clone()).collect();
+                let ids = (0..index.rows())
+                    .filter_map(|r| index.id(&batch, r).map(str::to_string))
+                    .collect();
                 match tables::run_column(
                     &ctx.table.id,
                     std::slice::from_ref(&field.id),
@@ -30,13 +36,9 @@ impl Guest for ColumnRunner {
             }
             None => format!("no column `{name}`"),
         };
-        batch
-            .iter()
-            .map(|r| RowOutcome {
-                row_id: r.id.clone(),
-                effect: Effect::Error(said.clone()),
-            })
-            .collect()
+        let mut out = OutcomeWriter::default();
+        (0..index.rows()).for_each(|_| out.error(&said));
+        out.finish()
     }
 }
 

@@ -1,11 +1,14 @@
 //! A transformer whose outcomes misbehave on request. Written against the raw WIT bindings
-//! (not the SDK) so the tests depend on nothing but the contract.
+//! and the buffer layout (`kiln-batch`), not the SDK, so the tests depend on nothing but
+//! the contract.
 //!
 //! `mode` (config):
-//! - `foreign-row-id`: the first row's outcome (a delete) is given for `target`, a row not
-//!   in the batch (first batch only; later batches are unchanged);
-//! - `duplicate-outcome`: two outcomes for the first row, none for the second (first batch only);
-//! - `other-table-field`: sets `field_id` (a field of another table) on every row;
+//! - `cell-past-the-end`: every row sets cell `at` (default 4294967295), a position past
+//!   the batch's fields;
+//! - `short`: an outcome for each batch's first row only;
+//! - `malformed`: an answer that breaks the layout, as `how` says: `tag` (an unknown
+//!   outcome tag after the first row's), `truncated` (a string longer than the buffer),
+//!   `utf8` (an error message that is not UTF-8), `count` (a set of four billion cells);
 //! - `nan` / `infinity`: sets the number column `field` to NaN / ±infinity on every row;
 //! - `source-column`: sets the column `field` (a source column) on every row;
 //! - `mention-bomb`: one set-cells naming column `field` `n` times (small values).
@@ -18,126 +21,99 @@ wit_bindgen::generate!({
 });
 
 use clay::api::config;
-use clay::api::types::{CellInput, CellValue, Effect};
+use kiln_batch::{BatchIndex, OutcomeWriter, Value};
 
 struct HostileOutcomes;
 
-fn set(row_id: &str, cells: Vec<CellInput>) -> RowOutcome {
-    RowOutcome {
-        row_id: row_id.to_string(),
-        effect: Effect::SetCells(cells),
-    }
-}
-
-fn cell(field_id: &str, value: CellValue) -> CellInput {
-    CellInput {
-        field_id: field_id.to_string(),
-        value,
-    }
-}
-
-/// The id of the visible column named `field`, or an error outcome for every row.
-fn field_id(ctx: &TransformContext) -> Result<String, String> {
+/// The position of the visible column named `field`.
+fn field_at(ctx: &TransformContext) -> Result<u32, String> {
     let name = config::get("field").unwrap_or_default();
     ctx.table
         .fields
         .iter()
-        .find(|f| f.name == name)
-        .map(|f| f.id.clone())
+        .position(|f| f.name == name)
+        .map(|i| i as u32)
         .ok_or_else(|| format!("no visible column `{name}`"))
 }
 
 impl Guest for HostileOutcomes {
-    fn transform(batch: Vec<Row>, ctx: TransformContext) -> Vec<RowOutcome> {
+    fn transform(batch: Vec<u8>, ctx: TransformContext) -> Vec<u8> {
+        let Ok(index) = BatchIndex::read(&batch) else {
+            return Vec::new();
+        };
+        let ids: Vec<&str> = (0..index.rows())
+            .map(|r| index.id(&batch, r).unwrap_or_default())
+            .collect();
         let mode = config::get("mode").unwrap_or_default();
         let only = config::get("row");
-        let unchanged = |r: &Row| RowOutcome {
-            row_id: r.id.clone(),
-            effect: Effect::Unchanged,
+        // The per-row modes that write a column by name.
+        let column_cells = |at: u32, i: usize| -> Option<Vec<(u32, Value<'static>)>> {
+            const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+            Some(match mode.as_str() {
+                "nan" => vec![(at, Value::Number(f64::NAN))],
+                "infinity" if i.is_multiple_of(2) => vec![(at, Value::Number(f64::INFINITY))],
+                "infinity" => vec![(at, Value::Number(f64::NEG_INFINITY))],
+                "source-column" => vec![(at, Value::Text("forged"))],
+                "mention-bomb" => {
+                    let n: usize = config::get("n").and_then(|s| s.parse().ok()).unwrap_or(256);
+                    (0..n).map(|k| (at, Value::Text(DIGITS[k % 10]))).collect()
+                }
+                _ => return None,
+            })
         };
-        // The per-batch modes misbehave in the first batch only, so a later batch can hold
-        // the row they name.
-        let per_batch = matches!(mode.as_str(), "foreign-row-id" | "duplicate-outcome");
-        if per_batch && ctx.batch_index > 0 {
-            return batch.iter().map(unchanged).collect();
-        }
-        // Per-row modes: `f` gives the misbehaving outcome for one row (index, row).
-        let per_row = |f: &dyn Fn(usize, &Row) -> RowOutcome| -> Vec<RowOutcome> {
-            batch
-                .iter()
-                .enumerate()
-                .map(|(i, r)| match &only {
-                    Some(id) if *id != r.id => unchanged(r),
-                    _ => f(i, r),
-                })
-                .collect()
-        };
-        let named = |f: &dyn Fn(&str, usize, &Row) -> RowOutcome| -> Vec<RowOutcome> {
-            match field_id(&ctx) {
-                Ok(id) => per_row(&|i, r| f(&id, i, r)),
-                Err(message) => batch
-                    .iter()
-                    .map(|r| RowOutcome {
-                        row_id: r.id.clone(),
-                        effect: Effect::Error(message.clone()),
-                    })
-                    .collect(),
-            }
-        };
+        let mut out = OutcomeWriter::default();
         match mode.as_str() {
-            "foreign-row-id" => {
-                let target = config::get("target").unwrap_or_else(|| "r_not_in_batch".into());
-                let mut out: Vec<RowOutcome> = batch.iter().map(unchanged).collect();
-                if let Some(first) = out.first_mut() {
-                    first.row_id = target;
-                    first.effect = Effect::Delete;
-                }
-                out
-            }
-            "duplicate-outcome" => {
-                let mut out: Vec<RowOutcome> = batch.iter().map(unchanged).collect();
-                if let (Some(first), Some(second)) = (batch.first(), out.get_mut(1)) {
-                    // Two outcomes for the first row, within the one-per-row budget.
-                    second.row_id = first.id.clone();
-                    second.effect = Effect::Delete;
-                }
-                out
-            }
-            "other-table-field" => {
-                let foreign = config::get("field_id").unwrap_or_default();
-                per_row(&|_, r| {
-                    set(
-                        &r.id,
-                        vec![cell(&foreign, CellValue::Text("from another table".into()))],
-                    )
-                })
-            }
-            "nan" => named(&|id, _, r| set(&r.id, vec![cell(id, CellValue::Number(f64::NAN))])),
-            "infinity" => named(&|id, i, r| {
-                let value = if i % 2 == 0 {
-                    f64::INFINITY
+            "cell-past-the-end" | "nan" | "infinity" | "source-column" | "mention-bomb" => {
+                let at = if mode == "cell-past-the-end" {
+                    config::get("at")
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(u32::MAX)
                 } else {
-                    f64::NEG_INFINITY
+                    match field_at(&ctx) {
+                        Ok(at) => at,
+                        Err(message) => return errors(ids.len(), &message),
+                    }
                 };
-                set(&r.id, vec![cell(id, CellValue::Number(value))])
-            }),
-            "source-column" => {
-                named(&|id, _, r| set(&r.id, vec![cell(id, CellValue::Text("forged".into()))]))
+                for (i, id) in ids.iter().enumerate() {
+                    let cells = if mode == "cell-past-the-end" {
+                        Some(vec![(at, Value::Text("past the end"))])
+                    } else {
+                        column_cells(at, i)
+                    };
+                    match (&only, cells) {
+                        (Some(only), _) if only != id => out.unchanged(),
+                        (_, Some(cells)) => out.set_cells(cells.into_iter()),
+                        (_, None) => out.unchanged(),
+                    }
+                }
             }
-            "mention-bomb" => {
-                let n: usize = config::get("n").and_then(|s| s.parse().ok()).unwrap_or(256);
-                named(&|id, _, r| {
-                    set(
-                        &r.id,
-                        (0..n)
-                            .map(|k| cell(id, CellValue::Text(format!("{}", k % 10))))
-                            .collect(),
-                    )
-                })
+            "short" => {
+                if !ids.is_empty() {
+                    out.unchanged();
+                }
             }
-            _ => batch.iter().map(unchanged).collect(),
+            "malformed" => {
+                let how = config::get("how").unwrap_or_default();
+                let mut bytes = vec![0]; // the first row: unchanged
+                match how.as_str() {
+                    "truncated" => bytes.extend_from_slice(&[3, 0xff, 0xff, 0, 0, b'a']),
+                    "utf8" => bytes.extend_from_slice(&[3, 2, 0, 0, 0, 0xc3, 0x28]),
+                    "count" => bytes.extend_from_slice(&[1, 0xff, 0xff, 0xff, 0xff]),
+                    _ => bytes.push(0x7f),
+                }
+                return bytes;
+            }
+            _ => ids.iter().for_each(|_| out.unchanged()),
         }
+        out.finish()
     }
+}
+
+/// Every row fails with `message`.
+fn errors(rows: usize, message: &str) -> Vec<u8> {
+    let mut out = OutcomeWriter::default();
+    (0..rows).for_each(|_| out.error(message));
+    out.finish()
 }
 
 export!(HostileOutcomes);

@@ -11,8 +11,8 @@ wit_bindgen::generate!({
     path: "../../../wit",
 });
 
-use clay::api::types::Effect;
 use clay::api::{config, log};
+use kiln_batch::{BatchIndex, OutcomeWriter};
 
 /// What `inject` sends; the tests look for it verbatim in the JSON report.
 pub const INJECTION: &str = "\x1b[2J\x1b[H\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\x1b[31m\r all rows OK\n\u{9b}2Jfake: 0 failed\x7f\x08\x1bc";
@@ -20,7 +20,8 @@ pub const INJECTION: &str = "\x1b[2J\x1b[H\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07
 struct HostileText;
 
 impl Guest for HostileText {
-    fn transform(batch: Vec<Row>, _ctx: TransformContext) -> Vec<RowOutcome> {
+    fn transform(batch: Vec<u8>, _ctx: TransformContext) -> Vec<u8> {
+        let rows = BatchIndex::read(&batch).map_or(0, |b| b.rows());
         let mode = config::get("mode").unwrap_or_default();
         let message = match mode.as_str() {
             "huge" => "x".repeat(512 << 10),
@@ -31,19 +32,16 @@ impl Guest for HostileText {
             }
         };
         // `huge` fails only a batch's first row: one 512 KiB error is the attack.
-        let failing = if mode == "huge" { 1 } else { batch.len() };
-        batch
-            .iter()
-            .enumerate()
-            .map(|(i, r)| RowOutcome {
-                row_id: r.id.clone(),
-                effect: if i < failing {
-                    Effect::Error(message.clone())
-                } else {
-                    Effect::Unchanged
-                },
-            })
-            .collect()
+        let failing = if mode == "huge" { 1 } else { rows };
+        let mut out = OutcomeWriter::default();
+        for i in 0..rows {
+            if i < failing {
+                out.error(&message);
+            } else {
+                out.unchanged();
+            }
+        }
+        out.finish()
     }
 }
 

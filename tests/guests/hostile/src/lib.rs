@@ -14,19 +14,43 @@ wit_bindgen::generate!({
     path: "../../../wit",
 });
 
-use clay::api::types::{CellInput, CellValue, Effect};
 use clay::api::{config, log};
+use kiln_batch::{BatchIndex, OutcomeWriter, Value};
 
 struct Hostile;
 
-fn unchanged(batch: &[Row]) -> Vec<RowOutcome> {
-    batch
-        .iter()
-        .map(|r| RowOutcome {
-            row_id: r.id.clone(),
-            effect: Effect::Unchanged,
-        })
-        .collect()
+/// What the guest makes of its batch: the rows' ids and which fields each has a cell for.
+struct Rows {
+    ids: Vec<String>,
+    /// Per row, the indices of the fields it has a cell for.
+    present: Vec<Vec<usize>>,
+}
+
+fn rows(batch: &[u8]) -> Rows {
+    let Ok(index) = BatchIndex::read(batch) else {
+        return Rows {
+            ids: Vec::new(),
+            present: Vec::new(),
+        };
+    };
+    Rows {
+        ids: (0..index.rows())
+            .map(|r| index.id(batch, r).unwrap_or_default().to_string())
+            .collect(),
+        present: (0..index.rows())
+            .map(|r| {
+                (0..index.fields())
+                    .filter(|&f| index.value(batch, r, f).is_some())
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+fn unchanged(rows: &Rows) -> Vec<u8> {
+    let mut out = OutcomeWriter::default();
+    rows.ids.iter().for_each(|_| out.unchanged());
+    out.finish()
 }
 
 /// Executes wasm's `unreachable` (the crate also compiles natively in the workspace).
@@ -38,14 +62,10 @@ fn unreachable_instruction() -> ! {
 }
 
 /// Every row fails with `message`: how probes report what they saw.
-fn report(batch: &[Row], message: &str) -> Vec<RowOutcome> {
-    batch
-        .iter()
-        .map(|r| RowOutcome {
-            row_id: r.id.clone(),
-            effect: Effect::Error(message.to_string()),
-        })
-        .collect()
+fn report(rows: &Rows, message: &str) -> Vec<u8> {
+    let mut out = OutcomeWriter::default();
+    rows.ids.iter().for_each(|_| out.error(message));
+    out.finish()
 }
 
 /// Recurses until `stop` is reached, which it never is in practice.
@@ -59,7 +79,8 @@ fn recurse(depth: u64, stop: u64, pad: [u64; 16]) -> u64 {
 }
 
 impl Guest for Hostile {
-    fn transform(batch: Vec<Row>, ctx: TransformContext) -> Vec<RowOutcome> {
+    fn transform(batch: Vec<u8>, ctx: TransformContext) -> Vec<u8> {
+        let batch = rows(&batch);
         let mode = config::get("mode").unwrap_or_default();
         match mode.as_str() {
             "loop" => {
@@ -96,32 +117,22 @@ impl Guest for Hostile {
                     Ok(()) => "delete-all-rows succeeded".to_string(),
                     Err(e) => format!("{e:?}"),
                 };
-                batch
-                    .iter()
-                    .map(|r| RowOutcome {
-                        row_id: r.id.clone(),
-                        effect: Effect::Error(said.clone()),
-                    })
-                    .collect()
+                report(&batch, &said)
             }
             "unreachable" => unreachable_instruction(),
-            "huge-output" => (0..3_000_000u32)
-                .map(|i| RowOutcome {
-                    row_id: batch
-                        .get(i as usize % batch.len().max(1))
-                        .map(|r| r.id.clone())
-                        .unwrap_or_default(),
-                    effect: Effect::Unchanged,
-                })
-                .collect(),
-            "extra-outcomes" => batch
-                .iter()
-                .chain(batch.iter())
-                .map(|r| RowOutcome {
-                    row_id: r.id.clone(),
-                    effect: Effect::Unchanged,
-                })
-                .collect(),
+            "huge-output" => {
+                // Three million outcomes, each a short error: ~39 MB of answer.
+                let mut out = OutcomeWriter::with_capacity(40 << 20);
+                (0..3_000_000u32).for_each(|_| out.error("overflow"));
+                out.finish()
+            }
+            "extra-outcomes" => {
+                let mut out = OutcomeWriter::default();
+                for _ in 0..2 * batch.ids.len() {
+                    out.unchanged();
+                }
+                out.finish()
+            }
             "print-spam" => loop {
                 println!("{}", "spam ".repeat(200));
             },
@@ -158,45 +169,39 @@ impl Guest for Hostile {
                 };
                 report(&batch, &said)
             }
-            "columns" => batch
-                .iter()
-                .map(|r| {
-                    let ids: Vec<&str> = r.cells.iter().map(|c| c.field_id.as_str()).collect();
-                    let names: Vec<&str> =
-                        ctx.table.fields.iter().map(|f| f.name.as_str()).collect();
-                    RowOutcome {
-                        row_id: r.id.clone(),
-                        effect: Effect::Error(format!(
-                            "cells={} fields={}",
-                            ids.join(","),
-                            names.join(",")
-                        )),
-                    }
-                })
-                .collect(),
+            "columns" => {
+                let names: Vec<&str> = ctx.table.fields.iter().map(|f| f.name.as_str()).collect();
+                let mut out = OutcomeWriter::default();
+                for present in &batch.present {
+                    let ids: Vec<&str> = present
+                        .iter()
+                        .map(|&f| ctx.table.fields[f].id.as_str())
+                        .collect();
+                    out.error(&format!(
+                        "cells={} fields={}",
+                        ids.join(","),
+                        names.join(",")
+                    ));
+                }
+                out.finish()
+            }
             "mark-then-panic" if ctx.batch_index > 0 => {
                 panic!("hostile plugin gave up at batch {}", ctx.batch_index)
             }
             "mark" | "mark-then-panic" => {
-                let Some(field) = ctx.table.fields.iter().find(|f| f.name == "Email Status") else {
-                    return batch
-                        .iter()
-                        .map(|r| RowOutcome {
-                            row_id: r.id.clone(),
-                            effect: Effect::Error("no Email Status column".into()),
-                        })
-                        .collect();
-                };
-                batch
+                let Some(field) = ctx
+                    .table
+                    .fields
                     .iter()
-                    .map(|r| RowOutcome {
-                        row_id: r.id.clone(),
-                        effect: Effect::SetCells(vec![CellInput {
-                            field_id: field.id.clone(),
-                            value: CellValue::Text("seen".into()),
-                        }]),
-                    })
-                    .collect()
+                    .position(|f| f.name == "Email Status")
+                else {
+                    return report(&batch, "no Email Status column");
+                };
+                let mut out = OutcomeWriter::default();
+                for _ in &batch.ids {
+                    out.set_cells([(field as u32, Value::Text("seen"))].into_iter());
+                }
+                out.finish()
             }
             _ => unchanged(&batch),
         }

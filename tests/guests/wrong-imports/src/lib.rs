@@ -8,20 +8,17 @@ wit_bindgen::generate!({
 });
 
 use clay::api::folders;
-use clay::api::types::Effect;
+use kiln_batch::{BatchIndex, OutcomeWriter};
 
 struct WrongImports;
 
 impl Guest for WrongImports {
-    fn transform(batch: Vec<Row>, ctx: TransformContext) -> Vec<RowOutcome> {
+    fn transform(batch: Vec<u8>, ctx: TransformContext) -> Vec<u8> {
         let made = folders::create(ctx.workspace_id, "made by a transformer", None);
-        batch
-            .iter()
-            .map(|r| RowOutcome {
-                row_id: r.id.clone(),
-                effect: Effect::Error(format!("{made:?}")),
-            })
-            .collect()
+        let rows = BatchIndex::read(&batch).map_or(0, |b| b.rows());
+        let mut out = OutcomeWriter::default();
+        (0..rows).for_each(|_| out.error(&format!("{made:?}")));
+        out.finish()
     }
 }
 
