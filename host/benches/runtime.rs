@@ -271,7 +271,10 @@ fn big_workspace(dir: &Path, rt: &tokio::runtime::Runtime) -> std::path::PathBuf
 fn e2e(c: &mut Criterion, fx: &Fixture, normalize: &Plugin) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = big_workspace(dir.path(), &fx.rt);
-    let run = |path: &Path, dry_run: bool| {
+    // As `kiln run` does: batches on as many instances as there are cores (normalize-contacts
+    // declares its batches independent).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let run_on = |path: &Path, dry_run: bool, parallel: usize| {
         let backend: Arc<dyn Clay> = Arc::new(LocalBackend::open(path).expect("opens"));
         fx.rt
             .block_on(run_transform(
@@ -280,11 +283,13 @@ fn e2e(c: &mut Criterion, fx: &Fixture, normalize: &Plugin) {
                 "Leads",
                 TransformOptions {
                     dry_run,
+                    parallel,
                     ..TransformOptions::default()
                 },
             ))
             .expect("runs")
     };
+    let run = |path: &Path, dry_run: bool| run_on(path, dry_run, cores);
     let fresh = |i: u64| {
         let copy = dir.path().join(format!("copy-{i}.sqlite"));
         std::fs::copy(&path, &copy).expect("copied");
@@ -296,9 +301,10 @@ fn e2e(c: &mut Criterion, fx: &Fixture, normalize: &Plugin) {
         let r = run(&copy, dry_run);
         let t = r.timings;
         eprintln!(
-            "e2e {} rows, {}: {} changed, {:.0} ms = read {:.0} + guest {:.0} + checks {:.0} + write {:.0} (+ rest); {:.0} rows/s",
+            "e2e {} rows, {}, {} instances: {} changed, {:.0} ms = read {:.0} + guest {:.0} + checks {:.0} + write {:.0} (+ rest); {:.0} rows/s",
             r.rows_seen,
             if dry_run { "dry run" } else { "applied" },
+            r.instances,
             r.rows_changed,
             r.elapsed_ms,
             t.read_ms,
@@ -323,6 +329,9 @@ fn e2e(c: &mut Criterion, fx: &Fixture, normalize: &Plugin) {
     });
     group.bench_function("run --dry-run", |b| {
         b.iter(|| assert_eq!(run(&path, true).rows_seen, E2E_ROWS as u64))
+    });
+    group.bench_function("run --dry-run --parallel 1", |b| {
+        b.iter(|| assert_eq!(run_on(&path, true, 1).rows_seen, E2E_ROWS as u64))
     });
     group.bench_function("run, every row changed", |b| {
         b.iter_custom(|iters| {
