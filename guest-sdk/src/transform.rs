@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 
 use kiln_batch::{BatchIndex, BatchWriter, OutcomeWriter, Status, Value};
@@ -56,11 +58,45 @@ pub struct Batch {
     ctx: TransformContext,
     buf: Vec<u8>,
     index: BatchIndex,
+    /// Shared with every [`Outcome`], so a `set` resolves its column when it is made.
+    columns: Arc<Columns>,
+}
+
+/// A batch's columns by id, by name as the table spells it, and by name in any case.
+struct Columns {
     /// Field name as the table spells it → index into `ctx.table.fields`.
     by_exact_name: FxHashMap<String, usize>,
     /// Lower-cased field name → index, for names spelled in another case.
     by_name: FxHashMap<String, usize>,
     by_id: FxHashMap<String, usize>,
+}
+
+impl Columns {
+    fn new(fields: &[Field]) -> Self {
+        let mut columns = Columns {
+            by_exact_name: FxHashMap::default(),
+            by_name: FxHashMap::default(),
+            by_id: FxHashMap::default(),
+        };
+        for (i, f) in fields.iter().enumerate() {
+            columns.by_exact_name.entry(f.name.clone()).or_insert(i);
+            columns.by_name.entry(f.name.to_lowercase()).or_insert(i);
+            columns.by_id.entry(f.id.clone()).or_insert(i);
+        }
+        columns
+    }
+
+    /// The index of a column given by id, by name as spelled, or by name in any case.
+    fn index(&self, column: &str) -> Option<usize> {
+        if let Some(&i) = self
+            .by_id
+            .get(column)
+            .or_else(|| self.by_exact_name.get(column))
+        {
+            return Some(i);
+        }
+        self.by_name.get(&column.to_lowercase()).copied()
+    }
 }
 
 /// What the plugin declared for one row, with its columns resolved to field ids: what the
@@ -127,35 +163,17 @@ impl Batch {
         ctx: TransformContext,
     ) -> Result<Self, kiln_batch::FormatError> {
         let index = BatchIndex::read(&buf)?;
-        let fields = &ctx.table.fields;
-        let mut by_exact_name = FxHashMap::default();
-        let mut by_name = FxHashMap::default();
-        let mut by_id = FxHashMap::default();
-        for (i, f) in fields.iter().enumerate() {
-            by_exact_name.entry(f.name.clone()).or_insert(i);
-            by_name.entry(f.name.to_lowercase()).or_insert(i);
-            by_id.entry(f.id.clone()).or_insert(i);
-        }
+        let columns = Arc::new(Columns::new(&ctx.table.fields));
         Ok(Self {
             ctx,
             buf,
             index,
-            by_exact_name,
-            by_name,
-            by_id,
+            columns,
         })
     }
 
-    /// The index of a column given by id, by name as spelled, or by name in any case.
     fn field_index(&self, column: &str) -> Option<usize> {
-        if let Some(&i) = self
-            .by_id
-            .get(column)
-            .or_else(|| self.by_exact_name.get(column))
-        {
-            return Some(i);
-        }
-        self.by_name.get(&column.to_lowercase()).copied()
+        self.columns.index(column)
     }
 
     fn value(&self, row: usize, field: usize) -> Option<Value<'_>> {
@@ -268,7 +286,12 @@ impl Batch {
         let mut slots: Vec<Option<Resolved>> = (0..self.len()).map(|_| None).collect();
         let mut twice = Vec::new();
         for o in outcomes {
-            let Some(slot) = slots.get_mut(o.index) else {
+            // Only this batch's rows: an outcome kept from another batch names a row and
+            // columns of that one.
+            let Some(slot) = slots
+                .get_mut(o.index)
+                .filter(|_| Arc::ptr_eq(&o.columns, &self.columns))
+            else {
                 continue;
             };
             if slot.is_some() {
@@ -297,14 +320,23 @@ impl Batch {
             .collect()
     }
 
-    fn resolve_sets(&self, row: usize, cells: Vec<(String, CellValue)>) -> Resolved {
+    fn resolve_sets(&self, row: usize, cells: Vec<(Column, CellValue)>) -> Resolved {
         let mut sets: Vec<(usize, CellValue)> = Vec::with_capacity(cells.len());
         for (column, value) in cells {
-            let Some(index) = self.field_index(&column) else {
-                return Resolved::Error(format!(
-                    "table `{}` has no column `{column}`",
-                    self.ctx.table.name
-                ));
+            let index = match column {
+                Column::At(index) if index < self.ctx.table.fields.len() => index,
+                Column::At(index) => {
+                    return Resolved::Error(format!(
+                        "column #{index} is not a column of this batch's table `{}`",
+                        self.ctx.table.name
+                    ));
+                }
+                Column::Unknown(column) => {
+                    return Resolved::Error(format!(
+                        "table `{}` has no column `{column}`",
+                        self.ctx.table.name
+                    ));
+                }
             };
             let current = self.value(row, index).unwrap_or(Value::Null);
             if current == value_of(&value) {
@@ -386,11 +418,23 @@ impl Batch {
 
 /// `rows` in the host's layout, cells in `fields` order (the first cell of a field wins).
 fn encode(fields: &[Field], rows: &[Row]) -> Vec<u8> {
+    let position: FxHashMap<&str, usize> = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.id.as_str(), i))
+        .collect();
     let mut w = BatchWriter::new(u32::try_from(fields.len()).unwrap_or(u32::MAX), 64);
+    let mut slots: Vec<Option<&Cell>> = vec![None; fields.len()];
     for row in rows {
+        slots.iter_mut().for_each(|s| *s = None);
+        for cell in &row.cells {
+            if let Some(&i) = position.get(cell.field_id.as_str()) {
+                slots[i].get_or_insert(cell);
+            }
+        }
         w.row(&row.id, row.created_at, row.updated_at);
-        for f in fields {
-            match row.cells.iter().find(|c| c.field_id == f.id) {
+        for slot in &slots {
+            match slot {
                 None => w.cell(None, None),
                 Some(c) => w.cell(Some(value_of(&c.value)), c.status.as_ref().map(status_of)),
             }
@@ -566,6 +610,7 @@ impl<'a> RowRef<'a> {
     pub fn unchanged(&self) -> Outcome {
         Outcome {
             index: self.index,
+            columns: self.batch.columns.clone(),
             effect: Pending::Unchanged,
         }
     }
@@ -574,6 +619,7 @@ impl<'a> RowRef<'a> {
     pub fn delete(&self) -> Outcome {
         Outcome {
             index: self.index,
+            columns: self.batch.columns.clone(),
             effect: Pending::Delete,
         }
     }
@@ -582,6 +628,7 @@ impl<'a> RowRef<'a> {
     pub fn error(&self, message: impl Into<String>) -> Outcome {
         Outcome {
             index: self.index,
+            columns: self.batch.columns.clone(),
             effect: Pending::Error(message.into()),
         }
     }
@@ -603,14 +650,22 @@ impl<'a> RowRef<'a> {
 
 enum Pending {
     Unchanged,
-    Set(Vec<(String, CellValue)>),
+    Set(Vec<(Column, CellValue)>),
     Delete,
     Error(String),
+}
+
+/// A column an outcome sets, resolved when the outcome is made.
+enum Column {
+    At(usize),
+    /// Not a column of the table: the row fails with this name when the batch resolves.
+    Unknown(String),
 }
 
 /// The declared effect for one row.
 pub struct Outcome {
     index: usize,
+    columns: Arc<Columns>,
     effect: Pending,
 }
 
@@ -618,10 +673,19 @@ impl Outcome {
     /// Adds a cell to set. On a deleted or failed row it does nothing.
     pub fn set(mut self, column: &str, value: impl Into<CellValue>) -> Outcome {
         let value = value.into();
+        let column = match self.columns.index(column) {
+            Some(i) => Column::At(i),
+            None => Column::Unknown(column.to_string()),
+        };
         self.effect = match self.effect {
-            Pending::Unchanged => Pending::Set(vec![(column.to_string(), value)]),
+            Pending::Unchanged => {
+                // A row's sets are few: one allocation holds them all.
+                let mut cells = Vec::with_capacity(8);
+                cells.push((column, value));
+                Pending::Set(cells)
+            }
             Pending::Set(mut cells) => {
-                cells.push((column.to_string(), value));
+                cells.push((column, value));
                 Pending::Set(cells)
             }
             other => other,

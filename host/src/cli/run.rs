@@ -111,9 +111,10 @@ pub(crate) struct RunArgs {
     /// Rows per call into the plugin.
     #[arg(long, default_value_t = 1024)]
     batch_size: usize,
-    /// Plugin instances running batches at once (default: the CPU cores). Only a plugin
-    /// whose manifest declares `[transform] independent_batches = true`, and that imports no
-    /// `tables` interface, runs on more than one.
+    /// Plugin instances running batches at once (default: the CPU cores less one, which
+    /// reads, checks and writes). Only a plugin whose manifest declares `[transform]
+    /// independent_batches = true`, and that imports no `tables` interface, runs on more
+    /// than one.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     parallel: Option<u16>,
     /// After the run, read the changed and deleted rows back and report what the table
@@ -186,10 +187,9 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode
     let backend = opened.clay.clone();
     let bar = progress_bar(args.common.json);
     let progress_bar = bar.clone();
-    let parallel = args.parallel.map_or_else(
-        || std::thread::available_parallelism().map_or(1, |n| n.get()),
-        usize::from,
-    );
+    let parallel = args
+        .parallel
+        .map_or_else(TransformOptions::default_parallel, usize::from);
     let options = TransformOptions {
         rows_per_batch: args.batch_size,
         dry_run: args.dry_run,

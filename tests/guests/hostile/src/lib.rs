@@ -19,37 +19,28 @@ use kiln_batch::{BatchIndex, OutcomeWriter, Value};
 
 struct Hostile;
 
-/// What the guest makes of its batch: the rows' ids and which fields each has a cell for.
-struct Rows {
-    ids: Vec<String>,
-    /// Per row, the indices of the fields it has a cell for.
-    present: Vec<Vec<usize>>,
+/// The batch as the guest reads it (indexed once; cells read only by the modes that look).
+struct Rows<'a> {
+    buf: &'a [u8],
+    index: BatchIndex,
 }
 
-fn rows(batch: &[u8]) -> Rows {
-    let Ok(index) = BatchIndex::read(batch) else {
-        return Rows {
-            ids: Vec::new(),
-            present: Vec::new(),
-        };
-    };
+impl Rows<'_> {
+    fn len(&self) -> usize {
+        self.index.rows()
+    }
+}
+
+fn rows(buf: &[u8]) -> Rows<'_> {
     Rows {
-        ids: (0..index.rows())
-            .map(|r| index.id(batch, r).unwrap_or_default().to_string())
-            .collect(),
-        present: (0..index.rows())
-            .map(|r| {
-                (0..index.fields())
-                    .filter(|&f| index.value(batch, r, f).is_some())
-                    .collect()
-            })
-            .collect(),
+        buf,
+        index: BatchIndex::read(buf).unwrap_or_default(),
     }
 }
 
 fn unchanged(rows: &Rows) -> Vec<u8> {
-    let mut out = OutcomeWriter::default();
-    rows.ids.iter().for_each(|_| out.unchanged());
+    let mut out = OutcomeWriter::with_capacity(rows.len());
+    (0..rows.len()).for_each(|_| out.unchanged());
     out.finish()
 }
 
@@ -64,7 +55,7 @@ fn unreachable_instruction() -> ! {
 /// Every row fails with `message`: how probes report what they saw.
 fn report(rows: &Rows, message: &str) -> Vec<u8> {
     let mut out = OutcomeWriter::default();
-    rows.ids.iter().for_each(|_| out.error(message));
+    (0..rows.len()).for_each(|_| out.error(message));
     out.finish()
 }
 
@@ -80,7 +71,8 @@ fn recurse(depth: u64, stop: u64, pad: [u64; 16]) -> u64 {
 
 impl Guest for Hostile {
     fn transform(batch: Vec<u8>, ctx: TransformContext) -> Vec<u8> {
-        let batch = rows(&batch);
+        let buf = batch;
+        let batch = rows(&buf);
         let mode = config::get("mode").unwrap_or_default();
         match mode.as_str() {
             "loop" => {
@@ -128,7 +120,7 @@ impl Guest for Hostile {
             }
             "extra-outcomes" => {
                 let mut out = OutcomeWriter::default();
-                for _ in 0..2 * batch.ids.len() {
+                for _ in 0..2 * batch.len() {
                     out.unchanged();
                 }
                 out.finish()
@@ -172,10 +164,10 @@ impl Guest for Hostile {
             "columns" => {
                 let names: Vec<&str> = ctx.table.fields.iter().map(|f| f.name.as_str()).collect();
                 let mut out = OutcomeWriter::default();
-                for present in &batch.present {
-                    let ids: Vec<&str> = present
-                        .iter()
-                        .map(|&f| ctx.table.fields[f].id.as_str())
+                for row in 0..batch.len() {
+                    let ids: Vec<&str> = (0..batch.index.fields())
+                        .filter(|&f| batch.index.value(batch.buf, row, f).is_some())
+                        .filter_map(|f| ctx.table.fields.get(f).map(|f| f.id.as_str()))
                         .collect();
                     out.error(&format!(
                         "cells={} fields={}",
@@ -198,7 +190,7 @@ impl Guest for Hostile {
                     return report(&batch, "no Email Status column");
                 };
                 let mut out = OutcomeWriter::default();
-                for _ in &batch.ids {
+                for _ in 0..batch.len() {
                     out.set_cells([(field as u32, Value::Text("seen"))].into_iter());
                 }
                 out.finish()
