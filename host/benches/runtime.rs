@@ -290,8 +290,11 @@ fn e2e(c: &mut Criterion, fx: &Fixture, normalize: &Plugin) {
             .expect("runs")
     };
     let run = |path: &Path, dry_run: bool| run_on(path, dry_run, cores);
-    let fresh = |i: u64| {
-        let copy = dir.path().join(format!("copy-{i}.sqlite"));
+    // A new name each time: criterion calls the timed closure more than once.
+    let copies = std::sync::atomic::AtomicU64::new(0);
+    let fresh = |_: u64| {
+        let n = copies.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let copy = dir.path().join(format!("copy-{n}.sqlite"));
         std::fs::copy(&path, &copy).expect("copied");
         copy
     };

@@ -57,10 +57,6 @@ pub enum LocalError {
 #[derive(Clone)]
 pub struct LocalBackend {
     conn: Arc<Mutex<Connection>>,
-    /// A second, read-only connection for reading records when the workspace is a file:
-    /// under WAL it reads the last committed state while `conn` writes, so a run's
-    /// read-ahead does not queue behind the previous batch's write.
-    reader: Option<Arc<Mutex<Connection>>>,
     /// The member whose actions are attributed (credits, created resources).
     actor: Option<String>,
     row_limit: u64,
@@ -80,16 +76,6 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
-}
-
-/// A read-only connection to the workspace file at `path`.
-fn open_reader(path: &str) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(conn)
 }
 
 impl LocalBackend {
@@ -176,14 +162,8 @@ impl LocalBackend {
                 |r| r.get(0),
             )
             .ok();
-        let reader = conn
-            .path()
-            .filter(|p| !p.is_empty())
-            .and_then(|path| open_reader(path).ok())
-            .map(|r| Arc::new(Mutex::new(r)));
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
-            reader,
             actor,
             row_limit: DEFAULT_ROW_LIMIT,
         })
@@ -252,23 +232,7 @@ impl LocalBackend {
         &self,
         f: impl FnOnce(&mut Db<'_>) -> ClayResult<T> + Send + 'static,
     ) -> ClayResult<T> {
-        self.call_on(self.conn.clone(), f).await
-    }
-
-    /// [`LocalBackend::call`] for a read, on the reader connection when there is one.
-    async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Db<'_>) -> ClayResult<T> + Send + 'static,
-    ) -> ClayResult<T> {
-        let conn = self.reader.clone().unwrap_or_else(|| self.conn.clone());
-        self.call_on(conn, f).await
-    }
-
-    async fn call_on<T: Send + 'static>(
-        &self,
-        conn: Arc<Mutex<Connection>>,
-        f: impl FnOnce(&mut Db<'_>) -> ClayResult<T> + Send + 'static,
-    ) -> ClayResult<T> {
+        let conn = self.conn.clone();
         let actor = self.actor.clone();
         let row_limit = self.row_limit;
         let guard = CancelOnDrop::default();
@@ -404,7 +368,7 @@ impl Clay for LocalBackend {
 
     async fn read_records(&self, table_id: &str, record_ids: &[String]) -> ClayResult<Vec<Row>> {
         let (t, ids) = (table_id.to_string(), owned(record_ids));
-        self.read(move |db| db.read_records(&t, &ids)).await
+        self.call(move |db| db.read_records(&t, &ids)).await
     }
 
     async fn add_rows(&self, table_id: &str, rows: &[NewRow]) -> ClayResult<Vec<Row>> {

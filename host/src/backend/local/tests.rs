@@ -519,3 +519,47 @@ fn a_bulk_read_looks_each_id_up_by_its_index() {
         "the table is never scanned: {plan:?}"
     );
 }
+
+/// The workspace file alone holds every write once kiln lets go of it: a backup or a copy of
+/// the `.sqlite` file (without its `-wal`) must not miss the last run. The read-only reader
+/// connection must not keep the WAL from being checkpointed and removed.
+#[tokio::test]
+async fn after_the_backend_is_dropped_the_file_alone_holds_every_write() {
+    let (dir, local) = demo();
+    let path = dir.path().join("ws.sqlite");
+    let (table, rows) = local.export_rows("Leads").unwrap();
+    let status = table.field_by_name("Email Status").unwrap().id.clone();
+    // A read on the reader connection, then a write on the writer.
+    local
+        .read_records(&table.id, &[rows[0].id.clone()])
+        .await
+        .unwrap();
+    local
+        .update_rows(
+            &table.id,
+            &[RowUpdate {
+                id: rows[0].id.clone(),
+                cells: vec![CellInput {
+                    field_id: status.clone(),
+                    value: CellValue::Text("written".into()),
+                }],
+            }],
+        )
+        .await
+        .unwrap();
+    drop(local);
+    assert!(
+        !dir.path().join("ws.sqlite-wal").exists(),
+        "the WAL was checkpointed and removed"
+    );
+    let copy = dir.path().join("copy.sqlite");
+    std::fs::copy(&path, &copy).unwrap();
+    let (_, again) = LocalBackend::open(&copy)
+        .unwrap()
+        .export_rows("Leads")
+        .unwrap();
+    assert_eq!(
+        again[0].cell(&status).map(|c| &c.value),
+        Some(&CellValue::Text("written".into()))
+    );
+}
