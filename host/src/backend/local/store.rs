@@ -111,6 +111,13 @@ fn resource_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Resource> {
 /// A bulk read: the ids asked (a JSON array) drive the loop, each found by its unique index.
 /// `CROSS JOIN` fixes that order and `+table_id` keeps the planner off the per-table index:
 /// either of its other choices scans the whole table once per id asked.
+/// One row's cells, for an update (`?1` the record id, `?2` its table). Found through the
+/// unique index on `id`; a test reads the plan, as for [`READ_RECORDS`].
+pub(crate) const READ_CELLS: &str = "SELECT cells FROM records WHERE id = ?1 AND table_id = ?2";
+
+/// One row's new cells (`?1`) and time (`?2`), by record id (`?3`).
+pub(crate) const WRITE_CELLS: &str = "UPDATE records SET cells = ?1, updated_at = ?2 WHERE id = ?3";
+
 pub(crate) const READ_RECORDS: &str = "SELECT r.* FROM json_each(?1) AS j CROSS JOIN records AS r ON r.id = j.value AND +r.table_id = ?2 ORDER BY j.key";
 
 const BUILTIN_CREATED: &str = "f_created_at";
@@ -968,12 +975,8 @@ impl Db<'_> {
         let now = now_ms();
         let tx = self.tx()?;
         // Statements prepared once for the batch, not once per row.
-        let mut read = tx
-            .prepare_cached("SELECT cells FROM records WHERE id = ?1 AND table_id = ?2")
-            .db()?;
-        let mut write = tx
-            .prepare_cached("UPDATE records SET cells = ?1, updated_at = ?2 WHERE id = ?3")
-            .db()?;
+        let mut read = tx.prepare_cached(READ_CELLS).db()?;
+        let mut write = tx.prepare_cached(WRITE_CELLS).db()?;
         for update in updates {
             let text: Option<String> = read
                 .query_row([&update.id, table_id], |r| r.get(0))

@@ -520,9 +520,39 @@ fn a_bulk_read_looks_each_id_up_by_its_index() {
     );
 }
 
+/// A run's per-row update reads and writes one row through the unique index on `id`, never a
+/// scan of the records (which at 50,000 rows would make a run quadratic).
+#[test]
+fn an_update_finds_its_row_by_the_id_index() {
+    let (dir, _b) = demo();
+    let conn = rusqlite::Connection::open(dir.path().join("ws.sqlite")).unwrap();
+    for (sql, params) in [
+        (super::store::READ_CELLS, vec!["r_1", "t_1"]),
+        (super::store::WRITE_CELLS, vec!["[]", "0", "r_1"]),
+    ] {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|p| p.starts_with("SEARCH records") && p.contains("(id=?)")),
+            "{sql}: by the id index: {plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|p| p.starts_with("SCAN")),
+            "{sql}: never a scan: {plan:?}"
+        );
+    }
+}
+
 /// The workspace file alone holds every write once kiln lets go of it: a backup or a copy of
-/// the `.sqlite` file (without its `-wal`) must not miss the last run. The read-only reader
-/// connection must not keep the WAL from being checkpointed and removed.
+/// the `.sqlite` file (without its `-wal`) must not miss the last run. (A second, read-only
+/// connection, tried for read-ahead, kept the WAL from being checkpointed when it closed last.)
 #[tokio::test]
 async fn after_the_backend_is_dropped_the_file_alone_holds_every_write() {
     let (dir, local) = demo();
