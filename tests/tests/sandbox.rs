@@ -255,7 +255,7 @@ async fn unreachable_is_a_trap_that_names_it() {
 }
 
 #[tokio::test]
-async fn millions_of_outcomes_hit_the_output_limit_before_they_are_copied() {
+async fn millions_of_outcomes_hit_the_output_limit_before_they_are_decoded() {
     let limits = Limits {
         memory_bytes: 512 << 20,
         deadline: Duration::from_secs(20),

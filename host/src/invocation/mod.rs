@@ -359,31 +359,22 @@ impl Instance {
     }
 
     /// A limit the host found after the call, recorded as what ended the invocation.
-    fn limit(&mut self, kind: LimitKind) -> InvocationError {
+    /// An error of this plugin's, recorded as what ended the invocation.
+    fn end(&mut self, kind: InvocationErrorKind) -> InvocationError {
         let err = InvocationError {
             plugin: self.plugin.name().to_string(),
-            kind: InvocationErrorKind::Limit(kind),
+            kind,
         };
         self.ended_by(&err);
         err
     }
 
-    fn malformed(&mut self, e: kiln_batch::FormatError) -> InvocationError {
-        let err = InvocationError {
-            plugin: self.plugin.name().to_string(),
-            kind: InvocationErrorKind::Malformed(e.to_string()),
-        };
-        self.ended_by(&err);
-        err
+    fn limit(&mut self, kind: LimitKind) -> InvocationError {
+        self.end(InvocationErrorKind::Limit(kind))
     }
 
     fn timed_out(&mut self) -> InvocationError {
-        let err = InvocationError {
-            plugin: self.plugin.name().to_string(),
-            kind: InvocationErrorKind::Limit(LimitKind::Deadline(self.limits.deadline)),
-        };
-        self.ended_by(&err);
-        err
+        self.limit(LimitKind::Deadline(self.limits.deadline))
     }
 
     /// The limit or trap the guest's failure really is, recorded as what ended the invocation.
@@ -544,6 +535,8 @@ impl TransformerInstance {
             .call_transform(&mut self.instance.store, &batch, &wctx);
         match tokio::time::timeout(deadline, call).await {
             Ok(Ok(out)) => {
+                // The answer is already copied out of the guest (at most its memory limit);
+                // past the output limit it is refused before anything is decoded from it.
                 if out.len() > self.instance.limits.output_bytes {
                     return Err(self.instance.limit(LimitKind::OutputBytes {
                         limit: self.instance.limits.output_bytes,
@@ -554,7 +547,9 @@ impl TransformerInstance {
                     Err(e) if matches!(e.what, kiln_batch::Problem::TooManyOutcomes { .. }) => {
                         Err(self.instance.limit(LimitKind::Effects { rows: rows.len() }))
                     }
-                    Err(e) => Err(self.instance.malformed(e)),
+                    Err(e) => Err(self
+                        .instance
+                        .end(InvocationErrorKind::Malformed(e.to_string()))),
                 }
             }
             Ok(Err(e)) => Err(self.instance.error(e)),

@@ -247,16 +247,12 @@ pub async fn run_transform(
         .take(lanes)
         .map(|chunk| ReadAhead::start(&backend, &table.id, chunk))
         .collect();
-    let backend_for_writes = backend.clone();
-    let table_id = table.id.clone();
-    let dry_run = options.dry_run;
-    let progress = options.progress.as_deref();
     let sink = Sink {
-        backend: &backend_for_writes,
-        table_id: &table_id,
-        dry_run,
+        backend: &backend,
+        table_id: &table.id,
+        dry_run: options.dry_run,
         sealed,
-        progress,
+        progress: options.progress.as_deref(),
         total,
     };
     let mut next = 0;
@@ -356,12 +352,14 @@ pub async fn run_transform(
                 sink.dry_run,
             );
             report.timings.plan_ms += ms_since(stage);
-            let planned = Planned {
-                batch_index,
-                lane,
-                plan,
-            };
-            apply(planned, &mut report, &mut instances, &mut writing, &sink).await?;
+            apply(
+                (batch_index, lane, plan),
+                &mut report,
+                &mut instances,
+                &mut writing,
+                &sink,
+            )
+            .await?;
         }
     }
     // The last write, or the one before a batch that failed, lands (or fails) before the
@@ -385,14 +383,6 @@ type Called = (
     Result<Vec<super::RowOutcome>, InvocationError>,
 );
 
-/// A batch whose outcomes are checked.
-struct Planned {
-    batch_index: u32,
-    /// The instance that ran it, whose trail records its write.
-    lane: usize,
-    plan: BatchPlan,
-}
-
 /// Where a checked batch goes.
 struct Sink<'a> {
     backend: &'a Arc<dyn Clay>,
@@ -405,31 +395,31 @@ struct Sink<'a> {
 }
 
 /// Starts a checked batch's write (after the previous write settles: writes land in batch
-/// order) and adds it to the report.
+/// order) and adds it to the report. `lane` is the instance that ran the batch, whose trail
+/// records its write.
 async fn apply(
-    planned: Planned,
+    (batch_index, lane, mut plan): (u32, usize, BatchPlan),
     report: &mut TransformReport,
     instances: &mut [TransformerInstance],
     writing: &mut Option<(usize, Write)>,
     sink: &Sink<'_>,
 ) -> Result<(), TransformError> {
-    let mut plan = planned.plan;
     if !sink.dry_run && (!plan.updates.is_empty() || !plan.deletes.is_empty()) {
         if let Some((by, previous)) = writing.take() {
             previous.settle(&mut instances[by], report).await?;
         }
-        let instance = &mut instances[planned.lane];
+        let instance = &mut instances[lane];
         // Nothing is changed that the trail could not record.
         instance.flush_trail()?;
         let write = Write::start(
             sink.backend,
             sink.table_id,
-            planned.batch_index,
+            batch_index,
             std::mem::take(&mut plan.updates),
             plan.deletes.clone(),
         );
         if sink.sealed {
-            *writing = Some((planned.lane, write));
+            *writing = Some((lane, write));
         } else {
             write.settle(instance, report).await?;
         }

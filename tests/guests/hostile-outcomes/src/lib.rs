@@ -46,6 +46,7 @@ impl Guest for HostileOutcomes {
             .collect();
         let mode = config::get("mode").unwrap_or_default();
         let only = config::get("row");
+        let n: usize = config::get("n").and_then(|s| s.parse().ok()).unwrap_or(256);
         // The per-row modes that write a column by name.
         let column_cells = |at: u32, i: usize| -> Option<Vec<(u32, Value<'static>)>> {
             const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
@@ -54,10 +55,7 @@ impl Guest for HostileOutcomes {
                 "infinity" if i.is_multiple_of(2) => vec![(at, Value::Number(f64::INFINITY))],
                 "infinity" => vec![(at, Value::Number(f64::NEG_INFINITY))],
                 "source-column" => vec![(at, Value::Text("forged"))],
-                "mention-bomb" => {
-                    let n: usize = config::get("n").and_then(|s| s.parse().ok()).unwrap_or(256);
-                    (0..n).map(|k| (at, Value::Text(DIGITS[k % 10]))).collect()
-                }
+                "mention-bomb" => (0..n).map(|k| (at, Value::Text(DIGITS[k % 10]))).collect(),
                 _ => return None,
             })
         };
