@@ -1,4 +1,5 @@
-use std::sync::Arc;
+use std::cell::{Cell as StdCell, RefCell};
+use std::sync::{Arc, OnceLock};
 
 use rustc_hash::FxHashMap;
 
@@ -58,45 +59,88 @@ pub struct Batch {
     ctx: TransformContext,
     buf: Vec<u8>,
     index: BatchIndex,
-    /// Shared with every [`Outcome`], so a `set` resolves its column when it is made.
+    /// Shared with every [`Outcome`], so a `set` resolves its column when it is made; and
+    /// with the next batch of the same table, which need not index its columns again.
     columns: Arc<Columns>,
+    /// Tells this batch's outcomes from those a plugin kept from another batch.
+    generation: u64,
 }
 
 /// A batch's columns by id, by name as the table spells it, and by name in any case.
 struct Columns {
-    /// Field name as the table spells it → index into `ctx.table.fields`.
-    by_exact_name: FxHashMap<String, usize>,
-    /// Lower-cased field name → index, for names spelled in another case.
-    by_name: FxHashMap<String, usize>,
-    by_id: FxHashMap<String, usize>,
+    /// The fields' ids and names, to tell whether the next batch has the same columns.
+    fields: Vec<(String, String)>,
+    /// Field id, then name as the table spells it → index into `ctx.table.fields`. Ids go in
+    /// first, so an id wins over a name spelled like it.
+    exact: FxHashMap<String, usize>,
+    /// Lower-cased field name → index, for names spelled in another case; built on the first
+    /// lookup that needs it (most plugins spell names as the table does).
+    by_name: OnceLock<FxHashMap<String, usize>>,
 }
 
 impl Columns {
     fn new(fields: &[Field]) -> Self {
-        let mut columns = Columns {
-            by_exact_name: FxHashMap::default(),
-            by_name: FxHashMap::default(),
-            by_id: FxHashMap::default(),
-        };
+        let mut exact = FxHashMap::with_capacity_and_hasher(fields.len() * 2, Default::default());
         for (i, f) in fields.iter().enumerate() {
-            columns.by_exact_name.entry(f.name.clone()).or_insert(i);
-            columns.by_name.entry(f.name.to_lowercase()).or_insert(i);
-            columns.by_id.entry(f.id.clone()).or_insert(i);
+            exact.entry(f.id.clone()).or_insert(i);
         }
-        columns
+        for (i, f) in fields.iter().enumerate() {
+            exact.entry(f.name.clone()).or_insert(i);
+        }
+        Columns {
+            fields: fields
+                .iter()
+                .map(|f| (f.id.clone(), f.name.clone()))
+                .collect(),
+            exact,
+            by_name: OnceLock::new(),
+        }
+    }
+
+    fn describe(&self, fields: &[Field]) -> bool {
+        self.fields.len() == fields.len()
+            && self
+                .fields
+                .iter()
+                .zip(fields)
+                .all(|((id, name), f)| *id == f.id && *name == f.name)
     }
 
     /// The index of a column given by id, by name as spelled, or by name in any case.
     fn index(&self, column: &str) -> Option<usize> {
-        if let Some(&i) = self
-            .by_id
-            .get(column)
-            .or_else(|| self.by_exact_name.get(column))
-        {
+        if let Some(&i) = self.exact.get(column) {
             return Some(i);
         }
-        self.by_name.get(&column.to_lowercase()).copied()
+        let by_name = self.by_name.get_or_init(|| {
+            let mut map = FxHashMap::default();
+            for (i, (_, name)) in self.fields.iter().enumerate() {
+                map.entry(name.to_lowercase()).or_insert(i);
+            }
+            map
+        });
+        by_name.get(&column.to_lowercase()).copied()
     }
+}
+
+thread_local! {
+    /// The last batch's columns: a plugin instance sees one table batch after batch.
+    static LAST_COLUMNS: RefCell<Option<Arc<Columns>>> = const { RefCell::new(None) };
+    static GENERATION: StdCell<u64> = const { StdCell::new(0) };
+}
+
+/// The columns of `fields`, reused from the last batch when they are the same.
+fn columns_of(fields: &[Field]) -> Arc<Columns> {
+    LAST_COLUMNS.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some(columns) if columns.describe(fields) => columns.clone(),
+            _ => {
+                let columns = Arc::new(Columns::new(fields));
+                *last = Some(columns.clone());
+                columns
+            }
+        }
+    })
 }
 
 /// What the plugin declared for one row, with its columns resolved to field ids: what the
@@ -163,12 +207,17 @@ impl Batch {
         ctx: TransformContext,
     ) -> Result<Self, kiln_batch::FormatError> {
         let index = BatchIndex::read(&buf)?;
-        let columns = Arc::new(Columns::new(&ctx.table.fields));
+        let columns = columns_of(&ctx.table.fields);
+        let generation = GENERATION.with(|g| {
+            g.set(g.get() + 1);
+            g.get()
+        });
         Ok(Self {
             ctx,
             buf,
             index,
             columns,
+            generation,
         })
     }
 
@@ -290,7 +339,7 @@ impl Batch {
             // columns of that one.
             let Some(slot) = slots
                 .get_mut(o.index)
-                .filter(|_| Arc::ptr_eq(&o.columns, &self.columns))
+                .filter(|_| o.batch == self.generation)
             else {
                 continue;
             };
@@ -611,6 +660,7 @@ impl<'a> RowRef<'a> {
         Outcome {
             index: self.index,
             columns: self.batch.columns.clone(),
+            batch: self.batch.generation,
             effect: Pending::Unchanged,
         }
     }
@@ -620,6 +670,7 @@ impl<'a> RowRef<'a> {
         Outcome {
             index: self.index,
             columns: self.batch.columns.clone(),
+            batch: self.batch.generation,
             effect: Pending::Delete,
         }
     }
@@ -629,6 +680,7 @@ impl<'a> RowRef<'a> {
         Outcome {
             index: self.index,
             columns: self.batch.columns.clone(),
+            batch: self.batch.generation,
             effect: Pending::Error(message.into()),
         }
     }
@@ -666,6 +718,7 @@ enum Column {
 pub struct Outcome {
     index: usize,
     columns: Arc<Columns>,
+    batch: u64,
     effect: Pending,
 }
 
@@ -849,6 +902,23 @@ mod tests {
         assert_eq!(outcomes[0].effect, Effect::Unchanged);
         assert!(matches!(&outcomes[1].effect, Effect::Error(m) if m.contains("more than one")));
         assert!(matches!(&outcomes[2].effect, Effect::Error(m) if m.contains("no outcome")));
+    }
+
+    #[test]
+    fn an_outcome_kept_from_an_earlier_batch_of_the_same_table_answers_for_no_row() {
+        let table = Batch::table_with_columns("Leads", &["Email"]);
+        let row = |id: &str| Batch::row_with_text(&table, id, &[("Email", "a@b.io")]);
+        let first = Batch::new(table.clone(), vec![row("r_1")]);
+        let kept = first.rows().next().unwrap().set("Email", "kept@b.io");
+        // Same columns, so the second batch reuses the first one's column index.
+        let second = Batch::new(table.clone(), vec![row("r_2")]);
+        let out = second.resolve(vec![kept]);
+        assert!(matches!(&out[0].effect, Effect::Error(m) if m.contains("no outcome")));
+        // And the reused index still finds names in any case.
+        let r = second.rows().next().unwrap();
+        assert_eq!(r.str("EMAIL"), Some("a@b.io"));
+        let out = second.resolve(vec![r.set("email", "b@b.io")]);
+        assert!(matches!(&out[0].effect, Effect::SetCells(c) if c[0].field_id == "f_0"));
     }
 
     #[test]

@@ -279,5 +279,8 @@ fn build_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
         // so the store needs none of that machinery set up.
         .concurrency_support(false)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    if std::env::var_os("KILN_PERFMAP").is_some() {
+        wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Engine::new(&wasm).map_err(|e| RuntimeError::Engine(format!("{e:#}")))
 }
