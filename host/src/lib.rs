@@ -9,6 +9,7 @@ pub mod budget;
 pub mod build;
 pub mod capabilities;
 pub mod invocation;
+pub mod journal;
 pub mod plugin;
 pub mod runtime;
 pub mod sim;

@@ -107,6 +107,11 @@ pub fn spender() -> PathBuf {
     component("tests/guests/spender")
 }
 
+/// A transformer that adds one to a counter cell: not idempotent (see `tests/guests/counter`).
+pub fn counter() -> PathBuf {
+    component("tests/guests/counter")
+}
+
 /// A transformer that also imports `clay:api/folders` (see `tests/guests/wrong-imports`).
 pub fn wrong_imports() -> PathBuf {
     component("tests/guests/wrong-imports")

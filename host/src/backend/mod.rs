@@ -206,6 +206,19 @@ pub trait Clay: Send + Sync + 'static {
     // host-only: applying transformer effects
     /// Sets cells on existing rows; cells not named keep their values.
     async fn update_rows(&self, table_id: &str, updates: &[RowUpdate]) -> ClayResult<()>;
+    /// Applies one batch of a journaled run together with its journal mark, when this
+    /// backend keeps the journal (`mark.journal`) in its own database: changes and mark
+    /// commit in one transaction, and the answer is `true`. Otherwise it does nothing and
+    /// answers `false`; the caller then journals the effects, applies them, and marks them.
+    async fn apply_journaled(
+        &self,
+        _table_id: &str,
+        _updates: &[RowUpdate],
+        _deletes: &[String],
+        _mark: &JournalMark,
+    ) -> ClayResult<bool> {
+        Ok(false)
+    }
     /// Finds a table by id (`t_…`) or, failing that, by exact name.
     async fn resolve_table(&self, id_or_name: &str) -> ClayResult<TableInfo>;
 }

@@ -375,3 +375,15 @@ pub struct RunResult {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub credits_unreported: bool,
 }
+
+/// A journaled run's batch, for a backend that can mark it applied in the same transaction
+/// as its changes (see [`crate::backend::Clay::apply_journaled`]).
+#[derive(Debug, Clone)]
+pub struct JournalMark {
+    /// The state file holding the run journal.
+    pub journal: std::path::PathBuf,
+    pub run_id: String,
+    pub batch: u32,
+    /// The batch's effects as the journal keeps them (JSON).
+    pub effects: String,
+}

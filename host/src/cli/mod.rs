@@ -11,6 +11,7 @@ mod plugins;
 mod remote;
 mod report;
 mod run;
+mod runs;
 mod sim;
 mod trail;
 mod workspace;
@@ -95,6 +96,8 @@ enum Command {
     Run(run::RunArgs),
     /// Run an auditor plugin over the workspace.
     Audit(run::AuditArgs),
+    /// List journaled runs, show one's report, or resume an interrupted one.
+    Runs(runs::RunsArgs),
     /// Show a plugin's world, imports, exports, size and hash.
     Inspect(inspect::InspectArgs),
     /// Scaffold a plugin crate that builds and passes its test as it stands.
@@ -224,6 +227,7 @@ pub fn main() -> ExitCode {
             Command::Build { dir } => plugins::build_command(&dir),
             Command::Run(args) => run::run(&ctx, args).await,
             Command::Audit(args) => run::audit(&ctx, args).await,
+            Command::Runs(args) => runs::runs(&ctx, args).await,
             Command::Inspect(args) => inspect::inspect(&ctx, args).await,
             Command::Workspace(cmd) => workspace::workspace(&ctx, cmd).await,
             Command::New(args) => new::new(args),

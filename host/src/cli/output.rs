@@ -223,6 +223,19 @@ pub(crate) fn print_transform(report: &TransformReport, written: Written, sample
         "time: reading rows {:.0} ms, plugin {:.0} ms{on}, checking outcomes {:.0} ms, writing {:.0} ms",
         time.read_ms, time.guest_ms, time.plan_ms, time.write_ms
     );
+    if let Some(id) = &report.run_id {
+        let mut line = format!("run: {id}");
+        if report.batches_resumed > 0 || report.batches_reapplied > 0 {
+            line.push_str(&format!(
+                " (resumed: {} batches applied before, {} applied again from the journal)",
+                report.batches_resumed, report.batches_reapplied
+            ));
+        }
+        if report.failure.is_some() {
+            line.push_str(&format!("; finish it with `kiln runs resume {id}`"));
+        }
+        println!("{line}");
+    }
 
     if !report.changes.is_empty() && sample > 0 {
         println!(

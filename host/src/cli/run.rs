@@ -11,8 +11,8 @@ use kiln_host::Plugin;
 use kiln_host::backend::model::RowUpdate;
 use kiln_host::backend::readback::{ReadBack, read_back};
 use kiln_host::invocation::{
-    AuditOptions, InvocationOptions, Limits, RowChange, TransformOptions, TransformReport,
-    run_audit, run_transform,
+    AuditOptions, InvocationOptions, Journaling, Limits, RowChange, TransformOptions,
+    TransformReport, run_audit, run_transform,
 };
 
 use super::{Common, Context, budget, output, plugins, report};
@@ -100,35 +100,46 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
-    /// A `.wasm` component, a plugin crate directory, or a bundled plugin's name.
-    plugin: String,
+    /// A `.wasm` component, a plugin crate directory, or a bundled plugin's name (with
+    /// `--resume`, the one the run was started with by default).
+    #[arg(required_unless_present = "resume")]
+    pub(crate) plugin: Option<String>,
     /// The table, by id (`t_…`) or name.
+    #[arg(long, required_unless_present = "resume")]
+    pub(crate) table: Option<String>,
+    /// Finish an interrupted or failed run (`kiln runs` lists them): batches an earlier
+    /// process applied are kept, batches whose effects were journaled are applied from the
+    /// journal, the rest are computed. Its table, batches and plugin settings are the run's.
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["table", "dry_run", "force"])]
+    pub(crate) resume: Option<String>,
+    /// Start even though the table has an unfinished run of this plugin (which is then
+    /// marked abandoned and can no longer be resumed).
     #[arg(long)]
-    table: String,
+    pub(crate) force: bool,
     /// Show what would change without writing anything.
     #[arg(long)]
-    dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Rows per call into the plugin.
     #[arg(long, default_value_t = 1024)]
-    batch_size: usize,
+    pub(crate) batch_size: usize,
     /// Plugin instances running batches at once (default: the CPU cores less one, which
     /// reads, checks and writes). Only a plugin whose manifest declares `[transform]
     /// independent_batches = true`, and that imports no `tables` interface, runs on more
     /// than one.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    parallel: Option<u16>,
+    pub(crate) parallel: Option<u16>,
     /// After the run, read the changed and deleted rows back and report what the table
     /// holds. Clay applies row updates after it answers, so without this a run over HTTP
     /// only knows what it submitted. Exits 1 when values did not land.
     #[arg(long, conflicts_with = "dry_run")]
-    verify: bool,
+    pub(crate) verify: bool,
     /// How long `--verify` waits for Clay to apply updates it has enqueued.
     #[arg(long, value_name = "SECS", default_value_t = 30, requires = "verify")]
-    verify_wait_secs: u64,
+    pub(crate) verify_wait_secs: u64,
     #[command(flatten)]
-    invoke: InvokeArgs,
+    pub(crate) invoke: InvokeArgs,
     #[command(flatten)]
-    common: Common,
+    pub(crate) common: Common,
 }
 
 #[derive(Args, Debug)]
@@ -181,9 +192,34 @@ async fn prepare(
     Ok((opened, plugin, invocation))
 }
 
-pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let (opened, plugin, invocation) =
-        prepare(ctx, &args.invoke, &args.plugin, args.common.build).await?;
+pub(crate) async fn run(ctx: &Context, mut args: RunArgs) -> anyhow::Result<ExitCode> {
+    // A resumed run names its plugin and settings in the journal.
+    let resuming = match &args.resume {
+        Some(id) => {
+            let journal = super::runs::open_journal(ctx)?;
+            let info = journal
+                .get(id)?
+                .ok_or_else(|| kiln_host::journal::JournalError::NoSuchRun(id.clone()))?;
+            if args.invoke.config.is_empty() {
+                args.invoke.config = info.options.config.clone().into_iter().collect();
+            }
+            Some(info)
+        }
+        None => None,
+    };
+    let spec = match (&args.plugin, &resuming) {
+        (Some(spec), _) => spec.clone(),
+        (None, Some(info)) => info.plugin_spec.clone(),
+        (None, None) => bail!("name the plugin to run"),
+    };
+    let table = match (&args.table, &resuming) {
+        (Some(table), _) => table.clone(),
+        (None, Some(info)) => info.table_id.clone(),
+        (None, None) => bail!("name the table to run on (--table)"),
+    };
+    let (opened, plugin, invocation) = prepare(ctx, &args.invoke, &spec, args.common.build).await?;
+    let journal =
+        kiln_host::journal::Journal::open(&opened.state).context("opening the run journal")?;
     let backend = opened.clay.clone();
     let bar = progress_bar(args.common.json);
     let progress_bar = bar.clone();
@@ -199,10 +235,19 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode
             progress_bar.set_length(total);
             progress_bar.set_position(done);
         })),
+        journal: Some(Journaling {
+            journal,
+            plugin_spec: journal_spec(&spec),
+            resume: args.resume.clone(),
+            force: args.force,
+        }),
     };
-    let report = run_transform(&plugin, backend.clone(), &args.table, options)
+    let report = run_transform(&plugin, backend.clone(), &table, options)
         .await
-        .with_context(|| format!("running {} on table {}", plugin.name(), args.table))?;
+        .with_context(|| match &args.resume {
+            Some(id) => format!("resuming run {id} of {}", plugin.name()),
+            None => format!("running {} on table {table}", plugin.name()),
+        })?;
     bar.finish_and_clear();
     let verified = if args.verify {
         let wait = Duration::from_secs(args.verify_wait_secs);
@@ -238,6 +283,18 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// How the plugin is named in the journal, for `kiln runs resume`: a path made absolute, so
+/// the resume works from another directory; a bundled plugin's name as it is.
+fn journal_spec(spec: &str) -> String {
+    let path = std::path::Path::new(spec);
+    if path.exists() {
+        path.canonicalize()
+            .map_or_else(|_| spec.to_string(), |p| p.display().to_string())
+    } else {
+        spec.to_string()
+    }
 }
 
 /// `kiln run --json`: the report, whether its writes are known to be applied, and what

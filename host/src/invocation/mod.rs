@@ -9,8 +9,8 @@ mod types;
 
 pub use audit::{AuditError, AuditOptions, now_ms, run_audit};
 pub use transform::{
-    BatchFailure, CellChange, RowChange, RowError, Timings, TransformError, TransformOptions,
-    TransformReport, run_transform,
+    BatchFailure, CellChange, Journaling, RowChange, RowError, Timings, TransformError,
+    TransformOptions, TransformReport, run_transform,
 };
 pub use types::*;
 

@@ -6,11 +6,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::backend::model::{CellInput, CellValue, Field, FieldKind, Row, RowUpdate, TableInfo};
+use crate::backend::model::{
+    CellInput, CellValue, Field, FieldKind, JournalMark, Row, RowUpdate, TableInfo,
+};
 use crate::backend::{Clay, ClayError};
 use crate::capabilities::{Access, Grants, Interface};
+use crate::journal::{ActiveRun, BatchState, Journal, JournalError, NewRun, RunOptions, RunState};
 use crate::plugin::{Plugin, World};
 
 use super::{
@@ -29,6 +32,22 @@ pub struct TransformOptions {
     /// independent (`[transform] independent_batches = true`) and it imports no `tables`
     /// interface; otherwise one.
     pub parallel: usize,
+    /// Keep the run in a journal (see [`crate::journal`]), so it can be resumed.
+    pub journal: Option<Journaling>,
+}
+
+/// How a run is journaled.
+pub struct Journaling {
+    pub journal: Journal,
+    /// How the plugin was named (a path, a crate, a bundled name), kept so that
+    /// `kiln runs resume` can load it again.
+    pub plugin_spec: String,
+    /// Finish this run (interrupted or failed) instead of starting one. The table, the
+    /// batches, `dry_run` and the plugin's config come from the journal.
+    pub resume: Option<String>,
+    /// Start even though the table has an unfinished run of this plugin; that one is
+    /// marked abandoned.
+    pub force: bool,
 }
 
 impl TransformOptions {
@@ -48,11 +67,12 @@ impl Default for TransformOptions {
             invocation: InvocationOptions::default(),
             progress: None,
             parallel: 1,
+            journal: None,
         }
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CellChange {
     pub field_id: String,
     pub field: String,
@@ -60,7 +80,7 @@ pub struct CellChange {
     pub after: CellValue,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RowChange {
     pub row_id: String,
     pub cells: Vec<CellChange>,
@@ -83,20 +103,20 @@ impl RowChange {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RowError {
     pub row_id: String,
     pub message: String,
 }
 
 /// A batch whose effects were not applied because the invocation failed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BatchFailure {
     pub batch_index: u32,
     pub rows: usize,
     pub error: String,
     /// The limit it hit, if it was one (`deadline`, `memory`…).
-    pub limit: Option<&'static str>,
+    pub limit: Option<String>,
 }
 
 /// A run's time by stage, in milliseconds: waiting for rows from the backend (the next
@@ -104,7 +124,7 @@ pub struct BatchFailure {
 /// plugin's calls (conversion into and out of the sandbox included), checking the outcomes
 /// against the grants and the rows, and waiting for writes (which overlap the next batch's
 /// plugin call when the plugin cannot read the table itself).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Timings {
     pub read_ms: f64,
     pub guest_ms: f64,
@@ -113,8 +133,18 @@ pub struct Timings {
 }
 
 /// What a run did (or, with `dry_run`, would do).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransformReport {
+    /// The run's id in the journal, when it was journaled.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    /// Batches an earlier process of this run had applied (a resumed run).
+    #[serde(default)]
+    pub batches_resumed: u32,
+    /// Batches whose effects were journaled but not known applied when the run resumed:
+    /// applied again from the journal, without calling the plugin.
+    #[serde(default)]
+    pub batches_reapplied: u32,
     pub plugin: String,
     pub table_id: String,
     pub table_name: String,
@@ -144,14 +174,18 @@ pub enum TransformError {
     Backend(#[from] ClayError),
     #[error("{0}")]
     Invocation(#[from] InvocationError),
+    #[error("{0}")]
+    Journal(#[from] JournalError),
 }
 
-/// Runs `plugin` over every row of `table` (an id or a name).
+/// Runs `plugin` over every row of `table` (an id or a name). With
+/// [`TransformOptions::journal`], the run is journaled and `resume` finishes an earlier one
+/// (then `table` is ignored: the run's own table and batches are used).
 pub async fn run_transform(
     plugin: &Plugin,
     backend: Arc<dyn Clay>,
     table: &str,
-    options: TransformOptions,
+    mut options: TransformOptions,
 ) -> Result<TransformReport, TransformError> {
     let started = Instant::now();
     // The wrong kind of plugin is the first thing to say, before any grant or table.
@@ -165,7 +199,31 @@ pub async fn run_transform(
         }
         .into());
     }
-    let table = backend.resolve_table(table).await?;
+    let journaling = options.journal.take();
+    // A resumed run's table, batches and options are the journal's.
+    let resumed = match &journaling {
+        Some(Journaling {
+            journal,
+            resume: Some(id),
+            ..
+        }) => {
+            let (info, batches, active) = journal.resume(id, &plugin.info().sha256)?;
+            if info.options.config != options.invocation.config {
+                return Err(ClayError::Invalid(format!(
+                    "run {id} was started with other plugin settings ({}); resume it with the same",
+                    describe_config(&info.options.config)
+                ))
+                .into());
+            }
+            options.dry_run = info.options.dry_run;
+            Some((info, batches, active))
+        }
+        _ => None,
+    };
+    let table = match &resumed {
+        Some((info, ..)) => backend.resolve_table(&info.table_id).await?,
+        None => backend.resolve_table(table).await?,
+    };
     let grants = options
         .invocation
         .grants
@@ -185,15 +243,11 @@ pub async fn run_transform(
     }
     // The plugin sees only the columns it was granted.
     let visible = grants.tables.visible(&table);
-    let view = table
-        .first_view_id
-        .clone()
-        .or_else(|| table.views.first().map(|v| v.id.clone()))
-        .ok_or_else(|| ClayError::Invalid(format!("table {} has no view", table.id)))?;
-    let ids = backend.record_ids(&table.id, &view).await?;
-    let total = ids.len() as u64;
-
+    let batch_size = options.rows_per_batch.max(1);
     let mut report = TransformReport {
+        run_id: None,
+        batches_resumed: 0,
+        batches_reapplied: 0,
         plugin: plugin.name().to_string(),
         table_id: table.id.clone(),
         table_name: table.name.clone(),
@@ -213,7 +267,203 @@ pub async fn run_transform(
         errors: Vec::new(),
         failure: None,
     };
+    // The batches still to compute, each with its index in the run; for a resumed run, what
+    // an earlier process finished goes straight into the report.
+    let (total, todo, journaled, active) = match resumed {
+        Some((info, batches, active)) => {
+            report.run_id = Some(active.id().to_string());
+            let mut todo = Vec::new();
+            let mut journaled = Vec::new();
+            for b in batches {
+                match (b.state, b.effects) {
+                    (BatchState::Applied, Some(effects)) => {
+                        let effects = JournaledEffects::read(active.id(), b.batch, &effects)?;
+                        report.batches_resumed += 1;
+                        effects.add_to(&mut report);
+                    }
+                    (BatchState::Computed, Some(effects)) => {
+                        journaled.push((
+                            b.batch,
+                            JournaledEffects::read(active.id(), b.batch, &effects)?,
+                        ));
+                    }
+                    _ => todo.push((b.batch as usize, b.ids)),
+                }
+            }
+            (info.total_rows, todo, journaled, Some(active))
+        }
+        None => {
+            let view = table
+                .first_view_id
+                .clone()
+                .or_else(|| table.views.first().map(|v| v.id.clone()))
+                .ok_or_else(|| ClayError::Invalid(format!("table {} has no view", table.id)))?;
+            let ids = backend.record_ids(&table.id, &view).await?;
+            let chunks: Vec<&[String]> = ids.chunks(batch_size).collect();
+            let active = match &journaling {
+                Some(j) => {
+                    let run = NewRun {
+                        plugin: plugin.name(),
+                        plugin_sha256: &plugin.info().sha256,
+                        plugin_spec: &j.plugin_spec,
+                        table_id: &table.id,
+                        table_name: &table.name,
+                        options: RunOptions {
+                            rows_per_batch: batch_size,
+                            dry_run: options.dry_run,
+                            config: options.invocation.config.clone(),
+                        },
+                        total_rows: ids.len() as u64,
+                    };
+                    let active = j.journal.begin(run, &chunks, j.force)?;
+                    report.run_id = Some(active.id().to_string());
+                    Some(active)
+                }
+                None => None,
+            };
+            let todo = chunks
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (i, c.to_vec()))
+                .collect();
+            (ids.len() as u64, todo, Vec::new(), active)
+        }
+    };
 
+    let result = run_batches(
+        plugin,
+        &backend,
+        &table,
+        &visible,
+        &grants,
+        &options,
+        Batches {
+            total,
+            todo,
+            journaled,
+            run: active.as_ref(),
+        },
+        &mut report,
+    )
+    .await;
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    if let Some(active) = active {
+        match &result {
+            Ok(()) => {
+                let json = serde_json::to_string(&report).unwrap_or_default();
+                let (state, error) = match &report.failure {
+                    Some(f) => (RunState::Failed, Some(f.error.as_str())),
+                    None => (RunState::Finished, None),
+                };
+                active.end(state, &json, error)?;
+            }
+            Err(e) => {
+                let json = serde_json::to_string(&report).unwrap_or_default();
+                active.end(RunState::Failed, &json, Some(&e.to_string()))?;
+            }
+        }
+    }
+    result.map(|()| report)
+}
+
+fn describe_config(config: &std::collections::BTreeMap<String, String>) -> String {
+    if config.is_empty() {
+        return "none".to_string();
+    }
+    config
+        .keys()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What is left of a run: the batches to compute, those whose effects the journal already
+/// holds (to apply again, never to recompute), and the journal entry, if any.
+struct Batches<'a> {
+    total: u64,
+    todo: Vec<(usize, Vec<String>)>,
+    journaled: Vec<(u32, JournaledEffects)>,
+    run: Option<&'a ActiveRun>,
+}
+
+/// A batch's effects as the journal keeps them: everything the report says about it, from
+/// which its writes are derived (a change's `after` values).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct JournaledEffects {
+    rows: u64,
+    changes: Vec<RowChange>,
+    deletes: Vec<String>,
+    errors: Vec<RowError>,
+    failed: u64,
+    unchanged: u64,
+}
+
+impl JournaledEffects {
+    fn of(plan: &BatchPlan) -> Self {
+        Self {
+            rows: plan.rows,
+            changes: plan.changes.clone(),
+            deletes: plan.deletes.clone(),
+            errors: plan.errors.clone(),
+            failed: plan.failed,
+            unchanged: plan.unchanged,
+        }
+    }
+
+    fn into_plan(self, dry_run: bool) -> BatchPlan {
+        BatchPlan {
+            rows: self.rows,
+            updates: if dry_run {
+                Vec::new()
+            } else {
+                self.changes.iter().map(RowChange::update).collect()
+            },
+            deletes: self.deletes,
+            changes: self.changes,
+            errors: self.errors,
+            failed: self.failed,
+            unchanged: self.unchanged,
+        }
+    }
+
+    fn read(run: &str, batch: u32, json: &str) -> Result<Self, JournalError> {
+        serde_json::from_str(json).map_err(|e| JournalError::Effects {
+            id: run.to_string(),
+            batch,
+            why: e.to_string(),
+        })
+    }
+
+    fn add_to(self, report: &mut TransformReport) {
+        report.batches += 1;
+        report.rows_seen += self.rows;
+        report.rows_changed += self.changes.len() as u64;
+        report.rows_deleted += self.deletes.len() as u64;
+        report.rows_failed += self.failed;
+        report.rows_unchanged += self.unchanged;
+        report.changes.extend(self.changes);
+        report.deleted.extend(self.deletes);
+        report.errors.extend(self.errors);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_batches(
+    plugin: &Plugin,
+    backend: &Arc<dyn Clay>,
+    table: &TableInfo,
+    visible: &TableInfo,
+    grants: &Grants,
+    options: &TransformOptions,
+    batches: Batches<'_>,
+    report: &mut TransformReport,
+) -> Result<(), TransformError> {
+    let Batches {
+        total,
+        todo,
+        journaled,
+        run,
+    } = batches;
     let mut invocation = options.invocation.clone();
     invocation.dry_run |= options.dry_run;
     // A plugin that imports no `tables` interface cannot look at the table from inside (nor
@@ -237,41 +487,58 @@ pub async fn run_transform(
         instances
             .push(TransformerInstance::new(plugin, backend.clone(), invocation.clone()).await?);
     }
-    let batch_size = options.rows_per_batch.max(1);
-    let mut writing: Option<(usize, Write)> = None;
-    let chunks: Vec<&[String]> = ids.chunks(batch_size).collect();
-    // The next wave's rows are read while the plugin works on this one. A batch's writes
-    // touch only its own rows, so reading ahead never sees a row half-written.
-    let mut ahead: VecDeque<ReadAhead> = chunks
-        .iter()
-        .take(lanes)
-        .map(|chunk| ReadAhead::start(&backend, &table.id, chunk))
-        .collect();
     let sink = Sink {
-        backend: &backend,
+        backend,
         table_id: &table.id,
         dry_run: options.dry_run,
         sealed,
         progress: options.progress.as_deref(),
         total,
+        run,
     };
+    // Batches whose effects the journal holds but that may not have landed: applied again,
+    // from the journal, before anything new (set-cells and deletes applied twice are the
+    // same as once).
+    let mut writing: Option<(usize, Write)> = None;
+    for (batch_index, effects) in journaled {
+        report.batches_reapplied += 1;
+        let plan = effects.into_plan(options.dry_run);
+        report.batches += 1;
+        report.rows_seen += plan.rows;
+        apply(
+            (batch_index, 0, plan),
+            report,
+            &mut instances,
+            &mut writing,
+            &sink,
+        )
+        .await?;
+    }
+    let chunks = &todo;
+    // The next wave's rows are read while the plugin works on this one. A batch's writes
+    // touch only its own rows, so reading ahead never sees a row half-written.
+    let mut ahead: VecDeque<ReadAhead> = chunks
+        .iter()
+        .take(lanes)
+        .map(|(_, chunk)| ReadAhead::start(backend, &table.id, chunk))
+        .collect();
     let mut next = 0;
     'waves: while next < chunks.len() {
         let wave = next..(next + lanes).min(chunks.len());
         next = wave.end;
         let stage = Instant::now();
         let mut batches = Vec::with_capacity(wave.len());
-        for index in wave.clone() {
+        for at in wave.clone() {
             let Some(reading) = ahead.pop_front() else {
                 break 'waves;
             };
-            batches.push((index, reading.rows().await?));
+            batches.push((chunks[at].0, reading.rows().await?));
         }
         ahead.extend(
             chunks[wave.end..]
                 .iter()
                 .take(lanes)
-                .map(|chunk| ReadAhead::start(&backend, &table.id, chunk)),
+                .map(|(_, chunk)| ReadAhead::start(backend, &table.id, chunk)),
         );
         report.timings.read_ms += ms_since(stage);
 
@@ -333,7 +600,7 @@ pub async fn run_transform(
                     report.failure = Some(BatchFailure {
                         batch_index,
                         rows: rows.len(),
-                        limit: e.limit().map(|l| l.name()),
+                        limit: e.limit().map(|l| l.name().to_string()),
                         error: e.to_string(),
                     });
                     break 'waves;
@@ -343,18 +610,11 @@ pub async fn run_transform(
             // took a 50,000-row dry run from 0.55 s to 0.86 s (reads, the plugin and the
             // checks fought over the cores).
             let stage = Instant::now();
-            let plan = plan_batch(
-                plugin.name(),
-                &grants,
-                &table,
-                &rows,
-                outcomes,
-                sink.dry_run,
-            );
+            let plan = plan_batch(plugin.name(), grants, table, &rows, outcomes, sink.dry_run);
             report.timings.plan_ms += ms_since(stage);
             apply(
                 (batch_index, lane, plan),
-                &mut report,
+                report,
                 &mut instances,
                 &mut writing,
                 &sink,
@@ -365,15 +625,14 @@ pub async fn run_transform(
     // The last write, or the one before a batch that failed, lands (or fails) before the
     // run reports anything.
     if let Some((by, last)) = writing.take() {
-        last.settle(&mut instances[by], &mut report).await?;
+        last.settle(&mut instances[by], report).await?;
     }
     report.host_calls = instances.iter().map(|i| i.host_calls()).sum();
-    report.elapsed_ms = started.elapsed().as_millis() as u64;
     // A run whose changes are not all in the trail is not a success.
     for instance in &mut instances {
         instance.end_trail()?;
     }
-    Ok(report)
+    Ok(())
 }
 
 /// A batch after its call: its index, its rows and what the plugin answered.
@@ -392,11 +651,14 @@ struct Sink<'a> {
     sealed: bool,
     progress: Option<&'a (dyn Fn(u64, u64) + Send + Sync)>,
     total: u64,
+    /// The run's journal entry: every batch's effects go through it.
+    run: Option<&'a ActiveRun>,
 }
 
 /// Starts a checked batch's write (after the previous write settles: writes land in batch
 /// order) and adds it to the report. `lane` is the instance that ran the batch, whose trail
-/// records its write.
+/// records its write. A journaled batch is written from its journaled effects; one with
+/// nothing to write (or in a dry run) is marked done in the journal at once.
 async fn apply(
     (batch_index, lane, mut plan): (u32, usize, BatchPlan),
     report: &mut TransformReport,
@@ -404,6 +666,9 @@ async fn apply(
     writing: &mut Option<(usize, Write)>,
     sink: &Sink<'_>,
 ) -> Result<(), TransformError> {
+    let effects = sink
+        .run
+        .map(|_| serde_json::to_string(&JournaledEffects::of(&plan)).unwrap_or_default());
     if !sink.dry_run && (!plan.updates.is_empty() || !plan.deletes.is_empty()) {
         if let Some((by, previous)) = writing.take() {
             previous.settle(&mut instances[by], report).await?;
@@ -411,18 +676,29 @@ async fn apply(
         let instance = &mut instances[lane];
         // Nothing is changed that the trail could not record.
         instance.flush_trail()?;
+        let journaled = sink.run.zip(effects).map(|(run, effects)| JournalMark {
+            journal: run.journal().path().to_path_buf(),
+            run_id: run.id().to_string(),
+            batch: batch_index,
+            effects,
+        });
         let write = Write::start(
             sink.backend,
             sink.table_id,
             batch_index,
             std::mem::take(&mut plan.updates),
             plan.deletes.clone(),
+            sink.run.map(|r| r.journal().clone()).zip(journaled),
         );
         if sink.sealed {
             *writing = Some((lane, write));
         } else {
             write.settle(instance, report).await?;
         }
+    } else if let (Some(run), Some(effects)) = (sink.run, effects) {
+        let run = run.journal().clone();
+        let id = sink.run.map(|r| r.id().to_string()).unwrap_or_default();
+        blocking(move || run.mark(&id, batch_index, BatchState::Applied, Some(&effects))).await?;
     }
     report.rows_changed += plan.changes.len() as u64;
     report.rows_deleted += plan.deletes.len() as u64;
@@ -435,6 +711,19 @@ async fn apply(
         progress(report.rows_seen, sink.total);
     }
     Ok(())
+}
+
+/// Runs a journal write on the blocking pool.
+async fn blocking(
+    f: impl FnOnce() -> Result<(), JournalError> + Send + 'static,
+) -> Result<(), JournalError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(JournalError::Io {
+            path: std::path::PathBuf::new(),
+            what: "a journal write's task failed",
+            source: std::io::Error::other(e.to_string()),
+        })
+    })
 }
 
 /// One batch's effects being applied on their own task; dropping it stops the write (the
@@ -452,15 +741,50 @@ impl Write {
         batch_index: u32,
         updates: Vec<RowUpdate>,
         deletes: Vec<String>,
+        journaled: Option<(Journal, JournalMark)>,
     ) -> Self {
         let targets = applied_targets(table_id, batch_index, &updates, &deletes);
         let (backend, table_id) = (backend.clone(), table_id.to_string());
         let task = tokio::spawn(async move {
+            let journal_error = |e: JournalError| ClayError::Unavailable(e.to_string());
+            // The workspace that keeps the journal commits changes and mark at once.
+            if let Some((_, mark)) = &journaled
+                && backend
+                    .apply_journaled(&table_id, &updates, &deletes, mark)
+                    .await?
+            {
+                return Ok(());
+            }
+            // Elsewhere: the effects are journaled before anything is applied, and marked
+            // applied after. A death in between leaves them `computed`, and a resume applies
+            // them again from the journal.
+            if let Some((journal, mark)) = &journaled {
+                let (journal, mark) = (journal.clone(), mark.clone());
+                blocking(move || {
+                    journal.mark(
+                        &mark.run_id,
+                        mark.batch,
+                        BatchState::Computed,
+                        Some(&mark.effects),
+                    )
+                })
+                .await
+                .map_err(journal_error)?;
+            }
             if !updates.is_empty() {
                 backend.update_rows(&table_id, &updates).await?;
             }
             if !deletes.is_empty() {
-                backend.delete_rows(&table_id, &deletes).await?;
+                match backend.delete_rows(&table_id, &deletes).await {
+                    // Already gone: a delete applied again from the journal.
+                    Err(ClayError::NotFound(_)) if journaled.is_some() => {}
+                    other => other?,
+                }
+            }
+            if let Some((journal, mark)) = journaled {
+                blocking(move || journal.mark(&mark.run_id, mark.batch, BatchState::Applied, None))
+                    .await
+                    .map_err(journal_error)?;
             }
             Ok(())
         });
@@ -578,6 +902,8 @@ fn applied_targets(
 
 /// The validated effects of one batch.
 struct BatchPlan {
+    /// Rows in the batch.
+    rows: u64,
     updates: Vec<RowUpdate>,
     deletes: Vec<String>,
     changes: Vec<RowChange>,
@@ -621,6 +947,7 @@ fn plan_batch(
     // Outcomes are checked per cell; a guest may name many, so look fields up by id once.
     let fields: FxHashMap<&str, &Field> = table.fields.iter().map(|f| (f.id.as_str(), f)).collect();
     let mut plan = BatchPlan {
+        rows: rows.len() as u64,
         updates: Vec::new(),
         deletes: Vec::new(),
         changes: Vec::new(),

@@ -185,6 +185,17 @@ impl LocalBackend {
         Ok(self)
     }
 
+    /// Whether this workspace is the file at `path`.
+    fn is_file(&self, path: &Path) -> bool {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let (Some(ours), Ok(theirs)) = (conn.path(), path.canonicalize()) else {
+            return false;
+        };
+        Path::new(ours)
+            .canonicalize()
+            .is_ok_and(|ours| ours == theirs)
+    }
+
     /// The acting member's user id.
     pub fn actor(&self) -> Option<&str> {
         self.actor.as_deref()
@@ -507,6 +518,27 @@ impl Clay for LocalBackend {
     async fn resolve_table(&self, id_or_name: &str) -> ClayResult<TableInfo> {
         let key = id_or_name.to_string();
         self.call(move |db| db.resolve_table(&key)).await
+    }
+
+    async fn apply_journaled(
+        &self,
+        table_id: &str,
+        updates: &[RowUpdate],
+        deletes: &[String],
+        mark: &JournalMark,
+    ) -> ClayResult<bool> {
+        if !self.is_file(&mark.journal) {
+            return Ok(false);
+        }
+        let (t, updates, deletes, mark) = (
+            table_id.to_string(),
+            updates.to_vec(),
+            deletes.to_vec(),
+            mark.clone(),
+        );
+        self.call(move |db| db.apply_journaled(&t, &updates, &deletes, &mark))
+            .await?;
+        Ok(true)
     }
 }
 

@@ -55,6 +55,67 @@ pub struct Db<'a> {
     pub(crate) row_limit: u64,
 }
 
+/// Deletes `ids` of `table_id` inside `tx`; an id the table no longer has is no error (a
+/// delete applied twice is the same as once).
+fn delete_in(tx: &Transaction<'_>, table_id: &str, ids: &[String]) -> ClayResult<()> {
+    let mut delete = tx
+        .prepare_cached("DELETE FROM records WHERE id = ?1 AND table_id = ?2")
+        .db()?;
+    for id in ids {
+        delete.execute([id, table_id]).db()?;
+    }
+    Ok(())
+}
+
+/// Writes `updates` to `table`'s rows inside `tx`: each named cell replaced, the others kept.
+fn update_in(
+    tx: &Transaction<'_>,
+    table: &TableInfo,
+    writable: &HashSet<String>,
+    updates: &[RowUpdate],
+) -> ClayResult<()> {
+    let table_id = table.id.as_str();
+    let now = now_ms();
+    // Statements prepared once for the batch, not once per row.
+    let mut read = tx.prepare_cached(READ_CELLS).db()?;
+    let mut write = tx.prepare_cached(WRITE_CELLS).db()?;
+    for update in updates {
+        let text: Option<String> = read
+            .query_row([&update.id, table_id], |r| r.get(0))
+            .optional()
+            .db()?;
+        let Some(text) = text else {
+            return Err(ClayError::NotFound(format!(
+                "record {} in table {table_id}",
+                update.id
+            )));
+        };
+        let mut cells = cells_from_json(&update.id, &text)?;
+        for c in &update.cells {
+            if !writable.contains(&c.field_id) {
+                return Err(ClayError::Invalid(format!(
+                    "table `{}` has no writable field {}",
+                    table.name, c.field_id
+                )));
+            }
+            match cells.iter_mut().find(|x| x.field_id == c.field_id) {
+                Some(cell) => {
+                    cell.value = c.value.clone();
+                }
+                None => cells.push(Cell {
+                    field_id: c.field_id.clone(),
+                    value: c.value.clone(),
+                    status: None,
+                }),
+            }
+        }
+        write
+            .execute(params![cells_to_json(&cells)?, now, update.id])
+            .db()?;
+    }
+    Ok(())
+}
+
 fn kind_str(k: ResourceKind) -> &'static str {
     match k {
         ResourceKind::Folder => "folder",
@@ -943,13 +1004,33 @@ impl Db<'_> {
     pub(crate) fn delete_rows(&mut self, table_id: &str, ids: &[String]) -> ClayResult<()> {
         self.get_table(table_id)?;
         let tx = self.tx()?;
-        let mut delete = tx
-            .prepare_cached("DELETE FROM records WHERE id = ?1 AND table_id = ?2")
-            .db()?;
-        for id in ids {
-            delete.execute([id, table_id]).db()?;
-        }
-        drop(delete);
+        delete_in(&tx, table_id, ids)?;
+        tx.commit().db()
+    }
+
+    /// A journaled run's batch: its updates, its deletes and its journal mark commit in one
+    /// transaction, so the workspace never holds a batch's changes without the mark that
+    /// says they are in, nor the mark without the changes.
+    pub(crate) fn apply_journaled(
+        &mut self,
+        table_id: &str,
+        updates: &[RowUpdate],
+        deletes: &[String],
+        mark: &JournalMark,
+    ) -> ClayResult<()> {
+        let table = self.get_table(table_id)?;
+        let writable = self.writable_fields(&table);
+        let tx = self.tx()?;
+        update_in(&tx, &table, &writable, updates)?;
+        delete_in(&tx, table_id, deletes)?;
+        crate::journal::mark_applied(&tx, &mark.run_id, mark.batch, &mark.effects).map_err(
+            |e| {
+                ClayError::Unavailable(format!(
+                    "marking batch {} of run {} applied: {e}; nothing of the batch was applied",
+                    mark.batch, mark.run_id
+                ))
+            },
+        )?;
         tx.commit().db()
     }
 
@@ -972,46 +1053,8 @@ impl Db<'_> {
     pub(crate) fn update_rows(&mut self, table_id: &str, updates: &[RowUpdate]) -> ClayResult<()> {
         let table = self.get_table(table_id)?;
         let writable = self.writable_fields(&table);
-        let now = now_ms();
         let tx = self.tx()?;
-        // Statements prepared once for the batch, not once per row.
-        let mut read = tx.prepare_cached(READ_CELLS).db()?;
-        let mut write = tx.prepare_cached(WRITE_CELLS).db()?;
-        for update in updates {
-            let text: Option<String> = read
-                .query_row([&update.id, table_id], |r| r.get(0))
-                .optional()
-                .db()?;
-            let Some(text) = text else {
-                return Err(ClayError::NotFound(format!(
-                    "record {} in table {table_id}",
-                    update.id
-                )));
-            };
-            let mut cells = cells_from_json(&update.id, &text)?;
-            for c in &update.cells {
-                if !writable.contains(&c.field_id) {
-                    return Err(ClayError::Invalid(format!(
-                        "table `{}` has no writable field {}",
-                        table.name, c.field_id
-                    )));
-                }
-                match cells.iter_mut().find(|x| x.field_id == c.field_id) {
-                    Some(cell) => {
-                        cell.value = c.value.clone();
-                    }
-                    None => cells.push(Cell {
-                        field_id: c.field_id.clone(),
-                        value: c.value.clone(),
-                        status: None,
-                    }),
-                }
-            }
-            write
-                .execute(params![cells_to_json(&cells)?, now, update.id])
-                .db()?;
-        }
-        drop((read, write));
+        update_in(&tx, &table, &writable, updates)?;
         tx.commit().db()
     }
 

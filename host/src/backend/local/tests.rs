@@ -593,3 +593,104 @@ async fn after_the_backend_is_dropped_the_file_alone_holds_every_write() {
         Some(&CellValue::Text("written".into()))
     );
 }
+
+#[tokio::test]
+async fn a_journaled_batch_and_its_applied_mark_commit_together_or_not_at_all() {
+    use crate::journal::{BatchState, Journal, NewRun, RunOptions};
+    let (dir, b) = demo();
+    let path = dir.path().join("ws.sqlite");
+    let table = b.resolve_table("Leads").await.unwrap();
+    let view = table.views[0].id.clone();
+    let ids = b.record_ids(&table.id, &view).await.unwrap();
+    let email = table.field_by_name("Email").unwrap().id.clone();
+    let journal = Journal::open(&path).unwrap();
+    let batch = ids[..2].to_vec();
+    let run = journal
+        .begin(
+            NewRun {
+                plugin: "p",
+                plugin_sha256: "aa",
+                plugin_spec: "p",
+                table_id: &table.id,
+                table_name: &table.name,
+                options: RunOptions::default(),
+                total_rows: 2,
+            },
+            &[&batch],
+            false,
+        )
+        .unwrap();
+    let update = |value: &str| {
+        vec![RowUpdate {
+            id: ids[0].clone(),
+            cells: vec![CellInput {
+                field_id: email.clone(),
+                value: CellValue::Text(value.into()),
+            }],
+        }]
+    };
+    let email_of = |b: LocalBackend| {
+        let (t, id, email) = (table.id.clone(), ids[0].clone(), email.clone());
+        async move {
+            let row = b.read_records(&t, &[id]).await.unwrap().remove(0);
+            row.cell(&email).map(|c| c.value.clone())
+        }
+    };
+    let mark = |batch: u32| JournalMark {
+        journal: path.clone(),
+        run_id: run.id().to_string(),
+        batch,
+        effects: "{}".into(),
+    };
+
+    // A mark the journal cannot take (no such batch) rolls the batch's changes back.
+    let err = b
+        .apply_journaled(&table.id, &update("lost@x.io"), &ids[1..2], &mark(7))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("nothing of the batch was applied"),
+        "{err}"
+    );
+    assert_ne!(
+        email_of(b.clone()).await,
+        Some(CellValue::Text("lost@x.io".into()))
+    );
+    assert_eq!(
+        b.read_records(&table.id, &ids[1..2]).await.unwrap().len(),
+        1
+    );
+
+    // One that it can take commits with them.
+    assert!(
+        b.apply_journaled(&table.id, &update("kept@x.io"), &ids[1..2], &mark(0))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        email_of(b.clone()).await,
+        Some(CellValue::Text("kept@x.io".into()))
+    );
+    assert!(
+        b.read_records(&table.id, &ids[1..2])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        journal.batches(run.id()).unwrap()[0].state,
+        BatchState::Applied
+    );
+
+    // A journal in another file is not this workspace's to mark: the caller does it.
+    let elsewhere = JournalMark {
+        journal: dir.path().join("state.sqlite"),
+        ..mark(0)
+    };
+    std::fs::write(&elsewhere.journal, b"").unwrap();
+    assert!(
+        !b.apply_journaled(&table.id, &update("x@x.io"), &[], &elsewhere)
+            .await
+            .unwrap()
+    );
+}
