@@ -11,6 +11,7 @@ pub mod capabilities;
 pub mod invocation;
 pub mod journal;
 pub mod plugin;
+pub mod recording;
 pub mod runtime;
 pub mod sim;
 mod state_db;

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use model::*;
 
 /// Errors every backend speaks; they map one-to-one onto the WIT `clay-error` variant.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "message", rename_all = "snake_case")]
 pub enum ClayError {
     #[error("not found: {0}")]
     NotFound(String),

@@ -9,6 +9,7 @@ mod new;
 mod output;
 mod plugins;
 mod remote;
+mod replay;
 mod report;
 mod run;
 mod runs;
@@ -98,6 +99,8 @@ enum Command {
     Audit(run::AuditArgs),
     /// List journaled runs, show one's report, or resume an interrupted one.
     Runs(runs::RunsArgs),
+    /// Run a recording (`run|audit --record FILE`) again, offline, and compare.
+    Replay(replay::ReplayArgs),
     /// Show a plugin's world, imports, exports, size and hash.
     Inspect(inspect::InspectArgs),
     /// Scaffold a plugin crate that builds and passes its test as it stands.
@@ -228,6 +231,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(&ctx, args).await,
             Command::Audit(args) => run::audit(&ctx, args).await,
             Command::Runs(args) => runs::runs(&ctx, args).await,
+            Command::Replay(args) => replay::replay_command(&ctx, args).await,
             Command::Inspect(args) => inspect::inspect(&ctx, args).await,
             Command::Workspace(cmd) => workspace::workspace(&ctx, cmd).await,
             Command::New(args) => new::new(args),

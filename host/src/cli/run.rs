@@ -14,6 +14,7 @@ use kiln_host::invocation::{
     AuditOptions, InvocationOptions, Journaling, Limits, RowChange, TransformOptions,
     TransformReport, run_audit, run_transform,
 };
+use kiln_host::recording::{Header, Kind, Recorder};
 
 use super::{Common, Context, budget, output, plugins, report};
 
@@ -39,6 +40,10 @@ pub(crate) struct InvokeArgs {
     /// Credits this run may spend (enrichment columns it runs); 0 forbids spending.
     #[arg(long, value_name = "N", value_parser = parse_credits)]
     pub max_credits: Option<f64>,
+    /// Record every call the plugin makes to Clay, and every batch and outcome (or the
+    /// audit's report), to FILE — JSON lines, no secrets — for `kiln replay FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<std::path::PathBuf>,
 }
 
 impl InvokeArgs {
@@ -192,6 +197,41 @@ async fn prepare(
     Ok((opened, plugin, invocation))
 }
 
+/// Starts `--record FILE`, when asked: the recorder goes into `invocation`.
+fn start_recording(
+    invoke: &InvokeArgs,
+    kind: Kind,
+    plugin: &Plugin,
+    spec: &str,
+    dry_run: bool,
+    invocation: &mut InvocationOptions,
+) -> anyhow::Result<()> {
+    let Some(path) = &invoke.record else {
+        return Ok(());
+    };
+    let header = Header {
+        kiln_recording: kiln_host::recording::VERSION,
+        kind,
+        plugin: plugin.name().to_string(),
+        plugin_sha256: plugin.info().sha256.clone(),
+        plugin_spec: journal_spec(spec),
+        config: invocation.config.clone(),
+        credit_budget: invocation.credit_budget,
+        dry_run,
+        started_ms: kiln_host::invocation::now_ms(),
+    };
+    invocation.record = Some(Recorder::create(path, &header)?);
+    Ok(())
+}
+
+/// Writes the recording's last line, when there is one.
+fn finish_recording(recorder: Option<Recorder>) -> anyhow::Result<()> {
+    if let Some(recorder) = recorder {
+        recorder.finish(kiln_host::invocation::now_ms())?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn run(ctx: &Context, mut args: RunArgs) -> anyhow::Result<ExitCode> {
     // A resumed run names its plugin and settings in the journal.
     let resuming = match &args.resume {
@@ -217,7 +257,20 @@ pub(crate) async fn run(ctx: &Context, mut args: RunArgs) -> anyhow::Result<Exit
         (None, Some(info)) => info.table_id.clone(),
         (None, None) => bail!("name the table to run on (--table)"),
     };
-    let (opened, plugin, invocation) = prepare(ctx, &args.invoke, &spec, args.common.build).await?;
+    let (opened, plugin, mut invocation) =
+        prepare(ctx, &args.invoke, &spec, args.common.build).await?;
+    let dry_run = resuming
+        .as_ref()
+        .map_or(args.dry_run, |info| info.options.dry_run);
+    start_recording(
+        &args.invoke,
+        Kind::Transform,
+        &plugin,
+        &spec,
+        dry_run,
+        &mut invocation,
+    )?;
+    let recorder = invocation.record.clone();
     let journal =
         kiln_host::journal::Journal::open(&opened.state).context("opening the run journal")?;
     let backend = opened.clay.clone();
@@ -248,6 +301,7 @@ pub(crate) async fn run(ctx: &Context, mut args: RunArgs) -> anyhow::Result<Exit
             Some(id) => format!("resuming run {id} of {}", plugin.name()),
             None => format!("running {} on table {table}", plugin.name()),
         })?;
+    finish_recording(recorder)?;
     bar.finish_and_clear();
     let verified = if args.verify {
         let wait = Duration::from_secs(args.verify_wait_secs);
@@ -366,8 +420,17 @@ pub(crate) async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Exit
             bail!("--json asks for JSON but --format asks for {f:?}; pass one of them")
         }
     };
-    let (opened, plugin, invocation) =
+    let (opened, plugin, mut invocation) =
         prepare(ctx, &args.invoke, &args.plugin, args.common.build).await?;
+    start_recording(
+        &args.invoke,
+        Kind::Audit,
+        &plugin,
+        &args.plugin,
+        false,
+        &mut invocation,
+    )?;
+    let recorder = invocation.record.clone();
     let backend = opened.clay.clone();
     let options = AuditOptions {
         period: Duration::from_secs(args.period_days * 24 * 3600),
@@ -377,6 +440,7 @@ pub(crate) async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Exit
     let (scope, report) = run_audit(&plugin, backend.clone(), options)
         .await
         .with_context(|| format!("auditing with {}", plugin.name()))?;
+    finish_recording(recorder)?;
     opened.report_traffic(None);
     report::present(
         &backend,

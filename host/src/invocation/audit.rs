@@ -68,8 +68,21 @@ pub async fn run_audit(
         },
         now,
     };
+    let recorder = options.invocation.record.clone();
     let mut instance = AuditorInstance::new(plugin, backend, options.invocation).await?;
-    let report = instance.audit(&scope).await?;
+    let report = instance.audit(&scope).await;
+    if let Some(recorder) = recorder {
+        let (recorded, error) = match &report {
+            Ok(r) => (Some(serde_json::to_value(r).unwrap_or_default()), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        recorder.entry(&crate::recording::Entry::Audit {
+            scope: serde_json::to_value(scope).unwrap_or_default(),
+            report: recorded,
+            error,
+        });
+    }
+    let report = report?;
     instance.end_trail()?;
     Ok((scope, report))
 }

@@ -4,10 +4,12 @@
 mod audit;
 mod batch;
 mod output;
+mod replay;
 mod transform;
 mod types;
 
 pub use audit::{AuditError, AuditOptions, now_ms, run_audit};
+pub use replay::{CallDifference, ReplayError, ReplayReport, RowDifference, replay};
 pub use transform::{
     BatchFailure, CellChange, Journaling, RowChange, RowError, Timings, TransformError,
     TransformOptions, TransformReport, run_transform,
@@ -172,6 +174,9 @@ pub struct InvocationOptions {
     pub ledger: Option<Ledger>,
     /// The acting member's email, for per-member budgets.
     pub member: Option<String>,
+    /// Writes every call the plugin makes to Clay, and (for runs) every batch and outcome,
+    /// to a recording (see [`crate::recording`]).
+    pub record: Option<crate::recording::Recorder>,
 }
 
 /// A plugin pre-linked as one world: how [`Instance::start`] finds and instantiates it.
@@ -320,6 +325,10 @@ impl Instance {
                     actual: plugin.world(),
                 },
             });
+        };
+        let backend: Arc<dyn Clay> = match &options.record {
+            Some(recorder) => Arc::new(crate::recording::Recording::new(backend, recorder.clone())),
+            None => backend,
         };
         let mut instance = Instance::new(plugin, backend, options).await?;
         instance.arm()?;

@@ -554,7 +554,10 @@ async fn run_batches(
         let called: Vec<Called> = if lanes == 1 {
             let mut called = Vec::with_capacity(1);
             for (index, rows) in batches {
-                let outcomes = instances[0].transform(&rows, &context(index)).await;
+                let ctx = context(index);
+                record_batch(&options.invocation, &ctx, &rows);
+                let outcomes = instances[0].transform(&rows, &ctx).await;
+                record_outcomes(&options.invocation, index, &outcomes);
                 called.push((index, rows, outcomes));
             }
             called
@@ -567,6 +570,7 @@ async fn run_batches(
                 .zip(std::mem::take(&mut instances))
                 .map(|((index, rows), mut instance)| {
                     let ctx = context(index);
+                    record_batch(&options.invocation, &ctx, &rows);
                     tokio::spawn(async move {
                         let outcomes = instance.transform(&rows, &ctx).await;
                         (instance, index, rows, outcomes)
@@ -579,6 +583,7 @@ async fn run_batches(
                     ClayError::Unavailable(format!("a plugin instance's task failed: {e}"))
                 })?;
                 instances.push(instance);
+                record_outcomes(&options.invocation, index, &outcomes);
                 called.push((index, rows, outcomes));
             }
             instances.extend(idle);
@@ -633,6 +638,34 @@ async fn run_batches(
         instance.end_trail()?;
     }
     Ok(())
+}
+
+fn record_batch(options: &super::InvocationOptions, ctx: &TransformContext, rows: &[Row]) {
+    if let Some(recorder) = &options.record {
+        recorder.entry(&crate::recording::Entry::Batch {
+            index: ctx.batch_index,
+            context: serde_json::to_value(ctx).unwrap_or_default(),
+            rows: serde_json::to_value(rows).unwrap_or_default(),
+        });
+    }
+}
+
+fn record_outcomes(
+    options: &super::InvocationOptions,
+    index: usize,
+    outcomes: &Result<Vec<super::RowOutcome>, InvocationError>,
+) {
+    if let Some(recorder) = &options.record {
+        let (outcomes, error) = match outcomes {
+            Ok(o) => (Some(serde_json::to_value(o).unwrap_or_default()), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        recorder.entry(&crate::recording::Entry::Outcomes {
+            index: index as u32,
+            outcomes,
+            error,
+        });
+    }
 }
 
 /// A batch after its call: its index, its rows and what the plugin answered.

@@ -7,7 +7,7 @@ use crate::capabilities::bindings::types as w;
 use crate::capabilities::convert;
 
 /// What a transformer is told about the batch it gets.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransformContext {
     pub workspace_id: u64,
     /// The table, as the plugin may see it.
@@ -62,7 +62,7 @@ pub(crate) fn context_to_wit(ctx: &TransformContext) -> w::TransformContext {
 }
 
 /// What an auditor is asked to look at.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct AuditScope {
     pub workspace_id: u64,
     pub period: TimeRange,
