@@ -242,6 +242,11 @@ impl Capabilities {
         self.host_calls
     }
 
+    /// Credits this invocation has spent so far.
+    pub fn credits_spent(&self) -> f64 {
+        self.meter.as_ref().map_or(0.0, |m| m.spent())
+    }
+
     /// Checks the grant and meters the call; every capability function starts here and
     /// ends in [`Capabilities::finish`]. `targets` are the ids the call names, for the trail.
     fn enter(

@@ -13,6 +13,7 @@ mod replay;
 mod report;
 mod run;
 mod runs;
+mod shadow;
 mod sim;
 mod trail;
 mod workspace;
@@ -101,6 +102,8 @@ enum Command {
     Runs(runs::RunsArgs),
     /// Run a recording (`run|audit --record FILE`) again, offline, and compare.
     Replay(replay::ReplayArgs),
+    /// Run a candidate plugin beside a baseline over the same batches and compare.
+    Shadow(shadow::ShadowArgs),
     /// Show a plugin's world, imports, exports, size and hash.
     Inspect(inspect::InspectArgs),
     /// Scaffold a plugin crate that builds and passes its test as it stands.
@@ -232,6 +235,7 @@ pub fn main() -> ExitCode {
             Command::Audit(args) => run::audit(&ctx, args).await,
             Command::Runs(args) => runs::runs(&ctx, args).await,
             Command::Replay(args) => replay::replay_command(&ctx, args).await,
+            Command::Shadow(args) => shadow::shadow(&ctx, args).await,
             Command::Inspect(args) => inspect::inspect(&ctx, args).await,
             Command::Workspace(cmd) => workspace::workspace(&ctx, cmd).await,
             Command::New(args) => new::new(args),

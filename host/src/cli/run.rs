@@ -294,6 +294,7 @@ pub(crate) async fn run(ctx: &Context, mut args: RunArgs) -> anyhow::Result<Exit
             resume: args.resume.clone(),
             force: args.force,
         }),
+        shadow: None,
     };
     let report = run_transform(&plugin, backend.clone(), &table, options)
         .await

@@ -5,13 +5,17 @@ mod audit;
 mod batch;
 mod output;
 mod replay;
+mod shadow;
 mod transform;
 mod types;
 
 pub use audit::{AuditError, AuditOptions, now_ms, run_audit};
 pub use replay::{CallDifference, ReplayError, ReplayReport, RowDifference, replay};
+pub use shadow::{
+    AuditShadowReport, AuditSide, Difference, RowDiff, RowEffect, ShadowReport, Side, shadow_audit,
+};
 pub use transform::{
-    BatchFailure, CellChange, Journaling, RowChange, RowError, Timings, TransformError,
+    BatchFailure, CellChange, Journaling, RowChange, RowError, Shadow, Timings, TransformError,
     TransformOptions, TransformReport, run_transform,
 };
 pub use types::*;
@@ -490,6 +494,10 @@ impl Instance {
         self.store.data().caps().host_calls()
     }
 
+    fn credits_spent(&self) -> f64 {
+        self.store.data().caps().credits_spent()
+    }
+
     /// Records a host-side event of this invocation (an applied batch) in the trail.
     fn record(&mut self, call: &str, targets: Vec<String>, outcome: trail::Outcome) {
         if let Some(t) = self.store.data_mut().caps_mut().trail_mut() {
@@ -568,6 +576,11 @@ impl TransformerInstance {
 
     pub fn host_calls(&self) -> u64 {
         self.instance.host_calls()
+    }
+
+    /// Credits this invocation has spent so far.
+    pub fn credits_spent(&self) -> f64 {
+        self.instance.credits_spent()
     }
 
     /// This invocation's id in the audit trail and the credit ledger.
@@ -665,6 +678,11 @@ impl AuditorInstance {
 
     pub fn host_calls(&self) -> u64 {
         self.instance.host_calls()
+    }
+
+    /// Credits this invocation has spent so far.
+    pub fn credits_spent(&self) -> f64 {
+        self.instance.credits_spent()
     }
 
     /// This invocation's id in the audit trail and the credit ledger.

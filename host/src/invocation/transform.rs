@@ -34,6 +34,17 @@ pub struct TransformOptions {
     pub parallel: usize,
     /// Keep the run in a journal (see [`crate::journal`]), so it can be resumed.
     pub journal: Option<Journaling>,
+    /// A second plugin to run on the side (`kiln shadow`): it gets every batch this run's
+    /// plugin gets, and nothing it declares is applied. Its report is
+    /// [`TransformReport::shadow`]. Batches then go to one instance at a time.
+    pub shadow: Option<Shadow>,
+}
+
+/// The candidate of a shadow run.
+pub struct Shadow {
+    pub plugin: Plugin,
+    /// Its own settings and limits; it runs as a dry run whatever they say.
+    pub invocation: InvocationOptions,
 }
 
 /// How a run is journaled.
@@ -68,6 +79,7 @@ impl Default for TransformOptions {
             progress: None,
             parallel: 1,
             journal: None,
+            shadow: None,
         }
     }
 }
@@ -158,6 +170,9 @@ pub struct TransformReport {
     /// Plugin instances the batches ran on (more than one with `parallel`).
     pub instances: usize,
     pub host_calls: u64,
+    /// Credits the plugin spent (enrichment columns it ran).
+    #[serde(default)]
+    pub credits_spent: f64,
     pub elapsed_ms: u64,
     /// Where the time went.
     pub timings: Timings,
@@ -166,6 +181,11 @@ pub struct TransformReport {
     pub errors: Vec<RowError>,
     /// Set when the run stopped early: the batch that failed; later batches did not run.
     pub failure: Option<BatchFailure>,
+    /// A shadow run's candidate: what it would have done with the same batches. Its
+    /// `failure` is the first batch it failed; it went on with the next (each failed batch's
+    /// rows are in its `errors`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<Box<TransformReport>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -260,12 +280,14 @@ pub async fn run_transform(
         batches: 0,
         instances: 1,
         host_calls: 0,
+        credits_spent: 0.0,
         elapsed_ms: 0,
         timings: Timings::default(),
         changes: Vec::new(),
         deleted: Vec::new(),
         errors: Vec::new(),
         failure: None,
+        shadow: None,
     };
     // The batches still to compute, each with its index in the run; for a resumed run, what
     // an earlier process finished goes straight into the report.
@@ -330,6 +352,10 @@ pub async fn run_transform(
         }
     };
 
+    let mut shadow = match options.shadow.take() {
+        Some(s) => Some(ShadowLane::new(s, &backend, &table, &report)?),
+        None => None,
+    };
     let result = run_batches(
         plugin,
         &backend,
@@ -343,9 +369,13 @@ pub async fn run_transform(
             journaled,
             run: active.as_ref(),
         },
+        shadow.as_mut(),
         &mut report,
     )
     .await;
+    if let Some(lane) = shadow {
+        report.shadow = Some(Box::new(lane.report));
+    }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     if let Some(active) = active {
         match &result {
@@ -456,6 +486,7 @@ async fn run_batches(
     grants: &Grants,
     options: &TransformOptions,
     batches: Batches<'_>,
+    mut shadow: Option<&mut ShadowLane>,
     report: &mut TransformReport,
 ) -> Result<(), TransformError> {
     let Batches {
@@ -476,7 +507,7 @@ async fn run_batches(
         .imports
         .iter()
         .any(|i| i.starts_with("clay:api/tables"));
-    let lanes = if sealed && plugin.manifest().transform.independent_batches {
+    let lanes = if sealed && shadow.is_none() && plugin.manifest().transform.independent_batches {
         options.parallel.min(plugin.pool_free()).max(1)
     } else {
         1
@@ -558,6 +589,9 @@ async fn run_batches(
                 record_batch(&options.invocation, &ctx, &rows);
                 let outcomes = instances[0].transform(&rows, &ctx).await;
                 record_outcomes(&options.invocation, index, &outcomes);
+                if let Some(shadow) = shadow.as_deref_mut() {
+                    shadow.batch(&ctx, &rows).await;
+                }
                 called.push((index, rows, outcomes));
             }
             called
@@ -633,6 +667,10 @@ async fn run_batches(
         last.settle(&mut instances[by], report).await?;
     }
     report.host_calls = instances.iter().map(|i| i.host_calls()).sum();
+    report.credits_spent = instances.iter().map(|i| i.credits_spent()).sum();
+    if let Some(shadow) = shadow {
+        shadow.finish();
+    }
     // A run whose changes are not all in the trail is not a success.
     for instance in &mut instances {
         instance.end_trail()?;
@@ -665,6 +703,156 @@ fn record_outcomes(
             outcomes,
             error,
         });
+    }
+}
+
+/// The candidate of a shadow run, batch by batch: the same rows and context as the run's
+/// plugin (with the columns its own grant lets it see), checked the same way, never applied.
+struct ShadowLane {
+    plugin: Plugin,
+    invocation: InvocationOptions,
+    backend: Arc<dyn Clay>,
+    grants: Grants,
+    table: TableInfo,
+    visible: TableInfo,
+    instance: Option<TransformerInstance>,
+    /// Spent and calls made by instances that failed and were replaced.
+    retired: (u64, f64),
+    report: TransformReport,
+}
+
+impl ShadowLane {
+    fn new(
+        shadow: Shadow,
+        backend: &Arc<dyn Clay>,
+        table: &TableInfo,
+        run: &TransformReport,
+    ) -> Result<Self, TransformError> {
+        let Shadow {
+            plugin,
+            mut invocation,
+        } = shadow;
+        if plugin.world() != World::Transformer {
+            return Err(InvocationError {
+                plugin: plugin.name().to_string(),
+                kind: InvocationErrorKind::WrongWorld {
+                    expected: World::Transformer,
+                    actual: plugin.world(),
+                },
+            }
+            .into());
+        }
+        invocation.dry_run = true;
+        let grants = invocation
+            .grants
+            .clone()
+            .unwrap_or_else(|| plugin.grants().clone());
+        if !grants.allows(Interface::Tables, Access::Read) || !grants.tables.allows_table(table) {
+            return Err(ClayError::Denied(format!(
+                "shadow candidate `{}` may not read table `{}`",
+                plugin.name(),
+                table.name
+            ))
+            .into());
+        }
+        let visible = grants.tables.visible(table);
+        let mut report = run.clone();
+        report.plugin = plugin.name().to_string();
+        report.dry_run = true;
+        report.run_id = None;
+        Ok(Self {
+            plugin,
+            invocation,
+            backend: backend.clone(),
+            grants,
+            table: table.clone(),
+            visible,
+            instance: None,
+            retired: (0, 0.0),
+            report,
+        })
+    }
+
+    async fn batch(&mut self, ctx: &TransformContext, rows: &[Row]) {
+        let report = &mut self.report;
+        report.batches += 1;
+        report.rows_seen += rows.len() as u64;
+        let stage = Instant::now();
+        let mut instance = match self.instance.take() {
+            Some(i) => i,
+            None => match TransformerInstance::new(
+                &self.plugin,
+                self.backend.clone(),
+                self.invocation.clone(),
+            )
+            .await
+            {
+                Ok(i) => i,
+                Err(e) => return self.failed(ctx.batch_index, rows, &e),
+            },
+        };
+        let ctx = TransformContext {
+            table: self.visible.clone(),
+            dry_run: true,
+            ..ctx.clone()
+        };
+        let called = instance.transform(rows, &ctx).await;
+        self.report.timings.guest_ms += ms_since(stage);
+        match called {
+            Ok(outcomes) => {
+                let stage = Instant::now();
+                let plan = plan_batch(
+                    self.plugin.name(),
+                    &self.grants,
+                    &self.table,
+                    rows,
+                    outcomes,
+                    true,
+                );
+                let report = &mut self.report;
+                report.timings.plan_ms += ms_since(stage);
+                report.rows_changed += plan.changes.len() as u64;
+                report.rows_deleted += plan.deletes.len() as u64;
+                report.rows_failed += plan.failed;
+                report.rows_unchanged += plan.unchanged;
+                report.changes.extend(plan.changes);
+                report.deleted.extend(plan.deletes);
+                report.errors.extend(plan.errors);
+                self.instance = Some(instance);
+            }
+            Err(e) => {
+                self.retired.0 += instance.host_calls();
+                self.retired.1 += instance.credits_spent();
+                self.failed(ctx.batch_index, rows, &e);
+            }
+        }
+    }
+
+    /// A batch the candidate failed: every row of it failed, and the run goes on.
+    fn failed(&mut self, batch_index: u32, rows: &[Row], e: &InvocationError) {
+        let report = &mut self.report;
+        report.rows_failed += rows.len() as u64;
+        let error = e.to_string();
+        report.errors.extend(rows.iter().map(|r| RowError {
+            row_id: r.id.clone(),
+            message: format!("the batch failed: {error}"),
+        }));
+        report.failure.get_or_insert(BatchFailure {
+            batch_index,
+            rows: rows.len(),
+            limit: e.limit().map(|l| l.name().to_string()),
+            error,
+        });
+    }
+
+    fn finish(&mut self) {
+        let (calls, credits) = self.retired;
+        let live = self.instance.as_ref();
+        self.report.host_calls = calls + live.map_or(0, |i| i.host_calls());
+        self.report.credits_spent = credits + live.map_or(0.0, |i| i.credits_spent());
+        if let Some(instance) = self.instance.as_mut() {
+            let _ = instance.end_trail();
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! page with charts. Gathering (credit data from the backend) is separate from rendering, so
 //! the renderers are pure functions of an [`AuditDocument`] and easy to test.
 
-mod chart;
+pub(crate) mod chart;
 mod html;
 mod markdown;
 
