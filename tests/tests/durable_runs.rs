@@ -18,11 +18,11 @@ use secrecy::ExposeSecret as _;
 const ROWS: usize = 20_000;
 const BATCH: usize = 250;
 
-/// Adds a `Counts` table of `ROWS` rows (a name, an empty counter) to the workspace.
-fn add_counts_table(dir: &Path, local: &LocalBackend) {
+/// Adds a `Counts` table of `rows` rows (a name, an empty counter) to the workspace.
+fn add_counts_table(dir: &Path, local: &LocalBackend, rows: usize) {
     let csv = dir.join("counts.csv");
     let mut text = String::from("Name,Count\n");
-    for i in 0..ROWS {
+    for i in 0..rows {
         text.push_str(&format!("person {i},\n"));
     }
     std::fs::write(&csv, text).unwrap();
@@ -52,6 +52,10 @@ async fn counters(path: &Path) -> Vec<(String, Option<f64>)> {
 
 fn assert_every_row_counted_once(counts: &[(String, Option<f64>)]) {
     assert_eq!(counts.len(), ROWS);
+    assert_each_once(counts);
+}
+
+fn assert_each_once(counts: &[(String, Option<f64>)]) {
     let wrong: Vec<_> = counts.iter().filter(|(_, c)| *c != Some(1.0)).collect();
     assert!(
         wrong.is_empty(),
@@ -240,7 +244,7 @@ fn shown(kiln: &Kiln, id: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_killed_again_and_again_on_the_workspace_counts_every_row_once() {
     let ws = DemoWorkspace::new();
-    add_counts_table(ws.dir.path(), &ws.local);
+    add_counts_table(ws.dir.path(), &ws.local, ROWS);
     let kiln = Kiln {
         home: ws.dir.path().to_path_buf(),
         args: vec!["--workspace".into(), ws.path.display().to_string()],
@@ -280,7 +284,7 @@ async fn a_run_killed_again_and_again_on_the_workspace_counts_every_row_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_over_http_killed_between_journaling_and_applying_counts_every_row_once() {
     let ws = DemoWorkspace::new();
-    add_counts_table(ws.dir.path(), &ws.local);
+    add_counts_table(ws.dir.path(), &ws.local, ROWS);
     // Answers that fail (some after applying the request), rate limits, and latency that
     // keeps a batch's writes in flight long enough to be killed during them.
     let sim = start_sim(
@@ -343,4 +347,82 @@ async fn a_run_over_http_killed_between_journaling_and_applying_counts_every_row
         "{report:#}"
     );
     assert!(sim.fault_stats().server_errors > 0, "faults were injected");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_library_resumes_a_run_only_with_the_plugin_that_started_it() {
+    use kiln_host::invocation::{Journaling, TransformOptions, run_transform};
+    use kiln_host::journal::{Journal, JournalError, NewRun, RunOptions, RunState};
+
+    let ws = DemoWorkspace::new();
+    add_counts_table(ws.dir.path(), &ws.local, 300);
+    let runtime = kiln_tests::runtime();
+    let counter = runtime.load_file(&counter()).await.unwrap();
+    let other = runtime
+        .load_file(&kiln_tests::normalize_contacts())
+        .await
+        .unwrap();
+    let backend = ws.backend();
+    let table = backend.resolve_table("Counts").await.unwrap();
+    let ids = backend
+        .record_ids(&table.id, &table.views[0].id)
+        .await
+        .unwrap();
+    let journal = Journal::open(&ws.path).unwrap();
+    // A run whose process went away before it applied anything.
+    let chunks: Vec<&[String]> = ids.chunks(100).collect();
+    let id = journal
+        .begin(
+            NewRun {
+                plugin: counter.name(),
+                plugin_sha256: &counter.info().sha256,
+                plugin_spec: "counter",
+                table_id: &table.id,
+                table_name: &table.name,
+                options: RunOptions {
+                    rows_per_batch: 100,
+                    dry_run: false,
+                    config: Default::default(),
+                },
+                total_rows: ids.len() as u64,
+            },
+            &chunks,
+            false,
+        )
+        .unwrap()
+        .id()
+        .to_string();
+    assert_eq!(
+        journal.get(&id).unwrap().unwrap().state,
+        RunState::Interrupted
+    );
+
+    let resume = |journal: &Journal| TransformOptions {
+        journal: Some(Journaling {
+            journal: journal.clone(),
+            plugin_spec: "counter".into(),
+            resume: Some(id.clone()),
+            force: false,
+        }),
+        ..TransformOptions::default()
+    };
+    let err = run_transform(&other, backend.clone(), "ignored", resume(&journal))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            kiln_host::invocation::TransformError::Journal(JournalError::PluginChanged { .. })
+        ),
+        "{err}"
+    );
+    let report = run_transform(&counter, backend.clone(), "ignored", resume(&journal))
+        .await
+        .unwrap();
+    assert_eq!((report.rows_changed, report.batches), (300, 3));
+    assert_eq!(report.run_id.as_deref(), Some(id.as_str()));
+    assert_eq!(journal.get(&id).unwrap().unwrap().state, RunState::Finished);
+    let counts = counters(&ws.path).await;
+    assert_eq!(counts.len(), 300);
+    assert_each_once(&counts);
 }

@@ -66,17 +66,20 @@ fn print(r: &ReplayReport) {
             &r.recorded_plugin_sha256[..12.min(r.recorded_plugin_sha256.len())]
         )
     };
-    println!(
-        "replayed {} ({same_plugin}): {} {}, {} rows, {} as recorded",
-        output::sanitize(&r.plugin),
-        r.batches,
-        match r.kind {
-            kiln_host::recording::Kind::Transform => "batches",
-            kiln_host::recording::Kind::Audit => "audits",
-        },
-        r.rows,
-        r.rows_same
-    );
+    match r.kind {
+        kiln_host::recording::Kind::Transform => println!(
+            "replayed {} ({same_plugin}): {} batches, {} rows, {} as recorded",
+            output::sanitize(&r.plugin),
+            r.batches,
+            r.rows,
+            r.rows_same
+        ),
+        kiln_host::recording::Kind::Audit => println!(
+            "replayed {} ({same_plugin}): {} audit",
+            output::sanitize(&r.plugin),
+            r.batches
+        ),
+    }
     if !r.complete {
         println!("the recording has no end line: the recorded run stopped before it finished");
     }
@@ -103,11 +106,31 @@ fn print(r: &ReplayReport) {
         );
     }
     if let Some((recorded, replayed)) = &r.audit {
-        println!(
-            "the audit's report differs:\n  recorded: {}\n  replayed: {}",
-            output::sanitize(&recorded.to_string()),
-            output::sanitize(&replayed.to_string())
-        );
+        println!("the audit's report differs:");
+        let findings =
+            |v: &serde_json::Value| v["findings"].as_array().cloned().unwrap_or_default();
+        let (before, after) = (findings(recorded), findings(replayed));
+        let line = |f: &serde_json::Value| {
+            format!(
+                "{} {}: {}",
+                f["severity"].as_str().unwrap_or("?"),
+                f["code"].as_str().unwrap_or("?"),
+                f["message"].as_str().unwrap_or("")
+            )
+        };
+        for f in before.iter().filter(|f| !after.contains(f)) {
+            println!("  - recorded only: {}", output::sanitize(&line(f)));
+        }
+        for f in after.iter().filter(|f| !before.contains(f)) {
+            println!("  + replayed only: {}", output::sanitize(&line(f)));
+        }
+        if recorded["summary"] != replayed["summary"] {
+            println!(
+                "  summary: {} → {}",
+                output::sanitize(recorded["summary"].as_str().unwrap_or("")),
+                output::sanitize(replayed["summary"].as_str().unwrap_or(""))
+            );
+        }
     }
     for call in &r.missing_calls {
         println!(
