@@ -140,13 +140,8 @@ fn show(ctx: &Context, id: &str, json: bool) -> anyhow::Result<ExitCode> {
     let info = journal
         .get(id)?
         .ok_or_else(|| kiln_host::journal::JournalError::NoSuchRun(id.to_string()))?;
-    let report: Option<TransformReport> = match journal.report(id)? {
-        Some(text) => Some(
-            serde_json::from_str(&text)
-                .with_context(|| format!("reading run {id}'s stored report"))?,
-        ),
-        None => None,
-    };
+    let report = TransformReport::from_journal(&journal, id)
+        .with_context(|| format!("reading run {id}'s report"))?;
     if json {
         #[derive(serde::Serialize)]
         struct Shown<'a> {

@@ -378,9 +378,18 @@ pub async fn run_transform(
     }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     if let Some(active) = active {
+        // The rows' changes, deletes and errors are in the batches' effects already; the run
+        // keeps the rest (see `TransformReport::from_journal`).
+        let summary = TransformReport {
+            changes: Vec::new(),
+            deleted: Vec::new(),
+            errors: Vec::new(),
+            shadow: None,
+            ..report.clone()
+        };
         match &result {
             Ok(()) => {
-                let json = serde_json::to_string(&report).unwrap_or_default();
+                let json = serde_json::to_string(&summary).unwrap_or_default();
                 let (state, error) = match &report.failure {
                     Some(f) => (RunState::Failed, Some(f.error.as_str())),
                     None => (RunState::Finished, None),
@@ -388,12 +397,40 @@ pub async fn run_transform(
                 active.end(state, &json, error)?;
             }
             Err(e) => {
-                let json = serde_json::to_string(&report).unwrap_or_default();
+                let json = serde_json::to_string(&summary).unwrap_or_default();
                 active.end(RunState::Failed, &json, Some(&e.to_string()))?;
             }
         }
     }
     result.map(|()| report)
+}
+
+impl TransformReport {
+    /// The report of journaled run `id`, once it ended: the run's summary with every
+    /// applied batch's changes, deletes and errors. `None` while it has not ended.
+    pub fn from_journal(journal: &Journal, id: &str) -> Result<Option<Self>, JournalError> {
+        let Some(text) = journal.report(id)? else {
+            return Ok(None);
+        };
+        let mut report: TransformReport =
+            serde_json::from_str(&text).map_err(|e| JournalError::Effects {
+                id: id.to_string(),
+                batch: 0,
+                why: format!("its stored report: {e}"),
+            })?;
+        report.changes.clear();
+        report.deleted.clear();
+        report.errors.clear();
+        for b in journal.batches(id)? {
+            if let (BatchState::Applied, Some(effects)) = (b.state, b.effects) {
+                let e = JournaledEffects::read(id, b.batch, &effects)?;
+                report.changes.extend(e.changes);
+                report.deleted.extend(e.deletes);
+                report.errors.extend(e.errors);
+            }
+        }
+        Ok(Some(report))
+    }
 }
 
 fn describe_config(config: &std::collections::BTreeMap<String, String>) -> String {
