@@ -19,7 +19,7 @@ const POOL: u32 = 8;
 enum Outcome {
     Normalized { rows_seen: u64, changed: u64 },
     Audited { single_admin: bool },
-    Limit(&'static str),
+    Limit(String),
 }
 
 fn limits(deadline_ms: u64, memory_mib: u64) -> Limits {
@@ -46,7 +46,12 @@ async fn hostile_run(plugin: &Plugin, ws: &DemoWorkspace, mode: &str, limits: Li
     )
     .await
     .expect("the run reports its failure");
-    Outcome::Limit(report.failure.and_then(|f| f.limit).unwrap_or("none"))
+    Outcome::Limit(
+        report
+            .failure
+            .and_then(|f| f.limit)
+            .unwrap_or_else(|| "none".into()),
+    )
 }
 
 async fn one(i: usize, plugins: Arc<[Plugin; 3]>, ws: Arc<Vec<DemoWorkspace>>) -> Outcome {
@@ -128,8 +133,8 @@ async fn sixty_four_mixed_runs_share_a_pool_of_eight() {
                 },
             },
             1 => Outcome::Audited { single_admin: true },
-            2 => Outcome::Limit("deadline"),
-            _ => Outcome::Limit("memory"),
+            2 => Outcome::Limit("deadline".into()),
+            _ => Outcome::Limit("memory".into()),
         };
         assert_eq!(outcome, &expected, "run {i}");
     }

@@ -109,7 +109,7 @@ async fn ends_on(plugin: &Plugin, mode: &str, limit: &str) -> (String, Duration)
     let report = run_mode(plugin, &ws, mode).await;
     let took = started.elapsed();
     let failure = report.failure.clone().expect("the batch fails");
-    assert_eq!(failure.limit, Some(limit), "{}", failure.error);
+    assert_eq!(failure.limit.as_deref(), Some(limit), "{}", failure.error);
     assert_eq!(report.rows_changed, 0);
     assert_eq!(ws.local.export_rows("Leads").unwrap().1, before);
     assert_eq!(

@@ -79,7 +79,7 @@ fn a_recorded_run_replays_to_the_same_outcomes_offline_and_another_plugin_does_n
     let recorded = lines(&file);
     assert_eq!(recorded[0]["kiln_recording"], 1);
     assert_eq!(recorded[0]["kind"], "transform");
-    assert_eq!(recorded.last().unwrap()["end"].is_object(), true);
+    assert!(recorded.last().unwrap()["end"].is_object());
     let batches = recorded.iter().filter(|l| l.get("batch").is_some()).count();
     assert_eq!(batches, 4, "2,000 rows in batches of 500");
 

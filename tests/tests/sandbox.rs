@@ -72,7 +72,7 @@ async fn still_serving(
     let _ = plugin;
 }
 
-async fn fails_with(mode: &str, limits: Limits) -> (String, Option<&'static str>) {
+async fn fails_with(mode: &str, limits: Limits) -> (String, Option<String>) {
     let ws = DemoWorkspace::new();
     let (_, before) = ws.local.export_rows("Leads").unwrap();
     let credits = ws.credits_spent().await;
@@ -86,7 +86,7 @@ async fn fails_with(mode: &str, limits: Limits) -> (String, Option<&'static str>
         credits,
         "no credits spent or lost"
     );
-    let recorded = match failure.limit {
+    let recorded = match &failure.limit {
         Some(limit) => format!("limit:{limit}"),
         None => "trap".to_string(),
     };
@@ -115,7 +115,7 @@ async fn probe(mode: &str, config: &[(&str, &str)]) -> String {
 #[tokio::test]
 async fn an_infinite_loop_hits_the_deadline() {
     let (error, limit) = fails_with("loop", tight()).await;
-    assert_eq!(limit, Some("deadline"), "{error}");
+    assert_eq!(limit.as_deref(), Some("deadline"), "{error}");
     assert!(error.contains("deadline of 2000 ms"), "{error}");
     assert!(error.contains("`hostile`"), "names the plugin: {error}");
 }
@@ -128,14 +128,14 @@ async fn unbounded_memory_growth_hits_the_memory_cap() {
         ..tight()
     };
     let (error, limit) = fails_with("alloc", limits).await;
-    assert_eq!(limit, Some("memory"), "{error}");
+    assert_eq!(limit.as_deref(), Some("memory"), "{error}");
     assert!(error.contains("67108864"), "names the limit: {error}");
 }
 
 #[tokio::test]
 async fn deep_recursion_overflows_the_stack_cleanly() {
     let (error, limit) = fails_with("recurse", tight()).await;
-    assert_eq!(limit, Some("stack"), "{error}");
+    assert_eq!(limit.as_deref(), Some("stack"), "{error}");
 }
 
 #[tokio::test]
@@ -155,7 +155,7 @@ async fn a_flood_of_host_calls_hits_the_host_call_limit() {
         ..tight()
     };
     let (error, limit) = fails_with("host-calls", limits).await;
-    assert_eq!(limit, Some("host-calls"), "{error}");
+    assert_eq!(limit.as_deref(), Some("host-calls"), "{error}");
     assert!(error.contains("10000"), "{error}");
 }
 
@@ -263,14 +263,14 @@ async fn millions_of_outcomes_hit_the_output_limit_before_they_are_decoded() {
         ..Limits::default()
     };
     let (error, limit) = fails_with("huge-output", limits).await;
-    assert_eq!(limit, Some("output-bytes"), "{error}");
+    assert_eq!(limit.as_deref(), Some("output-bytes"), "{error}");
     assert!(error.contains("16777216 bytes"), "{error}");
 }
 
 #[tokio::test]
 async fn more_outcomes_than_rows_hit_the_effects_limit() {
     let (error, limit) = fails_with("extra-outcomes", tight()).await;
-    assert_eq!(limit, Some("effects"), "{error}");
+    assert_eq!(limit.as_deref(), Some("effects"), "{error}");
     assert!(
         error.contains("more outcomes than the 1024 rows of its batch"),
         "{error}"
@@ -284,7 +284,7 @@ async fn stdout_spam_hits_the_log_volume_limit() {
         ..tight()
     };
     let (error, limit) = fails_with("print-spam", limits).await;
-    assert_eq!(limit, Some("log-volume"), "{error}");
+    assert_eq!(limit.as_deref(), Some("log-volume"), "{error}");
     assert!(error.contains("65536"), "{error}");
 }
 
@@ -295,7 +295,7 @@ async fn log_interface_spam_hits_the_same_log_volume_limit() {
         ..tight()
     };
     let (error, limit) = fails_with("log-spam", limits).await;
-    assert_eq!(limit, Some("log-volume"), "{error}");
+    assert_eq!(limit.as_deref(), Some("log-volume"), "{error}");
 }
 
 #[tokio::test]
@@ -346,7 +346,7 @@ async fn with_fuel_on_a_loop_runs_out_of_fuel_deterministically() {
     };
     let report = run(&plugin, &ws, "loop", limits.clone()).await;
     let failure = report.failure.expect("out of fuel");
-    assert_eq!(failure.limit, Some("fuel"), "{}", failure.error);
+    assert_eq!(failure.limit.as_deref(), Some("fuel"), "{}", failure.error);
     assert!(failure.error.contains("50000000"), "{}", failure.error);
     // Fuel counts work, not time: a run within it completes the same way each time.
     let ok = run(&plugin, &ws, "ok", limits).await;

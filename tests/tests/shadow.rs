@@ -175,7 +175,7 @@ fn a_changed_candidate_differs_on_exactly_the_rows_it_changes_and_never_writes()
     for d in report["differences"].as_array().unwrap().iter().take(25) {
         let id = d["row_id"].as_str().unwrap().to_string();
         let row = rt
-            .block_on(ws.local.read_records(&table.id, &[id.clone()]))
+            .block_on(ws.local.read_records(&table.id, std::slice::from_ref(&id)))
             .unwrap()
             .remove(0);
         let held = serde_json::to_value(&row.cell(&phone).unwrap().value).unwrap();

@@ -165,7 +165,7 @@ async fn a_limit_that_ends_an_invocation_is_recorded() {
     )
     .await
     .unwrap();
-    assert_eq!(report.failure.unwrap().limit, Some("deadline"));
+    assert_eq!(report.failure.unwrap().limit.as_deref(), Some("deadline"));
     let entries = entries_of(&ws, "hostile");
     let end = entries.last().unwrap();
     assert_eq!(end.call, "invocation.end");
@@ -201,7 +201,7 @@ async fn a_flood_of_host_calls_is_recorded_with_its_limit() {
     )
     .await
     .unwrap();
-    assert_eq!(report.failure.unwrap().limit, Some("host-calls"));
+    assert_eq!(report.failure.unwrap().limit.as_deref(), Some("host-calls"));
     let entries = entries_of(&ws, "hostile");
     // start + 1000 admitted calls + the refused one + end
     assert_eq!(entries.len(), 1003);

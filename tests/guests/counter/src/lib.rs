@@ -4,7 +4,7 @@
 
 use kiln_guest::{Batch, Config, Error, Outcome, Transformer};
 
-struct Counter {
+pub struct Counter {
     column: String,
     step: f64,
 }
