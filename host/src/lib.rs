@@ -13,6 +13,7 @@ pub mod journal;
 pub mod plugin;
 pub mod recording;
 pub mod runtime;
+pub mod serve;
 pub mod sim;
 mod state_db;
 pub mod store;

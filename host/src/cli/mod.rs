@@ -13,6 +13,7 @@ mod replay;
 mod report;
 mod run;
 mod runs;
+mod serve;
 mod shadow;
 mod sim;
 mod trail;
@@ -104,6 +105,9 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Run a candidate plugin beside a baseline over the same batches and compare.
     Shadow(shadow::ShadowArgs),
+    /// Serve tenants' plugins over HTTP: uploads, versions, row calls (a Clay HTTP API
+    /// column), metrics.
+    Serve(serve::ServeArgs),
     /// Show a plugin's world, imports, exports, size and hash.
     Inspect(inspect::InspectArgs),
     /// Scaffold a plugin crate that builds and passes its test as it stands.
@@ -236,6 +240,7 @@ pub fn main() -> ExitCode {
             Command::Runs(args) => runs::runs(&ctx, args).await,
             Command::Replay(args) => replay::replay_command(&ctx, args).await,
             Command::Shadow(args) => shadow::shadow(&ctx, args).await,
+            Command::Serve(args) => serve::serve(args).await,
             Command::Inspect(args) => inspect::inspect(&ctx, args).await,
             Command::Workspace(cmd) => workspace::workspace(&ctx, cmd).await,
             Command::New(args) => new::new(args),

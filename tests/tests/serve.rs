@@ -1,0 +1,380 @@
+//! `kiln serve` on 127.0.0.1 with a real HTTP client: tenants see only their own plugins,
+//! bad requests get the right status and a clear message, row calls answer what the plugin
+//! set, concurrent calls are coalesced, a new version is activated under load with no failed
+//! call, and a full queue answers 429 with `Retry-After`.
+
+use std::time::Duration;
+
+use kiln_host::serve::{ServeConfig, Server, TenantConfig, hash_token};
+use kiln_tests::{counter, normalize_contacts};
+use serde_json::{Value, json};
+
+const ACME: &str = "acme-token-1b7e";
+const GLOBEX: &str = "globex-token-93fa";
+
+fn tenant(id: &str, token: &str, plugins: Option<&std::path::Path>) -> TenantConfig {
+    TenantConfig {
+        id: id.into(),
+        tokens_sha256: vec![hash_token(token)],
+        workspace: None,
+        policy: None,
+        plugins_dir: plugins.map(|p| p.to_path_buf()),
+        max_concurrent: 4,
+        max_queued: 512,
+        memory_mib: 128,
+    }
+}
+
+fn config(tenants: Vec<TenantConfig>, cache: &std::path::Path) -> ServeConfig {
+    let mut config: ServeConfig = toml_config();
+    config.cache_dir = Some(cache.to_path_buf());
+    config.tenants = tenants;
+    config
+}
+
+/// The defaults, as an empty `serve.toml` gives them, on a free port.
+fn toml_config() -> ServeConfig {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("serve.toml");
+    std::fs::write(&path, "listen = \"127.0.0.1:0\"\n").unwrap();
+    ServeConfig::load(&path).unwrap()
+}
+
+struct Running {
+    server: Server,
+    url: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    async fn start(tenants: impl FnOnce(&std::path::Path) -> Vec<TenantConfig>) -> Self {
+        Self::start_with(tenants, |_| {}).await
+    }
+
+    async fn start_with(
+        tenants: impl FnOnce(&std::path::Path) -> Vec<TenantConfig>,
+        tune: impl FnOnce(&mut ServeConfig),
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).unwrap();
+        std::fs::copy(
+            normalize_contacts(),
+            plugins.join("normalize-contacts.wasm"),
+        )
+        .unwrap();
+        let mut config = config(tenants(&plugins), &dir.path().join("cache"));
+        tune(&mut config);
+        let server = Server::start(config).await.unwrap();
+        let url = format!("http://{}", server.addr());
+        Self {
+            server,
+            url,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    async fn call(&self, token: &str, plugin: &str, body: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/v1/plugins/{plugin}/row", self.url))
+            .bearer_auth(token)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+const CONTACT: &str = r#"{"Email":" Ada.Lovelace@Analytical.ENGINE.com ","Email Status":null,
+  "Company Domain":null,"Full Name":"ada lovelace","First Name":null,"Last Name":null,
+  "Phone":"415 555 0134"}"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_call_answers_what_the_plugin_set_and_tenants_see_only_their_own() {
+    let s = Running::start(|plugins| {
+        vec![
+            tenant("acme", ACME, Some(plugins)),
+            tenant("globex", GLOBEX, None),
+        ]
+    })
+    .await;
+
+    let (status, body) = s.call(ACME, "normalize-contacts", CONTACT).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({
+            "Email": "ada.lovelace@analytical.engine.com",
+            "Email Status": "valid",
+            "Company Domain": "analytical.engine.com",
+            "First Name": "Ada",
+            "Last Name": "Lovelace",
+            "Phone": "+14155550134",
+        })
+    );
+
+    // Another tenant cannot see or call it, and is told nothing about it.
+    let (status, list) = s.get(GLOBEX, "/v1/plugins").await;
+    assert_eq!((status, list), (200, json!([])));
+    let (status, body) = s.call(GLOBEX, "normalize-contacts", CONTACT).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, list) = s.get(ACME, "/v1/plugins").await;
+    assert_eq!(status, 200);
+    assert_eq!(list[0]["name"], "normalize-contacts");
+
+    // Tokens.
+    let r = s
+        .http
+        .post(format!("{}/v1/plugins/normalize-contacts/row", s.url))
+        .body(CONTACT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.text().await.unwrap().contains("Authorization: Bearer"));
+    let (status, body) = s.call("not-a-token", "normalize-contacts", CONTACT).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("this API token is not valid"))
+    );
+    let r = s
+        .http
+        .post(format!("{}/v1/plugins/normalize-contacts/row", s.url))
+        .header("X-Api-Key", ACME)
+        .body(CONTACT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "X-Api-Key works too");
+
+    // Bad requests: each its status and a message that says what to send.
+    let (status, body) = s.call(ACME, "normalize-contacts", "{\"Email\": ").await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("not JSON"),
+        "{body}"
+    );
+    let (status, body) = s.call(ACME, "normalize-contacts", "[1, 2]").await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("not an array"),
+        "{body}"
+    );
+    let (status, body) = s.call(ACME, "no-such-plugin", CONTACT).await;
+    assert_eq!(status, 404);
+    assert!(
+        body["error"].as_str().unwrap().contains("GET /v1/plugins"),
+        "{body}"
+    );
+    let huge = format!("{{\"Email\": \"{}\"}}", "x".repeat(2 << 20));
+    let (status, _) = s.call(ACME, "normalize-contacts", &huge).await;
+    assert_eq!(status, 413);
+    // A row the plugin fails (columns it writes were not sent) is the row's error, 422.
+    let (status, body) = s
+        .call(ACME, "normalize-contacts", r#"{"Email":"a@b.io"}"#)
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        body["error"].as_str().unwrap().contains("no column"),
+        "{body}"
+    );
+
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"kiln_row_calls_total{tenant="acme",plugin="normalize-contacts",outcome="set"} 2"#
+        ),
+        "{metrics}"
+    );
+    s.server.stop(Duration::from_secs(5)).await;
+}
+
+/// The component with a custom section appended: another SHA-256, the same plugin.
+fn another_build(wasm: &[u8]) -> Vec<u8> {
+    let mut bytes = wasm.to_vec();
+    let name = b"kiln-test-build";
+    let payload = b"2";
+    let size = 1 + name.len() + payload.len();
+    bytes.push(0); // custom section
+    bytes.push(size as u8);
+    bytes.push(name.len() as u8);
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_are_checked_and_a_new_version_goes_live_under_load_with_no_failed_call() {
+    let s = Running::start(|plugins| vec![tenant("acme", ACME, Some(plugins))]).await;
+    let put = |name: &str, bytes: Vec<u8>| {
+        s.http
+            .put(format!("{}/v1/plugins/{name}", s.url))
+            .bearer_auth(ACME)
+            .body(bytes)
+            .send()
+    };
+    // Not a component, and a component under another name.
+    let r = put("counter", b"\0asm\x01\0\0\0".to_vec()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(r.text().await.unwrap().contains("component"));
+    let counter_wasm = std::fs::read(counter()).unwrap();
+    let r = put("tally", counter_wasm.clone()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(r.text().await.unwrap().contains("/v1/plugins/counter"));
+
+    let r = put("counter", counter_wasm.clone()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(first["active"], true, "the first version is live");
+    let r = put("counter", another_build(&counter_wasm)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let second: Value = r.json().await.unwrap();
+    assert_eq!(
+        second["active"], false,
+        "a new version waits to be activated"
+    );
+    assert_ne!(first["sha256"], second["sha256"]);
+
+    // 300 calls in flight while the new version is activated: every one answers.
+    let calls: Vec<_> = (0..300)
+        .map(|i| {
+            let (http, url) = (s.http.clone(), s.url.clone());
+            tokio::spawn(async move {
+                let r = http
+                    .post(format!("{url}/v1/plugins/counter/row"))
+                    .bearer_auth(ACME)
+                    .body(format!(r#"{{"Count": {i}}}"#))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap();
+                (i, status, body)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let r = s
+        .http
+        .post(format!("{}/v1/plugins/counter/activate", s.url))
+        .bearer_auth(ACME)
+        .json(&json!({ "sha256": second["sha256"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    for call in calls {
+        let (i, status, body) = call.await.unwrap();
+        assert_eq!(status, 200, "call {i}: {body}");
+        assert_eq!(body, json!({ "Count": (i + 1).to_string() }), "call {i}");
+    }
+    let (_, shown) = s.get(ACME, "/v1/plugins/counter").await;
+    assert_eq!(shown["active"], second["sha256"]);
+
+    // Concurrent calls went in batches, not one instance each.
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let batches: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("kiln_batches_total{") && l.contains("counter"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(
+        batches > 0 && batches < 300,
+        "{batches} batches for 300 calls"
+    );
+
+    let r = s
+        .http
+        .delete(format!("{}/v1/plugins/counter", s.url))
+        .bearer_auth(ACME)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let (status, _) = s.call(ACME, "counter", r#"{"Count": 1}"#).await;
+    assert_eq!(status, 404);
+    s.server.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_past_its_queue_gets_429_with_retry_after() {
+    let s = Running::start_with(
+        |plugins| {
+            vec![TenantConfig {
+                max_queued: 3,
+                max_concurrent: 1,
+                ..tenant("acme", ACME, Some(plugins))
+            }]
+        },
+        // A long window keeps the first calls queued while the rest arrive.
+        |c| c.coalesce_ms = 300,
+    )
+    .await;
+    let calls: Vec<_> = (0..12)
+        .map(|_| {
+            let (http, url) = (s.http.clone(), s.url.clone());
+            tokio::spawn(async move {
+                let r = http
+                    .post(format!("{url}/v1/plugins/normalize-contacts/row"))
+                    .bearer_auth(ACME)
+                    .body(CONTACT)
+                    .send()
+                    .await
+                    .unwrap();
+                let retry = r
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_string());
+                (r.status().as_u16(), retry)
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut refused = 0;
+    for c in calls {
+        match c.await.unwrap() {
+            (200, _) => ok += 1,
+            (429, Some(retry)) => {
+                assert_eq!(retry, "1");
+                refused += 1
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!((1..=3).contains(&ok), "{ok} answered");
+    assert_eq!(ok + refused, 12);
+    s.server.stop(Duration::from_secs(5)).await;
+}
