@@ -403,6 +403,7 @@ async fn the_library_resumes_a_run_only_with_the_plugin_that_started_it() {
             plugin_spec: "counter".into(),
             resume: Some(id.clone()),
             force: false,
+            on_begin: None,
         }),
         ..TransformOptions::default()
     };

@@ -293,6 +293,7 @@ pub(crate) async fn run(ctx: &Context, mut args: RunArgs) -> anyhow::Result<Exit
             plugin_spec: journal_spec(&spec),
             resume: args.resume.clone(),
             force: args.force,
+            on_begin: None,
         }),
         shadow: None,
     };

@@ -59,7 +59,12 @@ pub struct Journaling {
     /// Start even though the table has an unfinished run of this plugin; that one is
     /// marked abandoned.
     pub force: bool,
+    /// Told the run's id as soon as the journal holds the run (a server answers with it).
+    pub on_begin: Option<OnBegin>,
 }
+
+/// See [`Journaling::on_begin`].
+pub type OnBegin = Box<dyn FnOnce(&str) + Send + Sync>;
 
 impl TransformOptions {
     /// `kiln run`'s default for [`TransformOptions::parallel`]: a core for each instance, less
@@ -219,7 +224,8 @@ pub async fn run_transform(
         }
         .into());
     }
-    let journaling = options.journal.take();
+    let mut journaling = options.journal.take();
+    let on_begin = journaling.as_mut().and_then(|j| j.on_begin.take());
     // A resumed run's table, batches and options are the journal's.
     let resumed = match &journaling {
         Some(Journaling {
@@ -352,6 +358,9 @@ pub async fn run_transform(
         }
     };
 
+    if let (Some(tell), Some(active)) = (on_begin, &active) {
+        tell(active.id());
+    }
     let mut shadow = match options.shadow.take() {
         Some(s) => Some(ShadowLane::new(s, &backend, &table, &report)?),
         None => None,

@@ -453,6 +453,14 @@ impl Journal {
         ))
     }
 
+    /// Marks a run that is not running `abandoned`: it can no longer be resumed.
+    pub fn abandon(&self, id: &str) -> Result<(), JournalError> {
+        if self.is_live(id) {
+            return Err(JournalError::Live { id: id.to_string() });
+        }
+        self.set_state(id, RunState::Abandoned, Some("cancelled"))
+    }
+
     fn set_state(
         &self,
         id: &str,

@@ -16,6 +16,9 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// Where compiled plugins are cached (shared by every tenant: code is keyed by hash).
     pub cache_dir: Option<PathBuf>,
+    /// Where uploaded plugins are kept (`<data_dir>/<tenant>/plugins/`), so a restarted
+    /// server has them and can finish their runs; without it uploads live in memory only.
+    pub data_dir: Option<PathBuf>,
     /// Largest request body, bytes (row calls, JSON).
     #[serde(default = "default_body")]
     pub max_body_bytes: usize,
@@ -120,6 +123,7 @@ impl ServeConfig {
             }
         };
         rebase(&mut config.cache_dir);
+        rebase(&mut config.data_dir);
         for t in &mut config.tenants {
             rebase(&mut t.workspace);
             rebase(&mut t.policy);

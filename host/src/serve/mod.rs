@@ -6,6 +6,7 @@
 //! its tenant's registry, so no request of one tenant can name another's plugins.
 
 pub mod config;
+mod jobs;
 mod metrics;
 mod rows;
 
@@ -31,10 +32,15 @@ use rows::{Coalescer, Lane, RowAnswer};
 
 use crate::backend::Clay;
 use crate::backend::local::LocalBackend;
-use crate::invocation::InvocationOptions;
+use crate::invocation::{
+    AuditOptions, InvocationOptions, Journaling, TransformOptions, run_audit, run_transform,
+};
+use crate::journal::{Journal, RunState};
 use crate::plugin::policy::Policy;
 use crate::plugin::{Plugin, World};
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::trail::Trail;
+use jobs::{Job, JobRequest, JobState, Jobs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -68,6 +74,10 @@ impl Server {
             source,
         })?;
         let state = Arc::new(AppState::new(config).await?);
+        // Runs a killed server left unfinished are finished now.
+        for tenant in state.tenants.values() {
+            tenant.resume_runs().await;
+        }
         let app = router(state.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -118,7 +128,13 @@ struct Tenant {
     config: TenantConfig,
     runtime: Runtime,
     backend: Arc<dyn Clay>,
+    /// Its run journal and audit trail, in its workspace file (none without a workspace).
+    journal: Option<Journal>,
+    trail: Option<Trail>,
+    /// Where its uploads are kept.
+    store: Option<std::path::PathBuf>,
     plugins: RwLock<HashMap<String, Slot>>,
+    jobs: Jobs,
     running: Arc<Semaphore>,
     queued: AtomicUsize,
 }
@@ -210,11 +226,31 @@ impl Tenant {
             ),
             None => Arc::new(LocalBackend::in_memory().map_err(|e| fail(e.to_string()))?),
         };
+        let (journal, trail) = match &t.workspace {
+            Some(path) => (
+                Some(Journal::open(path).map_err(|e| fail(e.to_string()))?),
+                Some(Trail::open(path).map_err(|e| fail(e.to_string()))?),
+            ),
+            None => (None, None),
+        };
+        let store = match &config.data_dir {
+            Some(dir) => {
+                let store = dir.join(&t.id).join("plugins");
+                std::fs::create_dir_all(&store)
+                    .map_err(|e| fail(format!("{}: {e}", store.display())))?;
+                Some(store)
+            }
+            None => None,
+        };
         let tenant = Self {
             config: t.clone(),
             runtime,
             backend,
+            journal,
+            trail,
+            store,
             plugins: RwLock::new(HashMap::new()),
+            jobs: Jobs::default(),
             running: Arc::new(Semaphore::new(t.max_concurrent.max(1) as usize)),
             queued: AtomicUsize::new(0),
         };
@@ -236,7 +272,117 @@ impl Tenant {
                 tenant.add(plugin, config, metrics, true).await;
             }
         }
+        // Uploads kept from an earlier start, then which of their versions was live.
+        if let Some(store) = &tenant.store {
+            let mut paths: Vec<_> = std::fs::read_dir(store)
+                .map_err(|e| fail(format!("{}: {e}", store.display())))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+                .collect();
+            paths.sort();
+            for path in paths {
+                match tenant.runtime.load_file(&path).await {
+                    Ok(plugin) => {
+                        tenant.add(plugin, config, metrics, false).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(tenant = %t.id, path = %path.display(), "a kept upload does not load: {e}")
+                    }
+                }
+            }
+            let active: HashMap<String, String> = std::fs::read(store.join("active.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            let mut plugins = tenant.plugins.write().await;
+            for (name, sha) in active {
+                if let Some(slot) = plugins.get_mut(&name)
+                    && slot.versions.contains_key(&sha)
+                {
+                    slot.active = sha;
+                }
+            }
+        }
         Ok(tenant)
+    }
+
+    /// Writes which version of each plugin is live, for the next start.
+    async fn save_active(&self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let active: HashMap<String, String> = self
+            .plugins
+            .read()
+            .await
+            .iter()
+            .map(|(n, s)| (n.clone(), s.active.clone()))
+            .collect();
+        let path = store.join("active.json");
+        let tmp = store.join("active.json.tmp");
+        let written = serde_json::to_vec(&active)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            tracing::warn!(tenant = %self.config.id, "cannot keep the live versions: {e}");
+        }
+    }
+
+    fn invocation(&self, config: std::collections::BTreeMap<String, String>) -> InvocationOptions {
+        InvocationOptions {
+            config,
+            trail: self.trail.clone(),
+            ..InvocationOptions::default()
+        }
+    }
+
+    /// Resumes every interrupted run of a plugin version this tenant has.
+    async fn resume_runs(self: &Arc<Self>) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        let runs = match journal.list() {
+            Ok(runs) => runs,
+            Err(e) => {
+                tracing::warn!(tenant = %self.config.id, "cannot read the run journal: {e}");
+                return;
+            }
+        };
+        for run in runs
+            .into_iter()
+            .filter(|r| r.state == RunState::Interrupted)
+        {
+            let plugin = self
+                .plugins
+                .read()
+                .await
+                .values()
+                .find_map(|slot| slot.versions.get(&run.plugin_sha256))
+                .map(|v| v.plugin.clone());
+            let Some(plugin) = plugin else {
+                tracing::warn!(tenant = %self.config.id, run = %run.id, "an interrupted run's plugin version is not here; it stays interrupted");
+                continue;
+            };
+            let request = JobRequest {
+                plugin: run.plugin.clone(),
+                table: Some(run.table_id.clone()),
+                dry_run: run.options.dry_run,
+                batch_size: Some(run.options.rows_per_batch),
+                config: run.options.config.clone(),
+                force: false,
+                period_days: None,
+            };
+            match start_transform(self, plugin, request, Some(run.id.clone())).await {
+                Ok(job) => {
+                    tracing::info!(tenant = %self.config.id, run = %job.id, "resuming an interrupted run")
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %self.config.id, run = %run.id, "cannot resume: {}", e.message)
+                }
+            }
+        }
     }
 
     /// Adds a version (the active one when `activate` or when it is the first).
@@ -254,7 +400,7 @@ impl Tenant {
                 Lane {
                     plugin: plugin.clone(),
                     backend: self.backend.clone(),
-                    invocation: InvocationOptions::default(),
+                    invocation: self.invocation(Default::default()),
                     running: self.running.clone(),
                     window: config.coalesce_window(),
                     max_rows: config.max_batch_rows,
@@ -306,6 +452,14 @@ fn router(state: Arc<AppState>) -> Router {
             "/v1/plugins/{name}/row",
             post(row_call).layer(DefaultBodyLimit::max(body)),
         )
+        .route(
+            "/v1/runs",
+            post(start_job)
+                .get(list_jobs)
+                .layer(DefaultBodyLimit::max(body)),
+        )
+        .route("/v1/runs/{id}", get(show_job).delete(cancel_job))
+        .route("/v1/runs/{id}/events", get(job_events))
         .with_state(state)
 }
 
@@ -440,9 +594,19 @@ async fn upload_plugin(
         ));
     }
     let world = plugin.world();
+    if let Some(store) = &tenant.store {
+        let path = store.join(format!("{}.wasm", plugin.info().sha256));
+        if let Err(e) = std::fs::write(&path, &body) {
+            return Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!("the upload could not be kept: {e}"),
+            ));
+        }
+    }
     let (sha256, active) = tenant
         .add(plugin, &state.config, &state.metrics, false)
         .await;
+    tenant.save_active().await;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({ "name": name, "sha256": sha256, "world": world, "active": active })),
@@ -476,7 +640,10 @@ async fn activate_plugin(
     }
     // Calls already handed to the old version's lane finish on it.
     slot.active = sha;
-    Ok(axum::Json(view(&name, slot)).into_response())
+    let shown = view(&name, slot);
+    drop(plugins);
+    tenant.save_active().await;
+    Ok(axum::Json(shown).into_response())
 }
 
 async fn delete_plugin(
@@ -487,7 +654,15 @@ async fn delete_plugin(
     let tenant = state.tenant(&headers)?;
     let removed = tenant.plugins.write().await.remove(&name);
     match removed {
-        Some(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Some(slot) => {
+            if let Some(store) = &tenant.store {
+                for sha in slot.versions.keys() {
+                    let _ = std::fs::remove_file(store.join(format!("{sha}.wasm")));
+                }
+            }
+            tenant.save_active().await;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         None => Err(no_plugin(&name)),
     }
 }
@@ -599,4 +774,263 @@ fn kind(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// The active version of `name`, or 404.
+async fn active_plugin(tenant: &Tenant, name: &str) -> Result<Plugin, ApiError> {
+    let plugins = tenant.plugins.read().await;
+    let slot = plugins.get(name).ok_or_else(|| no_plugin(name))?;
+    slot.versions
+        .get(&slot.active)
+        .map(|v| v.plugin.clone())
+        .ok_or_else(|| no_plugin(name))
+}
+
+async fn start_job(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = state.tenant(&headers)?;
+    let request: JobRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                r#"the body must be {{"plugin": "<name>", "table": "<table>", "dry_run": false, "config": {{}}}} (an auditor takes "period_days" instead of "table"): {e}"#
+            ),
+        )
+    })?;
+    let plugin = active_plugin(&tenant, &request.plugin).await?;
+    let job = match plugin.world() {
+        World::Transformer => start_transform(&tenant, plugin, request, None).await?,
+        World::Auditor => start_audit(&tenant, plugin, request),
+    };
+    Ok((StatusCode::ACCEPTED, axum::Json(job.view())).into_response())
+}
+
+type Begun = Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<Result<Arc<Job>, String>>>>>;
+
+/// Starts (or, with `resume`, finishes) a journaled transform run of `plugin`; answers once
+/// the journal holds it, with its run id as the job's.
+async fn start_transform(
+    tenant: &Arc<Tenant>,
+    plugin: Plugin,
+    request: JobRequest,
+    resume: Option<String>,
+) -> Result<Arc<Job>, ApiError> {
+    let Some(journal) = tenant.journal.clone() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "tenant `{}` has no workspace: runs need one (set `workspace` in serve.toml)",
+                tenant.config.id
+            ),
+        ));
+    };
+    let table = match (&request.table, &resume) {
+        (Some(t), _) => t.clone(),
+        (None, Some(_)) => String::new(),
+        (None, None) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "`{}` is a transformer: say which table it runs on (\"table\")",
+                    plugin.name()
+                ),
+            ));
+        }
+    };
+    let (begun_tx, begun_rx) = tokio::sync::oneshot::channel();
+    let begun: Begun = Arc::new(std::sync::Mutex::new(Some(begun_tx)));
+    let cell: Arc<std::sync::OnceLock<Arc<Job>>> = Arc::new(std::sync::OnceLock::new());
+    let on_begin = {
+        let (tenant, cell, begun, name) = (
+            tenant.clone(),
+            cell.clone(),
+            begun.clone(),
+            plugin.name().to_string(),
+        );
+        Box::new(move |id: &str| {
+            let job = Job::new(id.to_string(), "transform", name);
+            tenant.jobs.insert(job.clone());
+            let _ = cell.set(job.clone());
+            if let Some(tx) = begun.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let _ = tx.send(Ok(job));
+            }
+        }) as Box<dyn FnOnce(&str) + Send + Sync>
+    };
+    let progress = {
+        let cell = cell.clone();
+        Box::new(move |done, total| {
+            if let Some(job) = cell.get() {
+                job.progress(done, total);
+            }
+        }) as Box<dyn Fn(u64, u64) + Send + Sync>
+    };
+    let options = TransformOptions {
+        rows_per_batch: request.batch_size.unwrap_or(1024).clamp(1, 10_000),
+        dry_run: request.dry_run,
+        invocation: tenant.invocation(request.config.clone()),
+        progress: Some(progress),
+        journal: Some(Journaling {
+            journal,
+            plugin_spec: format!("serve:{}@{}", plugin.name(), plugin.info().sha256),
+            resume,
+            force: request.force,
+            on_begin: Some(on_begin),
+        }),
+        ..TransformOptions::default()
+    };
+    let backend = tenant.backend.clone();
+    let running = tenant.running.clone();
+    let task = tokio::spawn(async move {
+        // A run holds one of the tenant's plugin slots while it runs.
+        let _permit = running.acquire_owned().await;
+        let result = run_transform(&plugin, backend, &table, options).await;
+        match (cell.get(), result) {
+            (Some(job), Ok(report)) => {
+                let failed = report.failure.as_ref().map(|f| f.error.clone());
+                let state = if failed.is_some() {
+                    JobState::Failed
+                } else {
+                    JobState::Finished
+                };
+                job.finish(state, serde_json::to_value(&report).ok(), failed);
+            }
+            (Some(job), Err(e)) => job.finish(JobState::Failed, None, Some(e.to_string())),
+            (None, result) => {
+                let message = match result {
+                    Ok(_) => "the run ended before it was journaled".to_string(),
+                    Err(e) => e.to_string(),
+                };
+                if let Some(tx) = begun.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    let _ = tx.send(Err(message));
+                }
+            }
+        }
+    });
+    match begun_rx.await {
+        Ok(Ok(job)) => {
+            job.set_task(task.abort_handle());
+            Ok(job)
+        }
+        Ok(Err(message)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)),
+        Err(_) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the run's task ended without a word",
+        )),
+    }
+}
+
+fn start_audit(tenant: &Arc<Tenant>, plugin: Plugin, request: JobRequest) -> Arc<Job> {
+    let stamp = format!(
+        "{:?}:{}:{}",
+        std::time::SystemTime::now(),
+        plugin.name(),
+        tenant.jobs.all().len()
+    );
+    let id = format!("audit_{}", &hash_token(&stamp)[..16]);
+    let job = Job::new(id, "audit", plugin.name().to_string());
+    tenant.jobs.insert(job.clone());
+    job.progress(0, 1);
+    let options = AuditOptions {
+        period: Duration::from_secs(request.period_days.unwrap_or(90).clamp(1, 3650) * 24 * 3600),
+        invocation: tenant.invocation(request.config),
+        ..AuditOptions::default()
+    };
+    let (backend, running, done) = (tenant.backend.clone(), tenant.running.clone(), job.clone());
+    let task = tokio::spawn(async move {
+        let Ok(_permit) = running.acquire_owned().await else {
+            return;
+        };
+        match run_audit(&plugin, backend, options).await {
+            Ok((scope, report)) => {
+                done.progress(1, 1);
+                done.finish(
+                    JobState::Finished,
+                    Some(json!({ "scope": scope, "report": report })),
+                    None,
+                );
+            }
+            Err(e) => done.finish(JobState::Failed, None, Some(e.to_string())),
+        }
+    });
+    job.set_task(task.abort_handle());
+    job
+}
+
+fn no_job(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no run `{id}` here (GET /v1/runs lists yours)"),
+    )
+}
+
+async fn list_jobs(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = state.tenant(&headers)?;
+    let mut views: Vec<_> = tenant
+        .jobs
+        .all()
+        .iter()
+        .map(|j| {
+            let mut v = j.view();
+            v.report = None;
+            v
+        })
+        .collect();
+    views.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(axum::Json(views).into_response())
+}
+
+async fn show_job(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let tenant = state.tenant(&headers)?;
+    let job = tenant.jobs.get(&id).ok_or_else(|| no_job(&id))?;
+    Ok(axum::Json(job.view()).into_response())
+}
+
+async fn job_events(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let tenant = state.tenant(&headers)?;
+    let job = tenant.jobs.get(&id).ok_or_else(|| no_job(&id))?;
+    Ok(axum::response::sse::Sse::new(jobs::events(job)).into_response())
+}
+
+async fn cancel_job(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let tenant = state.tenant(&headers)?;
+    let job = tenant.jobs.get(&id).ok_or_else(|| no_job(&id))?;
+    if !job.cancel() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("run `{id}` has already ended ({:?})", job.state()),
+        ));
+    }
+    // A cancelled run is not resumed on the next start: once its task has let go of the
+    // run's lock, the journal marks it abandoned.
+    if job.kind == "transform"
+        && let Some(journal) = tenant.journal.clone()
+    {
+        for _ in 0..100 {
+            match journal.abandon(&id) {
+                Err(crate::journal::JournalError::Live { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok(axum::Json(job.view()).into_response())
 }

@@ -1,0 +1,358 @@
+//! `kiln serve` jobs and process life: runs and audits started over HTTP and followed to
+//! their report (polling and server-sent events), tenants kept apart, a server killed with
+//! SIGKILL mid-run that finishes the run when it starts again (every row counted once), and
+//! SIGTERM letting a call in flight finish.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kiln_host::Clay as _;
+use kiln_host::backend::model::CellValue;
+use kiln_host::serve::hash_token;
+use kiln_tests::{DemoWorkspace, counter, kiln_bin, normalize_contacts, seat_audit};
+use serde_json::{Value, json};
+
+const ACME: &str = "acme-token-5d21";
+const GLOBEX: &str = "globex-token-0c44";
+
+/// A `kiln serve` child process and its URL.
+struct ServeProcess {
+    child: Child,
+    url: String,
+}
+
+impl ServeProcess {
+    fn start(config: &Path, home: &Path) -> Self {
+        let mut child = Command::new(kiln_bin())
+            .env("HOME", home.join("home"))
+            .env("KILN_LOG", "warn")
+            .args(["serve", "--config"])
+            .arg(config)
+            .args(["--drain-secs", "10"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("kiln serve said {line:?}"))
+            .to_string();
+        Self { child, url }
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: a plain kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0);
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_config(dir: &Path, workspace: &Path, plugins: &Path, extra: &str) -> PathBuf {
+    let config = dir.join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"listen = "127.0.0.1:0"
+cache_dir = "cache"
+data_dir = "data"
+{extra}
+
+[[tenant]]
+id = "acme"
+tokens_sha256 = ["{}"]
+workspace = "{}"
+plugins_dir = "{}"
+
+[[tenant]]
+id = "globex"
+tokens_sha256 = ["{}"]
+"#,
+            hash_token(ACME),
+            workspace.display(),
+            plugins.display(),
+            hash_token(GLOBEX),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn plugins_dir(dir: &Path, plugins: &[PathBuf]) -> PathBuf {
+    let d = dir.join("plugins");
+    std::fs::create_dir_all(&d).unwrap();
+    for p in plugins {
+        std::fs::copy(p, d.join(p.file_name().unwrap())).unwrap();
+    }
+    d
+}
+
+async fn json_of(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn wait_for_end(http: &reqwest::Client, url: &str, id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, job) = json_of(
+            http.get(format!("{url}/v1/runs/{id}"))
+                .bearer_auth(ACME)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{job}");
+        if job["state"] != "running" {
+            return job;
+        }
+        assert!(started.elapsed() < Duration::from_secs(240), "{job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_and_audits_go_from_202_to_a_report_and_stay_with_their_tenant() {
+    let ws = DemoWorkspace::new();
+    let dir = ws.dir.path();
+    let plugins = plugins_dir(dir, &[normalize_contacts(), seat_audit()]);
+    let config = write_config(dir, &ws.path, &plugins, "");
+    let server = ServeProcess::start(&config, dir);
+    let http = reqwest::Client::new();
+    let url = server.url.clone();
+
+    let (status, job) = json_of(
+        http.post(format!("{url}/v1/runs"))
+            .bearer_auth(ACME)
+            .json(&json!({"plugin": "normalize-contacts", "table": "Leads", "dry_run": true}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("run_"), "the journal's run id: {id}");
+
+    // Its events end with an `end` event.
+    let events = http
+        .get(format!("{url}/v1/runs/{id}/events"))
+        .bearer_auth(ACME)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        events
+            .headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let text = events.text().await.unwrap();
+    assert!(text.contains("event: end"), "{text}");
+    assert!(text.contains("\"finished\""), "{text}");
+
+    let job = wait_for_end(&http, &url, &id).await;
+    assert_eq!(job["state"], "finished", "{job}");
+    assert_eq!(job["report"]["rows_seen"], 2000);
+    assert_eq!(job["progress"]["done"], 2000);
+
+    // Another tenant cannot see it.
+    let (status, _) = json_of(
+        http.get(format!("{url}/v1/runs/{id}"))
+            .bearer_auth(GLOBEX)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    // Nor start a run with a plugin it does not have; and it has no workspace for runs.
+    let (status, body) = json_of(
+        http.post(format!("{url}/v1/runs"))
+            .bearer_auth(GLOBEX)
+            .json(&json!({"plugin": "normalize-contacts", "table": "Leads"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+
+    // An audit.
+    let (status, job) = json_of(
+        http.post(format!("{url}/v1/runs"))
+            .bearer_auth(ACME)
+            .json(&json!({"plugin": "seat-audit", "period_days": 30}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    let job = wait_for_end(&http, &url, job["id"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "finished", "{job}");
+    assert!(
+        !job["report"]["report"]["findings"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // A malformed request says what to send.
+    let (status, body) = json_of(
+        http.post(format!("{url}/v1/runs"))
+            .bearer_auth(ACME)
+            .json(&json!({"plugin": "normalize-contacts", "tabel": "Leads"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("tabel"), "{body}");
+}
+
+/// Every row's counter in `Counts`.
+async fn counters(path: &Path) -> Vec<Option<f64>> {
+    let local = kiln_host::backend::local::LocalBackend::open(path).unwrap();
+    let table = local.resolve_table("Counts").await.unwrap();
+    let count = table.field_by_name("Count").unwrap().id.clone();
+    let ids = local
+        .record_ids(&table.id, &table.views[0].id)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for chunk in ids.chunks(200) {
+        for row in local.read_records(&table.id, chunk).await.unwrap() {
+            out.push(row.cell(&count).and_then(|c| match &c.value {
+                CellValue::Text(s) => s.parse().ok(),
+                CellValue::Number(n) => Some(*n),
+                _ => None,
+            }));
+        }
+    }
+    out
+}
+
+fn applied(workspace: &Path, id: &str) -> u64 {
+    let conn = rusqlite::Connection::open_with_flags(
+        workspace,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM kiln_run_batches WHERE run_id = ?1 AND state = 'applied'",
+        [id],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap_or(0) as u64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_killed_mid_run_finishes_the_run_when_it_starts_again() {
+    let ws = DemoWorkspace::new();
+    let dir = ws.dir.path();
+    let csv = dir.join("counts.csv");
+    let mut text = String::from("Name,Count\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("person {i},\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    ws.local.import_csv(&csv, "Counts").unwrap();
+    let plugins = plugins_dir(dir, &[]);
+    let config = write_config(dir, &ws.path, &plugins, "");
+    let http = reqwest::Client::new();
+
+    let server = ServeProcess::start(&config, dir);
+    // Uploaded, not from the plugins directory: the restarted server must have kept it.
+    let r = http
+        .put(format!("{}/v1/plugins/counter", server.url))
+        .bearer_auth(ACME)
+        .body(std::fs::read(counter()).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let (status, job) = json_of(
+        http.post(format!("{}/v1/runs", server.url))
+            .bearer_auth(ACME)
+            .json(&json!({"plugin": "counter", "table": "Counts", "batch_size": 250}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    while applied(&ws.path, &id) < 10 {
+        assert!(started.elapsed() < Duration::from_secs(120));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.signal(libc::SIGKILL);
+    drop(server);
+    let before = applied(&ws.path, &id);
+    assert!(
+        before < 80,
+        "killed mid-run ({before} of 80 batches applied)"
+    );
+
+    let server = ServeProcess::start(&config, dir);
+    let job = wait_for_end(&http, &server.url, &id).await;
+    assert_eq!(job["state"], "finished", "{job}");
+    assert_eq!(job["report"]["rows_changed"], 20_000);
+    assert!(job["report"]["batches_resumed"].as_u64().unwrap() >= 10);
+    let counts = counters(&ws.path).await;
+    assert_eq!(counts.len(), 20_000);
+    assert!(
+        counts.iter().all(|c| *c == Some(1.0)),
+        "every row counted exactly once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_a_call_in_flight_finish_and_then_stops() {
+    let ws = DemoWorkspace::new();
+    let dir = ws.dir.path();
+    let plugins = plugins_dir(dir, &[normalize_contacts()]);
+    // A long coalescing window keeps the call in flight when the signal comes.
+    let config = write_config(dir, &ws.path, &plugins, "coalesce_ms = 800");
+    let mut server = ServeProcess::start(&config, dir);
+    let http = reqwest::Client::new();
+    let call = {
+        let (http, url) = (http.clone(), server.url.clone());
+        tokio::spawn(async move {
+            http.post(format!("{url}/v1/plugins/normalize-contacts/row"))
+                .bearer_auth(ACME)
+                .body(r#"{"Email":"A@B.io","Email Status":null,"Company Domain":null,"Full Name":null,"First Name":null,"Last Name":null,"Phone":null}"#)
+                .send()
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.signal(libc::SIGTERM);
+    let response = call.await.unwrap().unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["Email"], "a@b.io");
+    let status = tokio::task::spawn_blocking(move || server.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
