@@ -48,3 +48,18 @@ pub(crate) fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// `<prefix>_<16 hex>`: unique within a process by a counter, across processes and time by
+/// the pid and the clock.
+pub(crate) fn new_id(prefix: &str) -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let digest = Sha256::digest(format!("{prefix}:{}:{nanos}:{n}", std::process::id()));
+    format!("{prefix}_{}", hex::encode(&digest[..8]))
+}

@@ -209,6 +209,23 @@ pub fn kiln_bin() -> PathBuf {
     bin
 }
 
+/// The `kiln` binary with everything it could read or write kept under `home`: its own HOME,
+/// data, config and cache directories, no `KILN_WORKSPACE`, `KILN_STATE` or `KILN_BACKEND`
+/// from the caller, and warnings only in its log.
+pub fn kiln_in(home: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(kiln_bin());
+    cmd.env_remove("KILN_WORKSPACE")
+        .env_remove("KILN_STATE")
+        .env_remove("KILN_BACKEND")
+        .env("HOME", home.join("home"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("KILN_CONFIG_DIR", home.join("kiln-config"))
+        .env("KILN_CACHE_DIR", home.join("cache"))
+        .env("KILN_LOG", "warn");
+    cmd
+}
+
 // ---- Clay over HTTP: the simulator and the HTTP backend ----
 
 use kiln_host::backend::http::{HttpBackend, HttpConfig};

@@ -12,7 +12,7 @@ use kiln_host::Clay as _;
 use kiln_host::backend::local::LocalBackend;
 use kiln_host::backend::model::CellValue;
 use kiln_host::sim::Faults;
-use kiln_tests::{DemoWorkspace, counter, kiln_bin, start_sim, test_http_config};
+use kiln_tests::{DemoWorkspace, counter, start_sim, test_http_config};
 use secrecy::ExposeSecret as _;
 
 const ROWS: usize = 20_000;
@@ -157,17 +157,8 @@ struct Kiln {
 
 impl Kiln {
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(kiln_bin());
-        cmd.env_remove("KILN_WORKSPACE")
-            .env_remove("KILN_STATE")
-            .env_remove("KILN_BACKEND")
-            .env("HOME", self.home.join("home"))
-            .env("XDG_DATA_HOME", self.home.join("data"))
-            .env("XDG_CONFIG_HOME", self.home.join("config"))
-            .env("KILN_CONFIG_DIR", self.home.join("kiln-config"))
-            .env("KILN_CACHE_DIR", self.home.join("cache"))
-            .env("KILN_LOG", "warn")
-            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+        let mut cmd = kiln_tests::kiln_in(&self.home);
+        cmd.envs(self.envs.iter().map(|(k, v)| (k, v)))
             .args(&self.args)
             .args(args)
             .stdout(Stdio::null())

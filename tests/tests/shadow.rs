@@ -7,23 +7,12 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use kiln_host::Clay as _;
-use kiln_tests::{DemoWorkspace, kiln_bin, normalize_contacts, seat_audit};
+use kiln_tests::{DemoWorkspace, normalize_contacts, seat_audit};
 use serde_json::Value;
 
 fn kiln(ws: &DemoWorkspace) -> Command {
-    let home = ws.dir.path();
-    let mut cmd = Command::new(kiln_bin());
-    cmd.env_remove("KILN_WORKSPACE")
-        .env_remove("KILN_STATE")
-        .env_remove("KILN_BACKEND")
-        .env("HOME", home.join("home"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("KILN_CONFIG_DIR", home.join("kiln-config"))
-        .env("KILN_CACHE_DIR", home.join("cache"))
-        .env("KILN_LOG", "warn")
-        .arg("--workspace")
-        .arg(&ws.path);
+    let mut cmd = kiln_tests::kiln_in(ws.dir.path());
+    cmd.arg("--workspace").arg(&ws.path);
     cmd
 }
 

@@ -214,16 +214,7 @@ pub async fn run_transform(
 ) -> Result<TransformReport, TransformError> {
     let started = Instant::now();
     // The wrong kind of plugin is the first thing to say, before any grant or table.
-    if plugin.world() != World::Transformer {
-        return Err(InvocationError {
-            plugin: plugin.name().to_string(),
-            kind: InvocationErrorKind::WrongWorld {
-                expected: World::Transformer,
-                actual: plugin.world(),
-            },
-        }
-        .into());
-    }
+    require_transformer(plugin)?;
     let mut journaling = options.journal.take();
     let on_begin = journaling.as_mut().and_then(|j| j.on_begin.take());
     // A resumed run's table, batches and options are the journal's.
@@ -440,6 +431,19 @@ impl TransformReport {
         }
         Ok(Some(report))
     }
+}
+
+fn require_transformer(plugin: &Plugin) -> Result<(), InvocationError> {
+    if plugin.world() == World::Transformer {
+        return Ok(());
+    }
+    Err(InvocationError {
+        plugin: plugin.name().to_string(),
+        kind: InvocationErrorKind::WrongWorld {
+            expected: World::Transformer,
+            actual: plugin.world(),
+        },
+    })
 }
 
 fn describe_config(config: &std::collections::BTreeMap<String, String>) -> String {
@@ -778,16 +782,7 @@ impl ShadowLane {
             plugin,
             mut invocation,
         } = shadow;
-        if plugin.world() != World::Transformer {
-            return Err(InvocationError {
-                plugin: plugin.name().to_string(),
-                kind: InvocationErrorKind::WrongWorld {
-                    expected: World::Transformer,
-                    actual: plugin.world(),
-                },
-            }
-            .into());
-        }
+        require_transformer(&plugin)?;
         invocation.dry_run = true;
         let grants = invocation
             .grants

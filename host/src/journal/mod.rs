@@ -685,18 +685,8 @@ pub(crate) fn mark_applied(
     }
 }
 
-/// `run_<16 hex>`: unique across processes and time.
 fn new_run_id() -> String {
-    use sha2::{Digest, Sha256};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let digest = Sha256::digest(format!("run:{}:{nanos}:{n}", std::process::id()));
-    format!("run_{}", hex::encode(&digest[..8]))
+    crate::state_db::new_id("run")
 }
 
 #[cfg(test)]

@@ -255,14 +255,8 @@ impl Tenant {
             queued: AtomicUsize::new(0),
         };
         if let Some(dir) = &t.plugins_dir {
-            let entries = std::fs::read_dir(dir)
-                .map_err(|e| fail(format!("plugins_dir {}: {e}", dir.display())))?;
-            let mut paths: Vec<_> = entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-                .collect();
-            paths.sort();
+            let paths =
+                wasm_files(dir).map_err(|e| fail(format!("plugins_dir {}: {e}", dir.display())))?;
             for path in paths {
                 let plugin = tenant
                     .runtime
@@ -274,13 +268,7 @@ impl Tenant {
         }
         // Uploads kept from an earlier start, then which of their versions was live.
         if let Some(store) = &tenant.store {
-            let mut paths: Vec<_> = std::fs::read_dir(store)
-                .map_err(|e| fail(format!("{}: {e}", store.display())))?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-                .collect();
-            paths.sort();
+            let paths = wasm_files(store).map_err(|e| fail(format!("{}: {e}", store.display())))?;
             for path in paths {
                 match tenant.runtime.load_file(&path).await {
                     Ok(plugin) => {
@@ -427,6 +415,17 @@ impl Tenant {
         let active = slot.active == sha;
         (sha, active)
     }
+}
+
+/// The `.wasm` files in `dir`, in name order.
+fn wasm_files(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    paths.sort();
+    Ok(paths)
 }
 
 fn router(state: Arc<AppState>) -> Router {
@@ -923,13 +922,7 @@ async fn start_transform(
 }
 
 fn start_audit(tenant: &Arc<Tenant>, plugin: Plugin, request: JobRequest) -> Arc<Job> {
-    let stamp = format!(
-        "{:?}:{}:{}",
-        std::time::SystemTime::now(),
-        plugin.name(),
-        tenant.jobs.all().len()
-    );
-    let id = format!("audit_{}", &hash_token(&stamp)[..16]);
+    let id = crate::state_db::new_id("audit");
     let job = Job::new(id, "audit", plugin.name().to_string());
     tenant.jobs.insert(job.clone());
     job.progress(0, 1);

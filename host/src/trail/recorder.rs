@@ -3,10 +3,6 @@
 //! thousands of host calls, and a transaction per call would make the trail the bottleneck —
 //! and flushed when the invocation ends, whatever ended it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use sha2::{Digest, Sha256};
-
 use super::{INVOCATION_END, INVOCATION_START, Outcome, Record, Trail};
 use crate::state_db::now_ms;
 
@@ -41,17 +37,9 @@ pub struct Recorder {
     ended: bool,
 }
 
-/// A fresh id per invocation: unique within a process by the counter, across processes and
-/// runs by the pid and the clock.
+/// A fresh id per invocation (`inv_…`).
 pub fn new_invocation_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let digest = Sha256::digest(format!("{}:{nanos}:{n}", std::process::id()));
-    format!("inv_{}", hex::encode(&digest[..8]))
+    crate::state_db::new_id("inv")
 }
 
 impl Recorder {
