@@ -593,6 +593,8 @@ async fn upload_plugin(
         ));
     }
     let world = plugin.world();
+    // What the tenant's policy left of what the manifest asked for.
+    let grants = serde_json::to_value(plugin.grants()).unwrap_or_default();
     if let Some(store) = &tenant.store {
         let path = store.join(format!("{}.wasm", plugin.info().sha256));
         if let Err(e) = std::fs::write(&path, &body) {
@@ -608,7 +610,9 @@ async fn upload_plugin(
     tenant.save_active().await;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({ "name": name, "sha256": sha256, "world": world, "active": active })),
+        axum::Json(
+            json!({ "name": name, "sha256": sha256, "world": world, "active": active, "grants": grants }),
+        ),
     )
         .into_response())
 }
