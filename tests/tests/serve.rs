@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use kiln_host::serve::{ServeConfig, Server, TenantConfig, hash_token};
-use kiln_tests::{counter, normalize_contacts};
+use kiln_tests::{counter, hostile, normalize_contacts};
 use serde_json::{Value, json};
 
 const ACME: &str = "acme-token-1b7e";
@@ -22,6 +22,7 @@ fn tenant(id: &str, token: &str, plugins: Option<&std::path::Path>) -> TenantCon
         max_concurrent: 4,
         max_queued: 512,
         memory_mib: 128,
+        settings: Default::default(),
     }
 }
 
@@ -333,14 +334,25 @@ async fn uploads_are_checked_and_a_new_version_goes_live_under_load_with_no_fail
 async fn a_tenant_past_its_queue_gets_429_with_retry_after() {
     let s = Running::start_with(
         |plugins| {
+            std::fs::copy(hostile(), plugins.join("hostile.wasm")).unwrap();
+            // Slow calls (90,000 host calls each) keep the first ones queued while the
+            // rest arrive.
+            let settings = [(
+                "hostile".to_string(),
+                [("mode", "ping"), ("n", "90000")]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )]
+            .into();
             vec![TenantConfig {
                 max_queued: 3,
                 max_concurrent: 1,
+                settings,
                 ..tenant("acme", ACME, Some(plugins))
             }]
         },
-        // A long window keeps the first calls queued while the rest arrive.
-        |c| c.coalesce_ms = 300,
+        |_| {},
     )
     .await;
     let calls: Vec<_> = (0..12)
@@ -348,9 +360,9 @@ async fn a_tenant_past_its_queue_gets_429_with_retry_after() {
             let (http, url) = (s.http.clone(), s.url.clone());
             tokio::spawn(async move {
                 let r = http
-                    .post(format!("{url}/v1/plugins/normalize-contacts/row"))
+                    .post(format!("{url}/v1/plugins/hostile/row"))
                     .bearer_auth(ACME)
-                    .body(CONTACT)
+                    .body(r#"{"Email": "a@b.io"}"#)
                     .send()
                     .await
                     .unwrap();
@@ -358,7 +370,9 @@ async fn a_tenant_past_its_queue_gets_429_with_retry_after() {
                     .headers()
                     .get("retry-after")
                     .map(|v| v.to_str().unwrap().to_string());
-                (r.status().as_u16(), retry)
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                (status, retry, body)
             })
         })
         .collect();
@@ -366,16 +380,29 @@ async fn a_tenant_past_its_queue_gets_429_with_retry_after() {
     let mut refused = 0;
     for c in calls {
         match c.await.unwrap() {
-            (200, _) => ok += 1,
-            (429, Some(retry)) => {
+            (200, _, _) => ok += 1,
+            (429, Some(retry), body) => {
                 assert_eq!(retry, "1");
+                assert!(body["error"].as_str().unwrap().contains("quota"), "{body}");
                 refused += 1
             }
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert!((1..=3).contains(&ok), "{ok} answered");
-    assert_eq!(ok + refused, 12);
+    assert_eq!((ok, refused), (3, 9));
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"kiln_refused_total{tenant="acme",status="429"} 9"#),
+        "{metrics}"
+    );
     s.server.stop(Duration::from_secs(5)).await;
 }
 
@@ -460,5 +487,78 @@ async fn twenty_thousand_row_calls_at_200_at_once_all_answer_their_own_row() {
             "memory grew from {early} KiB to {late} KiB under steady load"
         );
     }
+    s.server.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_tenant_hits_its_own_limits_and_another_tenant_is_served_throughout() {
+    let s = Running::start(|plugins| {
+        let evil = plugins.join("evil");
+        std::fs::create_dir(&evil).unwrap();
+        std::fs::copy(hostile(), evil.join("hostile.wasm")).unwrap();
+        let settings = [(
+            "hostile".to_string(),
+            [("mode".to_string(), "host-calls".to_string())].into(),
+        )]
+        .into();
+        vec![
+            tenant("acme", ACME, Some(plugins)),
+            TenantConfig {
+                max_concurrent: 2,
+                settings,
+                ..tenant("evil", GLOBEX, Some(&evil))
+            },
+        ]
+    })
+    .await;
+    // The hostile tenant floods its plugin, which calls the host until its limit ends it.
+    let flood: Vec<_> = (0..16)
+        .map(|_| {
+            let (http, url) = (s.http.clone(), s.url.clone());
+            tokio::spawn(async move {
+                let r = http
+                    .post(format!("{url}/v1/plugins/hostile/row"))
+                    .bearer_auth(GLOBEX)
+                    .body(r#"{"Email": "x"}"#)
+                    .send()
+                    .await
+                    .unwrap();
+                (
+                    r.status().as_u16(),
+                    r.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            })
+        })
+        .collect();
+    // Meanwhile the other tenant's calls are answered, and answered right.
+    for _ in 0..20 {
+        let (status, body) = s.call(ACME, "normalize-contacts", CONTACT).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["Email"], "ada.lovelace@analytical.engine.com");
+    }
+    for f in flood {
+        let (status, body) = f.await.unwrap();
+        assert_eq!(status, 422, "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("host calls"),
+            "{body}"
+        );
+    }
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"kiln_limits_hit_total{tenant="evil",plugin="hostile",limit="host-calls"}"#
+        ),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(r#"kiln_limits_hit_total{tenant="acme""#));
     s.server.stop(Duration::from_secs(5)).await;
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use kiln_host::Clay as _;
 use kiln_host::backend::model::CellValue;
 use kiln_host::serve::hash_token;
-use kiln_tests::{DemoWorkspace, counter, kiln_bin, normalize_contacts, seat_audit};
+use kiln_tests::{DemoWorkspace, counter, hostile, kiln_bin, normalize_contacts, seat_audit};
 use serde_json::{Value, json};
 
 const ACME: &str = "acme-token-5d21";
@@ -60,7 +60,14 @@ impl Drop for ServeProcess {
     }
 }
 
-fn write_config(dir: &Path, workspace: &Path, plugins: &Path, extra: &str) -> PathBuf {
+/// `extra` goes at the top, `acme_extra` at the end of tenant `acme`'s table.
+fn write_config(
+    dir: &Path,
+    workspace: &Path,
+    plugins: &Path,
+    extra: &str,
+    acme_extra: &str,
+) -> PathBuf {
     let config = dir.join("serve.toml");
     std::fs::write(
         &config,
@@ -75,6 +82,7 @@ id = "acme"
 tokens_sha256 = ["{}"]
 workspace = "{}"
 plugins_dir = "{}"
+{acme_extra}
 
 [[tenant]]
 id = "globex"
@@ -129,7 +137,7 @@ async fn runs_and_audits_go_from_202_to_a_report_and_stay_with_their_tenant() {
     let ws = DemoWorkspace::new();
     let dir = ws.dir.path();
     let plugins = plugins_dir(dir, &[normalize_contacts(), seat_audit()]);
-    let config = write_config(dir, &ws.path, &plugins, "");
+    let config = write_config(dir, &ws.path, &plugins, "", "");
     let server = ServeProcess::start(&config, dir);
     let http = reqwest::Client::new();
     let url = server.url.clone();
@@ -276,7 +284,7 @@ async fn a_server_killed_mid_run_finishes_the_run_when_it_starts_again() {
     std::fs::write(&csv, text).unwrap();
     ws.local.import_csv(&csv, "Counts").unwrap();
     let plugins = plugins_dir(dir, &[]);
-    let config = write_config(dir, &ws.path, &plugins, "");
+    let config = write_config(dir, &ws.path, &plugins, "", "");
     let http = reqwest::Client::new();
 
     let server = ServeProcess::start(&config, dir);
@@ -330,29 +338,48 @@ async fn a_server_killed_mid_run_finishes_the_run_when_it_starts_again() {
 async fn sigterm_lets_a_call_in_flight_finish_and_then_stops() {
     let ws = DemoWorkspace::new();
     let dir = ws.dir.path();
-    let plugins = plugins_dir(dir, &[normalize_contacts()]);
-    // A long coalescing window keeps the call in flight when the signal comes.
-    let config = write_config(dir, &ws.path, &plugins, "coalesce_ms = 800");
-    let mut server = ServeProcess::start(&config, dir);
+    let plugins = plugins_dir(dir, &[hostile()]);
+    // A slow call: 90,000 host calls before it answers (over a second in a debug build).
+    let config = write_config(
+        dir,
+        &ws.path,
+        &plugins,
+        "",
+        "[tenant.settings.hostile]\nmode = \"ping\"\nn = \"90000\"",
+    );
+    let server = ServeProcess::start(&config, dir);
     let http = reqwest::Client::new();
     let call = {
         let (http, url) = (http.clone(), server.url.clone());
         tokio::spawn(async move {
-            http.post(format!("{url}/v1/plugins/normalize-contacts/row"))
+            let started = Instant::now();
+            let r = http
+                .post(format!("{url}/v1/plugins/hostile/row"))
                 .bearer_auth(ACME)
-                .body(r#"{"Email":"A@B.io","Email Status":null,"Company Domain":null,"Full Name":null,"First Name":null,"Last Name":null,"Phone":null}"#)
+                .body(r#"{"Email":"a@b.io"}"#)
                 .send()
-                .await
+                .await;
+            (r, started.elapsed())
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     server.signal(libc::SIGTERM);
-    let response = call.await.unwrap().unwrap();
+    let (response, took) = call.await.unwrap();
+    let response = response.unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["Email"], "a@b.io");
-    let status = tokio::task::spawn_blocking(move || server.child.wait().unwrap())
-        .await
-        .unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({}));
+    assert!(
+        took > Duration::from_millis(300),
+        "the call was still running when the signal came ({took:?})"
+    );
+    let url = server.url.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut server = server;
+        server.child.wait().unwrap()
+    })
+    .await
+    .unwrap();
     assert!(status.success(), "{status:?}");
+    // And it no longer accepts calls.
+    assert!(http.get(format!("{url}/healthz")).send().await.is_err());
 }

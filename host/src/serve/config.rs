@@ -61,6 +61,11 @@ pub struct TenantConfig {
     /// Memory one plugin instance may grow to, MiB.
     #[serde(default = "default_memory")]
     pub memory_mib: u64,
+    /// Plugin settings by plugin name (`[tenant.settings.normalize-contacts]`,
+    /// `default_country_code = "44"`): what `--config` is to `kiln run`, for row calls (a
+    /// Clay column sends no settings) and under a run's own.
+    #[serde(default)]
+    pub settings: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 fn default_listen() -> SocketAddr {

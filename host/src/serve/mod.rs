@@ -318,9 +318,21 @@ impl Tenant {
         }
     }
 
-    fn invocation(&self, config: std::collections::BTreeMap<String, String>) -> InvocationOptions {
+    /// A call's options: the tenant's settings for `plugin`, `config` over them, its trail.
+    fn invocation(
+        &self,
+        plugin: &str,
+        config: std::collections::BTreeMap<String, String>,
+    ) -> InvocationOptions {
+        let mut settings = self
+            .config
+            .settings
+            .get(plugin)
+            .cloned()
+            .unwrap_or_default();
+        settings.extend(config);
         InvocationOptions {
-            config,
+            config: settings,
             trail: self.trail.clone(),
             ..InvocationOptions::default()
         }
@@ -388,7 +400,7 @@ impl Tenant {
                 Lane {
                     plugin: plugin.clone(),
                     backend: self.backend.clone(),
-                    invocation: self.invocation(Default::default()),
+                    invocation: self.invocation(&name, Default::default()),
                     running: self.running.clone(),
                     window: config.coalesce_window(),
                     max_rows: config.max_batch_rows,
@@ -873,7 +885,7 @@ async fn start_transform(
     let options = TransformOptions {
         rows_per_batch: request.batch_size.unwrap_or(1024).clamp(1, 10_000),
         dry_run: request.dry_run,
-        invocation: tenant.invocation(request.config.clone()),
+        invocation: tenant.invocation(plugin.name(), request.config.clone()),
         progress: Some(progress),
         journal: Some(Journaling {
             journal,
@@ -932,7 +944,7 @@ fn start_audit(tenant: &Arc<Tenant>, plugin: Plugin, request: JobRequest) -> Arc
     job.progress(0, 1);
     let options = AuditOptions {
         period: Duration::from_secs(request.period_days.unwrap_or(90).clamp(1, 3650) * 24 * 3600),
-        invocation: tenant.invocation(request.config),
+        invocation: tenant.invocation(plugin.name(), request.config),
         ..AuditOptions::default()
     };
     let (backend, running, done) = (tenant.backend.clone(), tenant.running.clone(), job.clone());

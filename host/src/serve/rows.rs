@@ -37,8 +37,9 @@ struct Pending {
     reply: oneshot::Sender<RowAnswer>,
 }
 
-/// Coalesces one plugin version's row calls: the first call of a batch waits up to `window`
-/// for others (at most `max_rows`), then the batch runs on one fresh instance.
+/// Coalesces one plugin version's row calls into batches of at most `max_rows`, each run on
+/// one fresh instance. While a batch of the lane runs, the next one gathers calls for up to
+/// `window`; when none runs, a call goes at once.
 #[derive(Clone)]
 pub struct Coalescer {
     tx: mpsc::Sender<Pending>,
@@ -73,13 +74,26 @@ impl Coalescer {
 }
 
 async fn batcher(lane: Arc<Lane>, mut rx: mpsc::Receiver<Pending>) {
+    // Batches of this lane running now: a call that finds none goes at once with whatever
+    // else is already waiting, so a quiet column pays no window; under load the window
+    // gathers calls while earlier batches run.
+    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + lane.window;
-        while batch.len() < lane.max_rows {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(p)) => batch.push(p),
-                Ok(None) | Err(_) => break,
+        if in_flight.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            while batch.len() < lane.max_rows {
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+        } else {
+            let deadline = tokio::time::Instant::now() + lane.window;
+            while batch.len() < lane.max_rows {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(p)) => batch.push(p),
+                    Ok(None) | Err(_) => break,
+                }
             }
         }
         // The batch waits for a slot of the tenant's concurrency, then runs on its own task
@@ -87,9 +101,11 @@ async fn batcher(lane: Arc<Lane>, mut rx: mpsc::Receiver<Pending>) {
         let Ok(permit) = lane.running.clone().acquire_owned().await else {
             return;
         };
-        let lane = lane.clone();
+        let (lane, in_flight) = (lane.clone(), in_flight.clone());
+        in_flight.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         tokio::spawn(async move {
             run_batch(&lane, batch).await;
+            in_flight.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
             drop(permit);
         });
     }
