@@ -17,6 +17,8 @@ fn tenant(id: &str, token: &str, plugins: Option<&std::path::Path>) -> TenantCon
         id: id.into(),
         tokens_sha256: vec![hash_token(token)],
         workspace: None,
+        clay: None,
+        state: None,
         policy: None,
         plugins_dir: plugins.map(|p| p.to_path_buf()),
         max_concurrent: 4,
@@ -561,4 +563,73 @@ async fn a_hostile_tenant_hits_its_own_limits_and_another_tenant_is_served_throu
     );
     assert!(!metrics.contains(r#"kiln_limits_hit_total{tenant="acme""#));
     s.server.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_on_clay_over_http_runs_against_it_and_its_key_stays_out_of_its_state() {
+    use kiln_host::serve::config::ClayConfig;
+    use kiln_host::sim::{SimConfig, Simulator};
+    const KEY: &str = "clay-api-key-77f0e2";
+    let ws = kiln_tests::DemoWorkspace::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(
+        listener,
+        ws.local.clone(),
+        SimConfig {
+            api_key: Some(secrecy::SecretString::from(KEY.to_string())),
+            ..SimConfig::default()
+        },
+    )
+    .unwrap();
+    let key_file = ws.dir.path().join("acme.key");
+    std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
+    let state = ws.dir.path().join("acme-state.sqlite");
+    let (sim_url, state_file) = (sim.url(), state.clone());
+    let s = Running::start(move |plugins| {
+        vec![TenantConfig {
+            clay: Some(ClayConfig {
+                url: Some(sim_url),
+                api_key_env: None,
+                api_key_file: Some(key_file),
+                requests_per_second: Some(1000),
+            }),
+            state: Some(state_file),
+            ..tenant("acme", ACME, Some(plugins))
+        }]
+    })
+    .await;
+    let r = s
+        .http
+        .post(format!("{}/v1/runs", s.url))
+        .bearer_auth(ACME)
+        .json(&json!({"plugin": "normalize-contacts", "table": "Leads", "dry_run": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let job = loop {
+        let (_, job) = s.get(ACME, &format!("/v1/runs/{id}")).await;
+        if job["state"] != "running" {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(job["state"], "finished", "{job}");
+    assert_eq!(job["report"]["rows_seen"], 2000);
+    s.server.stop(Duration::from_secs(5)).await;
+    // The run's journal and trail are in the tenant's state file; its key is not.
+    for file in [state.clone(), state.with_extension("sqlite-wal")] {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+            "{}",
+            file.display()
+        );
+    }
+    let journal = kiln_host::journal::Journal::open(&state).unwrap();
+    assert_eq!(journal.list().unwrap()[0].id, id);
 }

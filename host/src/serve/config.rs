@@ -46,8 +46,13 @@ pub struct TenantConfig {
     /// SHA-256 (hex) of each API token that acts as this tenant; the tokens themselves are
     /// never stored (`kiln serve hash-token` prints one's hash).
     pub tokens_sha256: Vec<String>,
-    /// The embedded workspace its plugins' Clay calls go to.
+    /// The embedded workspace its plugins' Clay calls go to (its run journal and audit
+    /// trail live in it too).
     pub workspace: Option<PathBuf>,
+    /// Or Clay itself, over HTTP.
+    pub clay: Option<ClayConfig>,
+    /// With `clay`: the state file its run journal and audit trail live in (runs need one).
+    pub state: Option<PathBuf>,
     /// The operator's policy for its plugins (a policy file, as for `kiln --policy`).
     pub policy: Option<PathBuf>,
     /// Plugins (`*.wasm`) loaded at start.
@@ -66,6 +71,21 @@ pub struct TenantConfig {
     /// Clay column sends no settings) and under a run's own.
     #[serde(default)]
     pub settings: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+}
+
+/// A tenant's Clay over HTTP. The credential comes from the environment or a file, never
+/// from this file, and never reaches a plugin, a log line or an error message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClayConfig {
+    /// Clay's base URL (default `https://api.clay.com`).
+    pub url: Option<String>,
+    /// The environment variable holding its API key.
+    pub api_key_env: Option<String>,
+    /// A file holding its API key (e.g. a mounted secret).
+    pub api_key_file: Option<PathBuf>,
+    /// Requests per second this tenant may send to Clay (default 10, Clay's own limit).
+    pub requests_per_second: Option<u32>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -131,6 +151,10 @@ impl ServeConfig {
         rebase(&mut config.data_dir);
         for t in &mut config.tenants {
             rebase(&mut t.workspace);
+            rebase(&mut t.state);
+            if let Some(clay) = &mut t.clay {
+                rebase(&mut clay.api_key_file);
+            }
             rebase(&mut t.policy);
             rebase(&mut t.plugins_dir);
         }
@@ -176,6 +200,21 @@ impl ServeConfig {
                         t.id
                     ));
                 }
+            }
+            match (&t.workspace, &t.clay) {
+                (Some(_), Some(_)) => {
+                    return Err(format!(
+                        "tenant `{}` has both a workspace and clay: pick one backend",
+                        t.id
+                    ));
+                }
+                (None, Some(clay)) if clay.api_key_env.is_some() == clay.api_key_file.is_some() => {
+                    return Err(format!(
+                        "tenant `{}`: give clay one of api_key_env or api_key_file",
+                        t.id
+                    ));
+                }
+                _ => {}
             }
             if t.max_concurrent == 0 || t.max_queued == 0 {
                 return Err(format!(

@@ -219,14 +219,15 @@ impl Tenant {
             ..RuntimeConfig::default()
         })
         .map_err(|e| fail(e.to_string()))?;
-        let backend: Arc<dyn Clay> = match &t.workspace {
-            Some(path) => Arc::new(
+        let backend: Arc<dyn Clay> = match (&t.workspace, &t.clay) {
+            (Some(path), _) => Arc::new(
                 LocalBackend::open(path)
                     .map_err(|e| fail(format!("workspace {}: {e}", path.display())))?,
             ),
-            None => Arc::new(LocalBackend::in_memory().map_err(|e| fail(e.to_string()))?),
+            (None, Some(clay)) => Arc::new(http_backend(clay).map_err(fail)?),
+            (None, None) => Arc::new(LocalBackend::in_memory().map_err(|e| fail(e.to_string()))?),
         };
-        let (journal, trail) = match &t.workspace {
+        let (journal, trail) = match t.workspace.as_ref().or(t.state.as_ref()) {
             Some(path) => (
                 Some(Journal::open(path).map_err(|e| fail(e.to_string()))?),
                 Some(Trail::open(path).map_err(|e| fail(e.to_string()))?),
@@ -427,6 +428,29 @@ impl Tenant {
         let active = slot.active == sha;
         (sha, active)
     }
+}
+
+/// A tenant's Clay over HTTP, its key read from where the config says.
+fn http_backend(clay: &config::ClayConfig) -> Result<crate::backend::http::HttpBackend, String> {
+    use crate::backend::http::{Credentials, HttpBackend, HttpConfig};
+    let key = match (&clay.api_key_env, &clay.api_key_file) {
+        (Some(var), _) => std::env::var(var)
+            .map_err(|_| format!("clay.api_key_env: the environment has no `{var}`"))?,
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .map_err(|e| format!("clay.api_key_file {}: {e}", file.display()))?,
+        (None, None) => return Err("clay: give api_key_env or api_key_file".into()),
+    };
+    if key.trim().is_empty() {
+        return Err("clay: the API key is empty".into());
+    }
+    let mut config = HttpConfig::default();
+    if let Some(url) = &clay.url {
+        config.base_url = url.trim_end_matches('/').to_string();
+    }
+    if let Some(rps) = clay.requests_per_second {
+        config.requests_per_second = rps.max(1);
+    }
+    HttpBackend::new(config, Credentials::api_key(&key)).map_err(|e| e.to_string())
 }
 
 /// The `.wasm` files in `dir`, in name order.
