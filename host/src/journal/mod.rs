@@ -481,8 +481,9 @@ impl Journal {
     /// Every run, newest first.
     pub fn list(&self) -> Result<Vec<RunInfo>, JournalError> {
         let runs = self.with(|conn| {
-            let mut stmt =
-                conn.prepare(&format!("{SELECT_RUN} ORDER BY r.started_ms DESC, r.rowid DESC"))?;
+            let mut stmt = conn.prepare(&format!(
+                "{SELECT_RUN} ORDER BY r.started_ms DESC, r.rowid DESC"
+            ))?;
             stmt.query_map([], run_info)?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })?;
