@@ -25,14 +25,20 @@ struct ServeProcess {
 
 impl ServeProcess {
     fn start(config: &Path, home: &Path) -> Self {
+        Self::start_logging(config, home, &[], Stdio::inherit())
+    }
+
+    /// With `args` before `serve` (e.g. log options) and its log lines to `stderr`.
+    fn start_logging(config: &Path, home: &Path, args: &[&str], stderr: Stdio) -> Self {
         let mut child = Command::new(kiln_bin())
             .env("HOME", home.join("home"))
             .env("KILN_LOG", "warn")
+            .args(args)
             .args(["serve", "--config"])
             .arg(config)
             .args(["--drain-secs", "10"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -382,4 +388,62 @@ async fn sigterm_lets_a_call_in_flight_finish_and_then_stops() {
     assert!(status.success(), "{status:?}");
     // And it no longer accepts calls.
     assert!(http.get(format!("{url}/healthz")).send().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_request_has_an_id_in_its_answer_and_its_json_log_line() {
+    let ws = DemoWorkspace::new();
+    let dir = ws.dir.path();
+    let plugins = plugins_dir(dir, &[normalize_contacts()]);
+    let config = write_config(dir, &ws.path, &plugins, "", "");
+    let log = dir.join("serve.log");
+    let server = ServeProcess::start_logging(
+        &config,
+        dir,
+        &["--log", "warn,kiln_host=info", "--log-format", "json"],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/plugins/normalize-contacts/row", server.url);
+    let body = r#"{"Email":"a@b.io","Email Status":null,"Company Domain":null,"Full Name":null,"First Name":null,"Last Name":null,"Phone":null}"#;
+    let theirs = http
+        .post(&url)
+        .bearer_auth(ACME)
+        .header("x-request-id", "upstream-7f3a")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.status().as_u16(), 200);
+    assert_eq!(theirs.headers()["x-request-id"], "upstream-7f3a");
+    let ours = http
+        .post(&url)
+        .bearer_auth("wrong")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ours.status().as_u16(), 401);
+    let ours_id = ours.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(ours_id.starts_with("req_"), "{ours_id}");
+    server.signal(libc::SIGTERM);
+    drop(server);
+
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let answered = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["fields"]["message"] == "answered" && l["span"]["request_id"] == id)
+    };
+    let line = answered("upstream-7f3a").unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(line["fields"]["status"], 200);
+    assert_eq!(line["span"]["path"], "/v1/plugins/normalize-contacts/row");
+    assert_eq!(answered(&ours_id).unwrap()["fields"]["status"], 401);
+    // No token in any line.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains(ACME) && !text.contains("wrong"), "{text}");
 }

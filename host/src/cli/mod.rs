@@ -62,6 +62,16 @@ struct Cli {
     )]
     log: String,
 
+    /// Log lines as text or as JSON objects, one per line (for log collectors; `kiln serve`).
+    #[arg(
+        long,
+        global = true,
+        env = "KILN_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+
     /// Where Clay's data comes from: the embedded workspace or Clay's v3 API
     /// (default: `backend` in <config dir>/kiln/config.toml, else local).
     #[arg(long, global = true, env = "KILN_BACKEND", value_enum)]
@@ -201,7 +211,7 @@ impl Context {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log);
+    init_logging(&cli.log, cli.log_format);
     let backend = match remote::select(cli.backend, cli.clay_url) {
         Ok(mut b) => {
             b.http.trace_file = cli.trace_http;
@@ -265,14 +275,23 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(filter: &str) {
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| GuestSafeStderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
 }
 
 /// Stderr for log lines, which carry plugin-chosen text (`log` calls, guest stdout).

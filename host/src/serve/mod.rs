@@ -25,6 +25,10 @@ use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::{RwLock, Semaphore};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
 
 pub use config::{ServeConfig, TenantConfig, hash_token};
 use metrics::Metrics;
@@ -496,6 +500,55 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/runs/{id}", get(show_job).delete(cancel_job))
         .route("/v1/runs/{id}/events", get(job_events))
         .with_state(state)
+        // Every request gets an id (the caller's `x-request-id` when it sent a sane one),
+        // returned in `x-request-id` and carried by the request's log lines.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::http::Request<_>| {
+                    let id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!(
+                        "request",
+                        request_id = %id,
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                    )
+                })
+                .on_response(
+                    |response: &Response, latency: Duration, _span: &tracing::Span| {
+                        tracing::info!(
+                            status = response.status().as_u16(),
+                            latency_us = latency.as_micros() as u64,
+                            "answered"
+                        );
+                    },
+                ),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        // Outermost: the id is set before anything else sees the request.
+        .layer(SetRequestIdLayer::x_request_id(RequestIds))
+}
+
+/// Request ids: `req_<16 hex>`, unless the caller sent one of at most 64 visible ASCII
+/// characters (a proxy's, to follow one request across services).
+#[derive(Clone, Copy)]
+struct RequestIds;
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, request: &axum::http::Request<B>) -> Option<RequestId> {
+        let theirs = request
+            .headers()
+            .get("x-request-id")
+            .filter(|v| {
+                !v.is_empty() && v.len() <= 64 && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
+            })
+            .cloned();
+        let id = theirs.or_else(|| HeaderValue::from_str(&crate::state_db::new_id("req")).ok())?;
+        Some(RequestId::new(id))
+    }
 }
 
 /// An error answer: a status and `{"error": "…"}`.
