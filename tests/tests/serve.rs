@@ -24,6 +24,9 @@ fn tenant(id: &str, token: &str, plugins: Option<&std::path::Path>) -> TenantCon
         max_concurrent: 4,
         max_queued: 512,
         memory_mib: 128,
+        max_plugins: 64,
+        max_versions: 8,
+        max_jobs: 16,
         settings: Default::default(),
     }
 }
@@ -187,8 +190,12 @@ async fn a_row_call_answers_what_the_plugin_set_and_tenants_see_only_their_own()
         "{body}"
     );
     let huge = format!("{{\"Email\": \"{}\"}}", "x".repeat(2 << 20));
-    let (status, _) = s.call(ACME, "normalize-contacts", &huge).await;
+    let (status, body) = s.call(ACME, "normalize-contacts", &huge).await;
     assert_eq!(status, 413);
+    assert!(
+        body["error"].as_str().unwrap().contains("at most 1048576"),
+        "{body}"
+    );
     // A row the plugin fails (columns it writes were not sent) is the row's error, 422.
     let (status, body) = s
         .call(ACME, "normalize-contacts", r#"{"Email":"a@b.io"}"#)
@@ -219,15 +226,19 @@ async fn a_row_call_answers_what_the_plugin_set_and_tenants_see_only_their_own()
 
 /// The component with a custom section appended: another SHA-256, the same plugin.
 fn another_build(wasm: &[u8]) -> Vec<u8> {
+    build_number(wasm, b'2')
+}
+
+fn build_number(wasm: &[u8], n: u8) -> Vec<u8> {
     let mut bytes = wasm.to_vec();
     let name = b"kiln-test-build";
-    let payload = b"2";
+    let payload = [n];
     let size = 1 + name.len() + payload.len();
     bytes.push(0); // custom section
     bytes.push(size as u8);
     bytes.push(name.len() as u8);
     bytes.extend_from_slice(name);
-    bytes.extend_from_slice(payload);
+    bytes.extend_from_slice(&payload);
     bytes
 }
 
@@ -632,4 +643,54 @@ async fn a_tenant_on_clay_over_http_runs_against_it_and_its_key_stays_out_of_its
     }
     let journal = kiln_host::journal::Journal::open(&state).unwrap();
     assert_eq!(journal.list().unwrap()[0].id, id);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_keeps_a_bounded_number_of_plugins_and_versions() {
+    let s = Running::start(|_| {
+        vec![TenantConfig {
+            max_plugins: 1,
+            max_versions: 2,
+            ..tenant("acme", ACME, None)
+        }]
+    })
+    .await;
+    let put = |name: &str, bytes: Vec<u8>| {
+        s.http
+            .put(format!("{}/v1/plugins/{name}", s.url))
+            .bearer_auth(ACME)
+            .body(bytes)
+            .send()
+    };
+    let wasm = std::fs::read(counter()).unwrap();
+    let mut shas = Vec::new();
+    for n in [b'1', b'2', b'3'] {
+        let r = put("counter", build_number(&wasm, n)).await.unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        shas.push(r.json::<Value>().await.unwrap()["sha256"].clone());
+    }
+    // The live (first) version stays; the oldest of the others went.
+    let (_, shown) = s.get(ACME, "/v1/plugins/counter").await;
+    let kept: Vec<&Value> = shown["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["sha256"])
+        .collect();
+    assert_eq!(kept.len(), 2, "{shown}");
+    assert!(
+        kept.contains(&&shas[0]) && kept.contains(&&shas[2]),
+        "{shown}"
+    );
+    assert_eq!(shown["active"], shas[0]);
+    // A second plugin is past the quota.
+    let r = put(
+        "normalize-contacts",
+        std::fs::read(normalize_contacts()).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    assert!(r.text().await.unwrap().contains("quota"));
+    s.server.stop(Duration::from_secs(5)).await;
 }

@@ -517,13 +517,7 @@ impl JournaledEffects {
     fn add_to(self, report: &mut TransformReport) {
         report.batches += 1;
         report.rows_seen += self.rows;
-        report.rows_changed += self.changes.len() as u64;
-        report.rows_deleted += self.deletes.len() as u64;
-        report.rows_failed += self.failed;
-        report.rows_unchanged += self.unchanged;
-        report.changes.extend(self.changes);
-        report.deleted.extend(self.deletes);
-        report.errors.extend(self.errors);
+        self.into_plan(true).add_to(report);
     }
 }
 
@@ -850,15 +844,8 @@ impl ShadowLane {
                     outcomes,
                     true,
                 );
-                let report = &mut self.report;
-                report.timings.plan_ms += ms_since(stage);
-                report.rows_changed += plan.changes.len() as u64;
-                report.rows_deleted += plan.deletes.len() as u64;
-                report.rows_failed += plan.failed;
-                report.rows_unchanged += plan.unchanged;
-                report.changes.extend(plan.changes);
-                report.deleted.extend(plan.deletes);
-                report.errors.extend(plan.errors);
+                self.report.timings.plan_ms += ms_since(stage);
+                plan.add_to(&mut self.report);
                 self.instance = Some(instance);
             }
             Err(e) => {
@@ -962,13 +949,7 @@ async fn apply(
         let id = sink.run.map(|r| r.id().to_string()).unwrap_or_default();
         blocking(move || run.mark(&id, batch_index, BatchState::Applied, Some(&effects))).await?;
     }
-    report.rows_changed += plan.changes.len() as u64;
-    report.rows_deleted += plan.deletes.len() as u64;
-    report.rows_failed += plan.failed;
-    report.rows_unchanged += plan.unchanged;
-    report.changes.extend(plan.changes);
-    report.deleted.extend(plan.deletes);
-    report.errors.extend(plan.errors);
+    plan.add_to(report);
     if let Some(progress) = sink.progress {
         progress(report.rows_seen, sink.total);
     }
@@ -1178,6 +1159,19 @@ struct BatchPlan {
 
 /// How much of a guest-chosen id a message quotes: a guest may name a row or a field with
 /// megabytes of text, and a row error is printed, logged and kept in the report.
+impl BatchPlan {
+    /// Counts the batch's rows in `report` and adds what changed, was deleted or failed.
+    fn add_to(self, report: &mut TransformReport) {
+        report.rows_changed += self.changes.len() as u64;
+        report.rows_deleted += self.deletes.len() as u64;
+        report.rows_failed += self.failed;
+        report.rows_unchanged += self.unchanged;
+        report.changes.extend(self.changes);
+        report.deleted.extend(self.deletes);
+        report.errors.extend(self.errors);
+    }
+}
+
 const QUOTE_CHARS: usize = 128;
 
 /// `text` cut to [`QUOTE_CHARS`] characters, marked when cut.

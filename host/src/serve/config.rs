@@ -66,6 +66,15 @@ pub struct TenantConfig {
     /// Memory one plugin instance may grow to, MiB.
     #[serde(default = "default_memory")]
     pub memory_mib: u64,
+    /// Plugins it may have; an upload past it is refused.
+    #[serde(default = "default_plugins")]
+    pub max_plugins: usize,
+    /// Versions kept per plugin; an upload past it drops the oldest one not live.
+    #[serde(default = "default_versions")]
+    pub max_versions: usize,
+    /// Runs and audits running at once; one more is answered 429.
+    #[serde(default = "default_jobs")]
+    pub max_jobs: usize,
     /// Plugin settings by plugin name (`[tenant.settings.normalize-contacts]`,
     /// `default_country_code = "44"`): what `--config` is to `kiln run`, for row calls (a
     /// Clay column sends no settings) and under a run's own.
@@ -114,6 +123,15 @@ fn default_tenant_queue() -> usize {
 }
 fn default_memory() -> u64 {
     128
+}
+fn default_plugins() -> usize {
+    64
+}
+fn default_versions() -> usize {
+    8
+}
+fn default_jobs() -> usize {
+    16
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -216,9 +234,14 @@ impl ServeConfig {
                 }
                 _ => {}
             }
-            if t.max_concurrent == 0 || t.max_queued == 0 {
+            if t.max_concurrent == 0
+                || t.max_queued == 0
+                || t.max_plugins == 0
+                || t.max_versions == 0
+                || t.max_jobs == 0
+            {
                 return Err(format!(
-                    "tenant `{}`: max_concurrent and max_queued must be at least 1",
+                    "tenant `{}`: max_concurrent, max_queued, max_plugins, max_versions and max_jobs must be at least 1",
                     t.id
                 ));
             }

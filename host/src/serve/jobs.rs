@@ -58,6 +58,7 @@ pub struct Job {
     state: watch::Sender<(JobState, Progress)>,
     result: Mutex<(Option<Value>, Option<String>)>,
     task: Mutex<Option<tokio::task::AbortHandle>>,
+    ended_at: Mutex<Option<std::time::Instant>>,
 }
 
 /// What `GET /v1/runs/{id}` answers.
@@ -84,6 +85,7 @@ impl Job {
             state,
             result: Mutex::new((None, None)),
             task: Mutex::new(None),
+            ended_at: Mutex::new(None),
         })
     }
 
@@ -94,6 +96,7 @@ impl Job {
 
     pub fn finish(&self, state: JobState, report: Option<Value>, error: Option<String>) {
         *self.result.lock().unwrap_or_else(|p| p.into_inner()) = (report, error);
+        self.mark_ended();
         self.state.send_modify(|(s, _)| {
             // A cancelled job stays cancelled whatever its task said last.
             if *s == JobState::Running {
@@ -115,11 +118,24 @@ impl Job {
                 cancelled = true;
             }
         });
-        if cancelled && let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take()
-        {
-            task.abort();
+        if cancelled {
+            self.mark_ended();
+            if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                task.abort();
+            }
         }
         cancelled
+    }
+
+    fn mark_ended(&self) {
+        self.ended_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(std::time::Instant::now);
+    }
+
+    fn ended_at(&self) -> Option<std::time::Instant> {
+        *self.ended_at.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn state(&self) -> JobState {
@@ -149,6 +165,9 @@ impl Job {
     }
 }
 
+/// Ended jobs a tenant's list keeps.
+const KEPT_ENDED: usize = 200;
+
 /// A tenant's jobs, by id.
 #[derive(Default)]
 pub struct Jobs {
@@ -157,10 +176,35 @@ pub struct Jobs {
 
 impl Jobs {
     pub fn insert(&self, job: Arc<Job>) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        // Ended jobs are kept for their reports, but not without end: past the cap the
+        // ones that ended first go.
+        let ended: Vec<String> = map
+            .values()
+            .filter(|j| j.state().ended())
+            .map(|j| j.id.clone())
+            .collect();
+        if ended.len() >= KEPT_ENDED {
+            let mut ended: Vec<_> = ended
+                .into_iter()
+                .filter_map(|id| map.get(&id).map(|j| (j.ended_at(), id)))
+                .collect();
+            ended.sort();
+            for (_, id) in ended.into_iter().take(KEPT_ENDED / 4) {
+                map.remove(&id);
+            }
+        }
+        map.insert(job.id.clone(), job);
+    }
+
+    /// Jobs still running.
+    pub fn running(&self) -> usize {
         self.map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(job.id.clone(), job);
+            .values()
+            .filter(|j| !j.state().ended())
+            .count()
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Job>> {

@@ -429,6 +429,22 @@ impl Tenant {
         if activate {
             slot.active = sha.clone();
         }
+        // Past the quota the oldest version that is not live goes, with its kept file.
+        while slot.versions.len() > self.config.max_versions {
+            let Some(oldest) = slot
+                .versions
+                .iter()
+                .filter(|(s, _)| **s != slot.active && **s != sha)
+                .min_by_key(|(_, v)| v.uploaded_ms)
+                .map(|(s, _)| s.clone())
+            else {
+                break;
+            };
+            slot.versions.remove(&oldest);
+            if let Some(store) = &self.store {
+                let _ = std::fs::remove_file(store.join(format!("{oldest}.wasm")));
+            }
+        }
         let active = slot.active == sha;
         (sha, active)
     }
@@ -527,9 +543,52 @@ fn router(state: Arc<AppState>) -> Router {
                     },
                 ),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            (body, upload),
+            refuse_oversized,
+        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         // Outermost: the id is set before anything else sees the request.
         .layer(SetRequestIdLayer::x_request_id(RequestIds))
+}
+
+/// Bodies past this are answered 413 without being read to the end (the connection closes).
+const DRAIN_AT_MOST: u64 = 64 << 20;
+
+/// A request whose `Content-Length` is past its route's cap is answered 413 with a JSON
+/// error — after its body is read and dropped (up to [`DRAIN_AT_MOST`], a chunk at a time),
+/// because a server that closes a connection on an unread body makes the client see a reset,
+/// not the answer.
+async fn refuse_oversized(
+    State((body, upload)): State<(usize, usize)>,
+    request: axum::http::Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let cap = if request.method() == axum::http::Method::PUT {
+        upload
+    } else {
+        body
+    } as u64;
+    let length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match length {
+        Some(length) if length > cap => {
+            if length <= DRAIN_AT_MOST {
+                use futures_util::StreamExt as _;
+                let mut stream = request.into_body().into_data_stream();
+                while let Some(Ok(_)) = stream.next().await {}
+            }
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is {length} bytes; this endpoint takes at most {cap}"),
+            )
+            .into_response()
+        }
+        _ => next.run(request).await,
+    }
 }
 
 /// Request ids: `req_<16 hex>`, unless the caller sent one of at most 64 visible ASCII
@@ -666,6 +725,18 @@ async fn upload_plugin(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&headers)?;
+    {
+        let plugins = tenant.plugins.read().await;
+        if !plugins.contains_key(&name) && plugins.len() >= tenant.config.max_plugins {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "tenant `{}` has {} plugins, its quota: delete one first",
+                    tenant.config.id, tenant.config.max_plugins
+                ),
+            ));
+        }
+    }
     let plugin = tenant
         .runtime
         .load_bytes(&name, body.to_vec())
@@ -893,6 +964,19 @@ async fn start_job(
         )
     })?;
     let plugin = active_plugin(&tenant, &request.plugin).await?;
+    if tenant.jobs.running() >= tenant.config.max_jobs {
+        state.metrics.refused(&tenant.config.id, 429);
+        return Err(ApiError {
+            retry_after: Some(5),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "tenant `{}` has {} runs going, its quota; retry when one ends",
+                    tenant.config.id, tenant.config.max_jobs
+                ),
+            )
+        });
+    }
     let job = match plugin.world() {
         World::Transformer => start_transform(&tenant, plugin, request, None).await?,
         World::Auditor => start_audit(&tenant, plugin, request),
