@@ -177,6 +177,16 @@ async fn a_row_call_answers_what_the_plugin_set_and_tenants_see_only_their_own()
         body["error"].as_str().unwrap().contains("not JSON"),
         "{body}"
     );
+    let wide: serde_json::Map<String, Value> =
+        (0..300).map(|i| (format!("c{i}"), Value::Null)).collect();
+    let (status, body) = s
+        .call(ACME, "normalize-contacts", &Value::Object(wide).to_string())
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("at most 256"),
+        "{body}"
+    );
     let (status, body) = s.call(ACME, "normalize-contacts", "[1, 2]").await;
     assert_eq!(status, 400);
     assert!(

@@ -884,6 +884,16 @@ async fn row_call(
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&headers)?;
     let row: Map<String, Value> = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(row)) if row.len() > rows::MAX_ROW_COLUMNS => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the row has {} columns; a row call takes at most {}",
+                    row.len(),
+                    rows::MAX_ROW_COLUMNS
+                ),
+            ));
+        }
         Ok(Value::Object(row)) => row,
         Ok(other) => {
             return Err(ApiError::new(

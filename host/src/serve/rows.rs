@@ -73,25 +73,79 @@ impl Coalescer {
     }
 }
 
+/// Columns one row call may send.
+pub const MAX_ROW_COLUMNS: usize = 256;
+
+/// Columns of one batch (the union of its rows'): a batch is a rows × columns matrix, so
+/// rows that each name other columns start a new batch rather than widen this one.
+const MAX_BATCH_COLUMNS: usize = 1024;
+
+/// A batch being gathered, and the union of its rows' columns.
+struct Gathering {
+    rows: Vec<Pending>,
+    columns: std::collections::HashSet<String>,
+}
+
+impl Gathering {
+    fn new(first: Pending) -> Self {
+        let mut g = Self {
+            rows: Vec::new(),
+            columns: std::collections::HashSet::new(),
+        };
+        g.columns.extend(first.row.keys().cloned());
+        g.rows.push(first);
+        g
+    }
+
+    /// Takes `p` in, or hands it back when it would widen the batch past its columns.
+    fn take(&mut self, p: Pending) -> Option<Pending> {
+        let new = p.row.keys().filter(|k| !self.columns.contains(*k)).count();
+        if self.columns.len() + new > MAX_BATCH_COLUMNS {
+            return Some(p);
+        }
+        self.columns.extend(p.row.keys().cloned());
+        self.rows.push(p);
+        None
+    }
+}
+
 async fn batcher(lane: Arc<Lane>, mut rx: mpsc::Receiver<Pending>) {
     // Batches of this lane running now: a call that finds none goes at once with whatever
     // else is already waiting, so a quiet column pays no window; under load the window
     // gathers calls while earlier batches run.
     let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
+    let mut carried: Option<Pending> = None;
+    loop {
+        let first = match carried.take() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        let mut batch = Gathering::new(first);
         if in_flight.load(std::sync::atomic::Ordering::Acquire) == 0 {
-            while batch.len() < lane.max_rows {
+            while batch.rows.len() < lane.max_rows {
                 match rx.try_recv() {
-                    Ok(p) => batch.push(p),
+                    Ok(p) => {
+                        carried = batch.take(p);
+                        if carried.is_some() {
+                            break;
+                        }
+                    }
                     Err(_) => break,
                 }
             }
         } else {
             let deadline = tokio::time::Instant::now() + lane.window;
-            while batch.len() < lane.max_rows {
+            while batch.rows.len() < lane.max_rows {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(p)) => batch.push(p),
+                    Ok(Some(p)) => {
+                        carried = batch.take(p);
+                        if carried.is_some() {
+                            break;
+                        }
+                    }
                     Ok(None) | Err(_) => break,
                 }
             }
@@ -104,7 +158,7 @@ async fn batcher(lane: Arc<Lane>, mut rx: mpsc::Receiver<Pending>) {
         let (lane, in_flight) = (lane.clone(), in_flight.clone());
         in_flight.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         tokio::spawn(async move {
-            run_batch(&lane, batch).await;
+            run_batch(&lane, batch.rows).await;
             in_flight.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
             drop(permit);
         });
@@ -285,6 +339,36 @@ fn answer(table: &TableInfo, effect: Option<Effect>) -> RowAnswer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pending(keys: impl Iterator<Item = String>) -> Pending {
+        let (reply, _) = oneshot::channel();
+        Pending {
+            row: keys.map(|k| (k, Value::Null)).collect(),
+            reply,
+        }
+    }
+
+    #[test]
+    fn rows_that_would_widen_a_batch_past_its_columns_start_the_next() {
+        let wide = |from: usize| pending((from..from + MAX_ROW_COLUMNS).map(|i| format!("c{i}")));
+        let mut batch = Gathering::new(wide(0));
+        // The same columns again cost nothing.
+        assert!(batch.take(wide(0)).is_none());
+        for i in 1..MAX_BATCH_COLUMNS / MAX_ROW_COLUMNS {
+            assert!(batch.take(wide(i * MAX_ROW_COLUMNS)).is_none());
+        }
+        assert_eq!(batch.columns.len(), MAX_BATCH_COLUMNS);
+        let refused = batch.take(wide(MAX_BATCH_COLUMNS));
+        assert!(
+            refused.is_some(),
+            "a row of new columns waits for the next batch"
+        );
+        assert!(batch.take(wide(0)).is_none(), "known columns still fit");
+        assert_eq!(
+            batch.rows.len(),
+            1 + MAX_BATCH_COLUMNS / MAX_ROW_COLUMNS + 1
+        );
+    }
 
     #[test]
     fn rows_become_one_table_with_the_union_of_their_keys() {
