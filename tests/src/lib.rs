@@ -209,6 +209,46 @@ pub fn kiln_bin() -> PathBuf {
     bin
 }
 
+/// Adds a `Counts` table of `rows` rows (a name, an empty counter) to the workspace, for
+/// the counter guest (see [`counter`]).
+pub fn add_counts_table(dir: &Path, local: &LocalBackend, rows: usize) {
+    let csv = dir.join("counts.csv");
+    let mut text = String::from("Name,Count\n");
+    for i in 0..rows {
+        text.push_str(&format!("person {i},\n"));
+    }
+    std::fs::write(&csv, text).expect("write counts.csv");
+    local.import_csv(&csv, "Counts").expect("import counts.csv");
+}
+
+/// Every row of `Counts` in the workspace file, with its counter.
+pub async fn counters(path: &Path) -> Vec<(String, Option<f64>)> {
+    use kiln_host::backend::model::CellValue;
+    let local = LocalBackend::open(path).expect("workspace opens");
+    let table = local.resolve_table("Counts").await.expect("Counts table");
+    let count = table
+        .field_by_name("Count")
+        .expect("Count column")
+        .id
+        .clone();
+    let ids = local
+        .record_ids(&table.id, &table.views[0].id)
+        .await
+        .expect("record ids");
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(200) {
+        for row in local.read_records(&table.id, chunk).await.expect("rows") {
+            let value = row.cell(&count).and_then(|c| match &c.value {
+                CellValue::Text(s) => s.parse().ok(),
+                CellValue::Number(n) => Some(*n),
+                _ => None,
+            });
+            out.push((row.id.clone(), value));
+        }
+    }
+    out
+}
+
 /// The `kiln` binary with everything it could read or write kept under `home`: its own HOME,
 /// data, config and cache directories, no `KILN_WORKSPACE`, `KILN_STATE` or `KILN_BACKEND`
 /// from the caller, and warnings only in its log.

@@ -8,47 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kiln_host::Clay as _;
-use kiln_host::backend::local::LocalBackend;
-use kiln_host::backend::model::CellValue;
 use kiln_host::sim::Faults;
-use kiln_tests::{DemoWorkspace, counter, start_sim, test_http_config};
+use kiln_tests::{DemoWorkspace, add_counts_table, counter, counters, start_sim, test_http_config};
 use secrecy::ExposeSecret as _;
 
 const ROWS: usize = 20_000;
 const BATCH: usize = 250;
-
-/// Adds a `Counts` table of `rows` rows (a name, an empty counter) to the workspace.
-fn add_counts_table(dir: &Path, local: &LocalBackend, rows: usize) {
-    let csv = dir.join("counts.csv");
-    let mut text = String::from("Name,Count\n");
-    for i in 0..rows {
-        text.push_str(&format!("person {i},\n"));
-    }
-    std::fs::write(&csv, text).unwrap();
-    local.import_csv(&csv, "Counts").unwrap();
-}
-
-/// Every row's counter, read from the workspace file.
-async fn counters(path: &Path) -> Vec<(String, Option<f64>)> {
-    let local = LocalBackend::open(path).unwrap();
-    let table = local.resolve_table("Counts").await.unwrap();
-    let view = table.views[0].id.clone();
-    let count = table.field_by_name("Count").unwrap().id.clone();
-    let ids = local.record_ids(&table.id, &view).await.unwrap();
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(200) {
-        for row in local.read_records(&table.id, chunk).await.unwrap() {
-            let value = row.cell(&count).and_then(|c| match &c.value {
-                CellValue::Text(s) => s.parse().ok(),
-                CellValue::Number(n) => Some(*n),
-                _ => None,
-            });
-            out.push((row.id.clone(), value));
-        }
-    }
-    out
-}
 
 fn assert_every_row_counted_once(counts: &[(String, Option<f64>)]) {
     assert_eq!(counts.len(), ROWS);

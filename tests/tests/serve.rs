@@ -95,6 +95,12 @@ impl Running {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// `/metrics`, as text.
+    async fn metrics(&self) -> String {
+        let r = self.http.get(format!("{}/metrics", self.url)).send().await;
+        r.unwrap().text().await.unwrap()
+    }
+
     async fn get(&self, token: &str, path: &str) -> (u16, Value) {
         let r = self
             .http
@@ -216,15 +222,7 @@ async fn a_row_call_answers_what_the_plugin_set_and_tenants_see_only_their_own()
         "{body}"
     );
 
-    let metrics = s
-        .http
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains(
             r#"kiln_row_calls_total{tenant="acme",plugin="normalize-contacts",outcome="set"} 2"#
@@ -321,15 +319,7 @@ async fn uploads_are_checked_and_a_new_version_goes_live_under_load_with_no_fail
     assert_eq!(shown["active"], second["sha256"]);
 
     // Concurrent calls went in batches, not one instance each.
-    let metrics = s
-        .http
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     let batches: u64 = metrics
         .lines()
         .filter(|l| l.starts_with("kiln_batches_total{") && l.contains("counter"))
@@ -413,15 +403,7 @@ async fn a_tenant_past_its_queue_gets_429_with_retry_after() {
         }
     }
     assert_eq!((ok, refused), (3, 9));
-    let metrics = s
-        .http
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains(r#"kiln_refused_total{tenant="acme",status="429"} 9"#),
         "{metrics}"
@@ -567,15 +549,7 @@ async fn a_hostile_tenant_hits_its_own_limits_and_another_tenant_is_served_throu
             "{body}"
         );
     }
-    let metrics = s
-        .http
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains(
             r#"kiln_limits_hit_total{tenant="evil",plugin="hostile",limit="host-calls"}"#

@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kiln_host::Clay as _;
-use kiln_host::backend::model::CellValue;
 use kiln_host::serve::hash_token;
 use kiln_tests::{DemoWorkspace, counter, hostile, kiln_bin, normalize_contacts, seat_audit};
 use serde_json::{Value, json};
@@ -241,28 +239,6 @@ async fn runs_and_audits_go_from_202_to_a_report_and_stay_with_their_tenant() {
     assert!(body["error"].as_str().unwrap().contains("tabel"), "{body}");
 }
 
-/// Every row's counter in `Counts`.
-async fn counters(path: &Path) -> Vec<Option<f64>> {
-    let local = kiln_host::backend::local::LocalBackend::open(path).unwrap();
-    let table = local.resolve_table("Counts").await.unwrap();
-    let count = table.field_by_name("Count").unwrap().id.clone();
-    let ids = local
-        .record_ids(&table.id, &table.views[0].id)
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for chunk in ids.chunks(200) {
-        for row in local.read_records(&table.id, chunk).await.unwrap() {
-            out.push(row.cell(&count).and_then(|c| match &c.value {
-                CellValue::Text(s) => s.parse().ok(),
-                CellValue::Number(n) => Some(*n),
-                _ => None,
-            }));
-        }
-    }
-    out
-}
-
 fn applied(workspace: &Path, id: &str) -> u64 {
     let conn = rusqlite::Connection::open_with_flags(
         workspace,
@@ -282,13 +258,7 @@ fn applied(workspace: &Path, id: &str) -> u64 {
 async fn a_server_killed_mid_run_finishes_the_run_when_it_starts_again() {
     let ws = DemoWorkspace::new();
     let dir = ws.dir.path();
-    let csv = dir.join("counts.csv");
-    let mut text = String::from("Name,Count\n");
-    for i in 0..20_000 {
-        text.push_str(&format!("person {i},\n"));
-    }
-    std::fs::write(&csv, text).unwrap();
-    ws.local.import_csv(&csv, "Counts").unwrap();
+    kiln_tests::add_counts_table(dir, &ws.local, 20_000);
     let plugins = plugins_dir(dir, &[]);
     let config = write_config(dir, &ws.path, &plugins, "", "");
     let http = reqwest::Client::new();
@@ -332,10 +302,10 @@ async fn a_server_killed_mid_run_finishes_the_run_when_it_starts_again() {
     assert_eq!(job["state"], "finished", "{job}");
     assert_eq!(job["report"]["rows_changed"], 20_000);
     assert!(job["report"]["batches_resumed"].as_u64().unwrap() >= 10);
-    let counts = counters(&ws.path).await;
+    let counts = kiln_tests::counters(&ws.path).await;
     assert_eq!(counts.len(), 20_000);
     assert!(
-        counts.iter().all(|c| *c == Some(1.0)),
+        counts.iter().all(|(_, c)| *c == Some(1.0)),
         "every row counted exactly once"
     );
 }

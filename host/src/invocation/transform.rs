@@ -296,14 +296,14 @@ pub async fn run_transform(
             for b in batches {
                 match (b.state, b.effects) {
                     (BatchState::Applied, Some(effects)) => {
-                        let effects = JournaledEffects::read(active.id(), b.batch, &effects)?;
                         report.batches_resumed += 1;
-                        effects.add_to(&mut report);
+                        BatchPlan::read(active.id(), b.batch, &effects, true)?
+                            .add_resumed_to(&mut report);
                     }
                     (BatchState::Computed, Some(effects)) => {
                         journaled.push((
                             b.batch,
-                            JournaledEffects::read(active.id(), b.batch, &effects)?,
+                            BatchPlan::read(active.id(), b.batch, &effects, options.dry_run)?,
                         ));
                     }
                     _ => todo.push((b.batch as usize, b.ids)),
@@ -423,7 +423,7 @@ impl TransformReport {
         report.errors.clear();
         for b in journal.batches(id)? {
             if let (BatchState::Applied, Some(effects)) = (b.state, b.effects) {
-                let e = JournaledEffects::read(id, b.batch, &effects)?;
+                let e = BatchPlan::read(id, b.batch, &effects, true)?;
                 report.changes.extend(e.changes);
                 report.deleted.extend(e.deletes);
                 report.errors.extend(e.errors);
@@ -462,62 +462,31 @@ fn describe_config(config: &std::collections::BTreeMap<String, String>) -> Strin
 struct Batches<'a> {
     total: u64,
     todo: Vec<(usize, Vec<String>)>,
-    journaled: Vec<(u32, JournaledEffects)>,
+    journaled: Vec<(u32, BatchPlan)>,
     run: Option<&'a ActiveRun>,
 }
 
-/// A batch's effects as the journal keeps them: everything the report says about it, from
-/// which its writes are derived (a change's `after` values).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct JournaledEffects {
-    rows: u64,
-    changes: Vec<RowChange>,
-    deletes: Vec<String>,
-    errors: Vec<RowError>,
-    failed: u64,
-    unchanged: u64,
-}
-
-impl JournaledEffects {
-    fn of(plan: &BatchPlan) -> Self {
-        Self {
-            rows: plan.rows,
-            changes: plan.changes.clone(),
-            deletes: plan.deletes.clone(),
-            errors: plan.errors.clone(),
-            failed: plan.failed,
-            unchanged: plan.unchanged,
+impl BatchPlan {
+    /// A batch's effects as the journal kept them (JSON). Its writes are derived from the
+    /// changes' `after` values, unless `dry_run`.
+    fn read(run: &str, batch: u32, json: &str, dry_run: bool) -> Result<Self, JournalError> {
+        let mut plan: BatchPlan =
+            serde_json::from_str(json).map_err(|e| JournalError::Effects {
+                id: run.to_string(),
+                batch,
+                why: e.to_string(),
+            })?;
+        if !dry_run {
+            plan.updates = plan.changes.iter().map(RowChange::update).collect();
         }
+        Ok(plan)
     }
 
-    fn into_plan(self, dry_run: bool) -> BatchPlan {
-        BatchPlan {
-            rows: self.rows,
-            updates: if dry_run {
-                Vec::new()
-            } else {
-                self.changes.iter().map(RowChange::update).collect()
-            },
-            deletes: self.deletes,
-            changes: self.changes,
-            errors: self.errors,
-            failed: self.failed,
-            unchanged: self.unchanged,
-        }
-    }
-
-    fn read(run: &str, batch: u32, json: &str) -> Result<Self, JournalError> {
-        serde_json::from_str(json).map_err(|e| JournalError::Effects {
-            id: run.to_string(),
-            batch,
-            why: e.to_string(),
-        })
-    }
-
-    fn add_to(self, report: &mut TransformReport) {
+    /// A batch an earlier process finished: counted as a batch of this run's report.
+    fn add_resumed_to(self, report: &mut TransformReport) {
         report.batches += 1;
         report.rows_seen += self.rows;
-        self.into_plan(true).add_to(report);
+        self.add_to(report);
     }
 }
 
@@ -575,9 +544,8 @@ async fn run_batches(
     // from the journal, before anything new (set-cells and deletes applied twice are the
     // same as once).
     let mut writing: Option<(usize, Write)> = None;
-    for (batch_index, effects) in journaled {
+    for (batch_index, plan) in journaled {
         report.batches_reapplied += 1;
-        let plan = effects.into_plan(options.dry_run);
         report.batches += 1;
         report.rows_seen += plan.rows;
         apply(
@@ -917,7 +885,7 @@ async fn apply(
 ) -> Result<(), TransformError> {
     let effects = sink
         .run
-        .map(|_| serde_json::to_string(&JournaledEffects::of(&plan)).unwrap_or_default());
+        .map(|_| serde_json::to_string(&plan).unwrap_or_default());
     if !sink.dry_run && (!plan.updates.is_empty() || !plan.deletes.is_empty()) {
         if let Some((by, previous)) = writing.take() {
             previous.settle(&mut instances[by], report).await?;
@@ -1143,10 +1111,13 @@ fn applied_targets(
     ]
 }
 
-/// The validated effects of one batch.
+/// The validated effects of one batch. As JSON it is what the journal keeps of a batch
+/// (everything but the writes, which its changes give).
+#[derive(Serialize, Deserialize)]
 struct BatchPlan {
     /// Rows in the batch.
     rows: u64,
+    #[serde(skip)]
     updates: Vec<RowUpdate>,
     deletes: Vec<String>,
     changes: Vec<RowChange>,

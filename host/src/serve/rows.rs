@@ -239,10 +239,12 @@ fn outcome_label(a: &RowAnswer) -> &'static str {
 fn to_batch<'a>(
     objects: impl Iterator<Item = &'a Map<String, Value>> + Clone,
 ) -> (TableInfo, Vec<Row>) {
+    // Caller-sized (up to 1,024 columns of 256 rows): a set, not a scan per key.
     let mut names: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for o in objects.clone() {
         for k in o.keys() {
-            if !names.contains(&k.as_str()) {
+            if seen.insert(k.as_str()) {
                 names.push(k);
             }
         }
