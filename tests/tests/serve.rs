@@ -27,6 +27,8 @@ fn tenant(id: &str, token: &str, plugins: Option<&std::path::Path>) -> TenantCon
         max_plugins: 64,
         max_versions: 8,
         max_jobs: 16,
+        credits_per_period: None,
+        credit_period_days: 30,
         settings: Default::default(),
     }
 }

@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kiln_host::serve::hash_token;
-use kiln_tests::{DemoWorkspace, counter, hostile, kiln_bin, normalize_contacts, seat_audit};
+use kiln_tests::{
+    DemoWorkspace, counter, hostile, kiln_bin, normalize_contacts, seat_audit, spender,
+};
 use serde_json::{Value, json};
 
 const ACME: &str = "acme-token-5d21";
@@ -416,4 +418,215 @@ async fn every_request_has_an_id_in_its_answer_and_its_json_log_line() {
     // No token in any line.
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains(ACME) && !text.contains("wrong"), "{text}");
+}
+
+/// Credits the workspace's own (Clay) ledger charged: what was really spent.
+fn charged(ws: &Path) -> f64 {
+    rusqlite::Connection::open(ws)
+        .unwrap()
+        .query_row("SELECT COALESCE(SUM(credits), 0) FROM ledger", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+/// Starts the spender auditor as `token`'s tenant: `calls` enrichment runs of 5 rows each
+/// (1 credit a row), and waits for it to end.
+async fn spend(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    ws: &DemoWorkspace,
+    calls: u32,
+) -> Value {
+    let table = ws.backend().resolve_table("Leads").await.unwrap();
+    let (status, job) = json_of(
+        http.post(format!("{url}/v1/runs"))
+            .bearer_auth(token)
+            .json(&json!({"plugin": "spender", "config": {
+                "table_id": table.id, "rows": "5", "calls": calls.to_string()}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap();
+    loop {
+        let (status, job) = json_of(
+            http.get(format!("{url}/v1/runs/{id}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{job}");
+        if job["state"] != "running" {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenants_credits_per_period_cap_its_plugins_and_its_trail_and_budgets_are_its_own() {
+    let acme_ws = DemoWorkspace::new();
+    let globex_ws = DemoWorkspace::new();
+    let dir = acme_ws.dir.path();
+    let plugins = plugins_dir(dir, &[spender()]);
+    let config = dir.join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"listen = "127.0.0.1:0"
+cache_dir = "cache"
+
+[[tenant]]
+id = "acme"
+tokens_sha256 = ["{}"]
+workspace = "{}"
+plugins_dir = "{}"
+credits_per_period = 12
+credit_period_days = 30
+
+[[tenant]]
+id = "globex"
+tokens_sha256 = ["{}"]
+workspace = "{}"
+plugins_dir = "{}"
+"#,
+            hash_token(ACME),
+            acme_ws.path.display(),
+            plugins.display(),
+            hash_token(GLOBEX),
+            globex_ws.path.display(),
+            plugins.display(),
+        ),
+    )
+    .unwrap();
+    let server = ServeProcess::start(&config, dir);
+    let http = reqwest::Client::new();
+    let url = server.url.clone();
+    // The demo workspaces come with a history of spending.
+    let (acme_before, globex_before) = (charged(&acme_ws.path), charged(&globex_ws.path));
+
+    // 4 calls of 5 credits against 12: two run, the third is refused before it spends.
+    let job = spend(&http, &url, ACME, &acme_ws, 4).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(error.contains("budget"), "{error}");
+    assert_eq!(charged(&acme_ws.path) - acme_before, 10.0);
+    // Globex has no cap, and acme's spending is not in its pool.
+    let job = spend(&http, &url, GLOBEX, &globex_ws, 3).await;
+    assert_eq!(job["state"], "finished", "{job}");
+    assert_eq!(charged(&globex_ws.path) - globex_before, 15.0);
+
+    let (status, acme) = json_of(
+        http.get(format!("{url}/v1/budgets"))
+            .bearer_auth(ACME)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{acme}");
+    let pool = &acme["budgets"][0];
+    assert_eq!(pool["scope"], "pool", "{acme}");
+    assert_eq!(
+        (&pool["credits"], &pool["spent"], &pool["remaining"]),
+        (&json!(12.0), &json!(10.0), &json!(2.0)),
+        "{acme}"
+    );
+    let (_, globex) = json_of(
+        http.get(format!("{url}/v1/budgets"))
+            .bearer_auth(GLOBEX)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(globex["budgets"], json!([]), "{globex}");
+    assert_eq!(globex["last_30_days"]["spent"], 15.0, "{globex}");
+
+    // Each trail holds its own tenant's calls only: acme's refusal is in acme's.
+    let trail = |token: &'static str| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let (status, body) = json_of(
+                http.get(format!("{url}/v1/trail?limit=1000"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            body["entries"].as_array().unwrap().clone()
+        }
+    };
+    let (acme_trail, globex_trail) = (trail(ACME).await, trail(GLOBEX).await);
+    let outcomes = |entries: &[Value]| -> Vec<String> {
+        entries
+            .iter()
+            .filter(|e| e["call"] == "tables.run-column")
+            .map(|e| e["outcome"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        outcomes(&acme_trail),
+        ["ok", "ok", "error:budget-exhausted"]
+    );
+    assert_eq!(outcomes(&globex_trail), ["ok", "ok", "ok"]);
+    let invocations = |entries: &[Value]| -> std::collections::HashSet<String> {
+        entries
+            .iter()
+            .map(|e| e["invocation_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(invocations(&acme_trail).is_disjoint(&invocations(&globex_trail)));
+    // A bad query is told what the trail takes; an unknown token sees nothing.
+    let (status, body) = json_of(
+        http.get(format!("{url}/v1/trail?limt=5"))
+            .bearer_auth(ACME)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("limit, since_ms"),
+        "{body}"
+    );
+    let status = http
+        .get(format!("{url}/v1/budgets"))
+        .bearer_auth("nobody")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 401);
+
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("kiln_credits_remaining{tenant=\"acme\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("kiln_credits_spent_period{tenant=\"globex\"} 15"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("kiln_instance_slots{tenant=\"acme\"} 8"),
+        "{metrics}"
+    );
 }

@@ -1,5 +1,6 @@
-//! The credit ledger in SQLite: budgets per member and per plugin over a rolling period,
-//! and one row per credit-spending call, reserved first and then committed or refunded.
+//! The credit ledger in SQLite: budgets per member, per plugin and for the whole pool over a
+//! rolling period, and one row per credit-spending call, reserved first and then committed
+//! or refunded.
 //!
 //! A plugin's budget is keyed on the SHA-256 of its component, not on the name its manifest
 //! gives itself: a plugin cannot rename itself out of its budget, nor name itself like
@@ -18,7 +19,7 @@ use crate::state_db::StateDb;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS kiln_budgets (
-    scope TEXT NOT NULL CHECK (scope IN ('member', 'plugin')),
+    scope TEXT NOT NULL CHECK (scope IN ('member', 'plugin', 'pool')),
     name TEXT NOT NULL,
     credits REAL NOT NULL CHECK (credits >= 0),
     period_days INTEGER NOT NULL CHECK (period_days > 0),
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS kiln_spend (
 );
 CREATE INDEX IF NOT EXISTS kiln_spend_plugin ON kiln_spend(plugin, at_ms);
 CREATE INDEX IF NOT EXISTS kiln_spend_member ON kiln_spend(member, at_ms);
+CREATE INDEX IF NOT EXISTS kiln_spend_at ON kiln_spend(at_ms);
 "#;
 
 /// Columns added since the first ledger schema: (table, column, declaration). Files written
@@ -47,6 +49,24 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("kiln_budgets", "label", "TEXT"),
     ("kiln_spend", "plugin_sha256", "TEXT"),
 ];
+
+/// `kiln_budgets` as files from before pool budgets have it: its CHECK refuses `pool`, and
+/// SQLite cannot alter a CHECK, so the table is rebuilt under the new schema.
+const OLD_SCOPE_CHECK: &str = "CHECK (scope IN ('member', 'plugin'))";
+const REBUILD_BUDGETS: &str = r#"
+CREATE TABLE kiln_budgets_new (
+    scope TEXT NOT NULL CHECK (scope IN ('member', 'plugin', 'pool')),
+    name TEXT NOT NULL,
+    credits REAL NOT NULL CHECK (credits >= 0),
+    period_days INTEGER NOT NULL CHECK (period_days > 0),
+    label TEXT,
+    PRIMARY KEY (scope, name)
+);
+INSERT INTO kiln_budgets_new(scope, name, credits, period_days, label)
+    SELECT scope, name, credits, period_days, label FROM kiln_budgets;
+DROP TABLE kiln_budgets;
+ALTER TABLE kiln_budgets_new RENAME TO kiln_budgets;
+"#;
 
 const SPEND_SHA_INDEX: &str =
     "CREATE INDEX IF NOT EXISTS kiln_spend_plugin_sha256 ON kiln_spend(plugin_sha256, at_ms);";
@@ -63,6 +83,9 @@ pub enum Scope {
     /// SHA-256 is a budget from before budgets were keyed by hash: it caps every component
     /// whose manifest has that name.)
     Plugin(String),
+    /// Every call recorded in this ledger, whoever makes it: what kiln may spend of the
+    /// workspace's pool (in `kiln serve`, a tenant's credits per period).
+    Pool,
 }
 
 impl Scope {
@@ -90,19 +113,32 @@ impl Scope {
         match self {
             Scope::Member(_) => "member",
             Scope::Plugin(_) => "plugin",
+            Scope::Pool => "pool",
         }
     }
 
     fn name(&self) -> &str {
         match self {
             Scope::Member(n) | Scope::Plugin(n) => n,
+            Scope::Pool => "*",
+        }
+    }
+
+    fn from_row(kind: &str, name: String) -> Self {
+        match kind {
+            "member" => Scope::Member(name),
+            "pool" => Scope::Pool,
+            _ => Scope::Plugin(name),
         }
     }
 }
 
 impl std::fmt::Display for Scope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} `{}`", self.kind(), self.name())
+        match self {
+            Scope::Pool => f.write_str("the pool"),
+            _ => write!(f, "{} `{}`", self.kind(), self.name()),
+        }
     }
 }
 
@@ -191,6 +227,17 @@ impl Ledger {
             for (table, column, decl) in ADDED_COLUMNS {
                 add_column(&conn, table, column, decl).map_err(err)?;
             }
+            let budgets_sql: String = conn
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'kiln_budgets'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            if budgets_sql.contains(OLD_SCOPE_CHECK) {
+                conn.execute_batch(&format!("BEGIN IMMEDIATE;{REBUILD_BUDGETS}COMMIT;"))
+                    .map_err(err)?;
+            }
             conn.execute_batch(SPEND_SHA_INDEX).map_err(err)?;
         }
         Ok(Self {
@@ -270,14 +317,9 @@ impl Ledger {
                 .map_err(|e| self.sql(e))?;
             stmt.query_map([], |r| {
                 let kind: String = r.get(0)?;
-                let name: String = r.get(1)?;
                 Ok((
                     Budget {
-                        scope: if kind == "member" {
-                            Scope::Member(name)
-                        } else {
-                            Scope::Plugin(name)
-                        },
+                        scope: Scope::from_row(&kind, r.get(1)?),
                         credits: r.get(2)?,
                         period_days: r.get(3)?,
                     },
@@ -451,6 +493,7 @@ fn applicable(conn: &Connection, spender: &Spender<'_>) -> rusqlite::Result<Vec<
     if legacy.is_legacy_plugin_name() && !scopes.contains(&legacy) {
         scopes.push(legacy);
     }
+    scopes.push(Scope::Pool);
     for scope in scopes {
         let found: Option<(f64, u32)> = conn
             .query_row(
@@ -476,6 +519,15 @@ fn used(conn: &Connection, scope: &Scope, since_ms: i64) -> rusqlite::Result<(f6
         Scope::Member(_) => "member",
         Scope::Plugin(key) if is_sha256(key) => "plugin_sha256",
         Scope::Plugin(_) => "plugin",
+        Scope::Pool => {
+            return conn.query_row(
+                "SELECT COALESCE(SUM(CASE state WHEN 'committed' THEN spent ELSE 0 END), 0),
+                        COALESCE(SUM(CASE state WHEN 'reserved' THEN reserved ELSE 0 END), 0)
+                 FROM kiln_spend WHERE at_ms >= ?1",
+                params![since_ms],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            );
+        }
     };
     conn.query_row(
         &format!(

@@ -443,3 +443,74 @@ fn a_ledger_from_before_hash_keys_is_upgraded_and_its_name_budgets_still_apply()
     assert!(budgets[0].budget.scope.is_legacy_plugin_name());
     assert_eq!(budgets[0].spent, 5.0);
 }
+
+#[test]
+fn a_pool_budget_caps_every_plugin_and_member_together() {
+    let (_d, ledger) = ledger();
+    ledger
+        .set_budget(&Budget {
+            scope: Scope::Pool,
+            credits: 10.0,
+            period_days: 30,
+        })
+        .unwrap();
+    assert!(ledger.has_budget_for(&spender(SHA_P, None)).unwrap());
+    let a = ledger
+        .reserve(&spender(SHA_P, Some("a@b.c")), 6.0, NOW)
+        .unwrap()
+        .unwrap();
+    ledger.commit(a, 6.0).unwrap();
+    let err = ledger
+        .reserve(&spender(SHA_Q, Some("d@e.f")), 5.0, NOW)
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the pool's budget of 10 credits per 30 days"),
+        "{err}"
+    );
+    assert!(err.contains("4 are left (6 spent"), "{err}");
+    assert!(
+        ledger
+            .reserve(&spender(SHA_Q, None), 4.0, NOW)
+            .unwrap()
+            .is_ok()
+    );
+    // Spending older than the period no longer counts.
+    let st = status(&ledger, &Scope::Pool, NOW + 31 * DAY);
+    assert_eq!((st.spent, st.reserved, st.remaining), (0.0, 0.0, 10.0));
+}
+
+#[test]
+fn a_ledger_whose_check_predates_pool_budgets_is_rebuilt_keeping_its_budgets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE kiln_budgets (
+                 scope TEXT NOT NULL CHECK (scope IN ('member', 'plugin')),
+                 name TEXT NOT NULL,
+                 credits REAL NOT NULL CHECK (credits >= 0),
+                 period_days INTEGER NOT NULL CHECK (period_days > 0),
+                 label TEXT,
+                 PRIMARY KEY (scope, name));
+             INSERT INTO kiln_budgets VALUES ('member', 'a@b.c', 7, 30, NULL);",
+        )
+        .unwrap();
+    }
+    let ledger = Ledger::open(&path).unwrap();
+    ledger
+        .set_budget(&Budget {
+            scope: Scope::Pool,
+            credits: 3.0,
+            period_days: 1,
+        })
+        .unwrap();
+    let budgets = ledger.budgets(NOW).unwrap();
+    let scopes: Vec<&Scope> = budgets.iter().map(|b| &b.budget.scope).collect();
+    assert_eq!(scopes, vec![&Scope::member("a@b.c"), &Scope::Pool]);
+    // Opening it again leaves it as it is.
+    drop(ledger);
+    assert_eq!(Ledger::open(&path).unwrap().budgets(NOW).unwrap().len(), 2);
+}

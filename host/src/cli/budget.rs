@@ -20,14 +20,15 @@ pub(crate) enum BudgetCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Cap what a member (across plugins) or a plugin (across members) may spend.
+    /// Cap what a member (across plugins), a plugin (across members) or every plugin
+    /// together (--pool) may spend.
     Set(SetArgs),
-    /// Remove a member's or a plugin's budget.
+    /// Remove a member's, a plugin's or the pool's budget.
     Remove(WhoArgs),
 }
 
 #[derive(Args, Debug)]
-#[command(group(ArgGroup::new("who").required(true).args(["member", "plugin"])))]
+#[command(group(ArgGroup::new("who").required(true).args(["member", "plugin", "pool"])))]
 pub(crate) struct WhoArgs {
     /// A member, by email.
     #[arg(long)]
@@ -40,12 +41,16 @@ pub(crate) struct WhoArgs {
     /// With --plugin <crate dir>: build it to learn its hash (its build scripts run natively).
     #[arg(long)]
     build: bool,
+    /// Everything spent through kiln against this workspace, by any plugin and member.
+    #[arg(long)]
+    pool: bool,
 }
 
 impl WhoArgs {
     /// The budget's key, and for a plugin the name to show for it.
     fn scope(&self) -> anyhow::Result<(Scope, Option<String>)> {
         match (&self.member, &self.plugin) {
+            (None, None) if self.pool => Ok((Scope::Pool, None)),
             (Some(m), None) if m.contains('@') => Ok((Scope::member(m), None)),
             (Some(m), None) => bail!("--member takes the member's email, not `{m}`"),
             (None, Some(p)) if plugins::is_sha256(p.trim()) => Ok((Scope::plugin(p), None)),
@@ -57,7 +62,7 @@ impl WhoArgs {
                 })?;
                 Ok((Scope::plugin(&id.sha256), Some(id.name)))
             }
-            _ => bail!("name exactly one of --member or --plugin"),
+            _ => bail!("name exactly one of --member, --plugin or --pool"),
         }
     }
 }
@@ -66,6 +71,7 @@ impl WhoArgs {
 /// chosen by the plugin, and legacy keys were too: both are shown inert.
 fn shown(scope: &Scope, label: Option<&str>) -> String {
     super::output::sanitize(&match scope {
+        Scope::Pool => "everything spent through kiln".to_string(),
         Scope::Member(email) => email.clone(),
         Scope::Plugin(key) if scope.is_legacy_plugin_name() => {
             format!("{key} (by name, from an older kiln: re-set it with --plugin <file.wasm>)")
@@ -134,6 +140,7 @@ pub(crate) fn budget(ctx: &Context, cmd: BudgetCommand) -> anyhow::Result<ExitCo
                     let scope = match &b.budget.scope {
                         Scope::Member(_) => "member",
                         Scope::Plugin(_) => "plugin",
+                        Scope::Pool => "pool",
                     };
                     t.add_row(vec![
                         scope.to_string(),
@@ -182,7 +189,7 @@ pub(crate) fn budget(ctx: &Context, cmd: BudgetCommand) -> anyhow::Result<ExitCo
                 label.as_deref(),
             )?;
             let who = match &scope {
-                Scope::Member(_) => scope.to_string(),
+                Scope::Member(_) | Scope::Pool => scope.to_string(),
                 Scope::Plugin(_) => format!("plugin {}", shown(&scope, label.as_deref())),
             };
             println!(

@@ -75,6 +75,13 @@ pub struct TenantConfig {
     /// Runs and audits running at once; one more is answered 429.
     #[serde(default = "default_jobs")]
     pub max_jobs: usize,
+    /// Credits its plugins may spend together per period (`credit_period_days`), across
+    /// row calls and runs: the pool budget of its workspace or state file. Without it, a
+    /// pool budget there is removed (this file decides).
+    pub credits_per_period: Option<f64>,
+    /// The period `credits_per_period` counts over, days.
+    #[serde(default = "default_credit_period")]
+    pub credit_period_days: u32,
     /// Plugin settings by plugin name (`[tenant.settings.normalize-contacts]`,
     /// `default_country_code = "44"`): what `--config` is to `kiln run`, for row calls (a
     /// Clay column sends no settings) and under a run's own.
@@ -133,6 +140,9 @@ fn default_versions() -> usize {
 fn default_jobs() -> usize {
     16
 }
+fn default_credit_period() -> u32 {
+    30
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -184,6 +194,7 @@ impl ServeConfig {
     pub fn check(&self) -> Result<(), String> {
         let mut ids = std::collections::HashSet::new();
         let mut tokens = std::collections::HashMap::new();
+        let mut files = std::collections::HashMap::new();
         for t in &self.tenants {
             if t.id.is_empty()
                 || !t
@@ -233,6 +244,32 @@ impl ServeConfig {
                     ));
                 }
                 _ => {}
+            }
+            // A workspace or state file holds a tenant's runs, trail and budgets: shared,
+            // one tenant would see and spend another's.
+            if let Some(file) = t.workspace.as_ref().or(t.state.as_ref()) {
+                let key = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
+                if let Some(other) = files.insert(key, t.id.as_str()) {
+                    return Err(format!(
+                        "tenants `{other}` and `{}` name the same file {}: each tenant needs its own workspace or state file",
+                        t.id,
+                        file.display()
+                    ));
+                }
+            }
+            if let Some(credits) = t.credits_per_period {
+                if !(credits.is_finite() && credits >= 0.0) || t.credit_period_days == 0 {
+                    return Err(format!(
+                        "tenant `{}`: credits_per_period must be a number ≥ 0 and credit_period_days at least 1",
+                        t.id
+                    ));
+                }
+                if t.workspace.is_none() && t.state.is_none() {
+                    return Err(format!(
+                        "tenant `{}`: credits_per_period needs a ledger: set `workspace`, or `state` beside `clay`",
+                        t.id
+                    ));
+                }
             }
             if t.max_concurrent == 0
                 || t.max_queued == 0

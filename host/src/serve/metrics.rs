@@ -1,6 +1,6 @@
 //! `/metrics`, in Prometheus' text format.
 
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -50,6 +50,21 @@ pub struct Metrics {
     limits: Family<LimitLabels, Counter>,
     queued: Family<TenantLabels, Gauge<i64, AtomicI64>>,
     refused: Family<RefusalLabels, Counter>,
+    in_use: Family<TenantLabels, Gauge<i64, AtomicI64>>,
+    slots: Family<TenantLabels, Gauge<i64, AtomicI64>>,
+    jobs: Family<TenantLabels, Gauge<i64, AtomicI64>>,
+    credits_spent: Family<TenantLabels, Gauge<f64, AtomicU64>>,
+    credits_left: Family<TenantLabels, Gauge<f64, AtomicU64>>,
+}
+
+/// A tenant's state at a scrape.
+pub struct TenantNow {
+    /// Plugin calls running (row batches, runs, audits) and how many may.
+    pub in_use: i64,
+    pub slots: i64,
+    pub jobs: i64,
+    /// Credits spent in its period, and what its credits per period leave.
+    pub credits: Option<(f64, Option<f64>)>,
 }
 
 impl Default for Metrics {
@@ -72,6 +87,32 @@ impl Metrics {
         let limits = Family::<LimitLabels, Counter>::default();
         let queued = Family::<TenantLabels, Gauge<i64, AtomicI64>>::default();
         let refused = Family::<RefusalLabels, Counter>::default();
+        let in_use = Family::<TenantLabels, Gauge<i64, AtomicI64>>::default();
+        let slots = Family::<TenantLabels, Gauge<i64, AtomicI64>>::default();
+        let jobs = Family::<TenantLabels, Gauge<i64, AtomicI64>>::default();
+        let credits_spent = Family::<TenantLabels, Gauge<f64, AtomicU64>>::default();
+        let credits_left = Family::<TenantLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "instances_in_use",
+            "Plugin calls running (row batches, runs, audits), by tenant",
+            in_use.clone(),
+        );
+        registry.register(
+            "instance_slots",
+            "Plugin calls a tenant may run at once (max_concurrent)",
+            slots.clone(),
+        );
+        registry.register("jobs_running", "Runs and audits going", jobs.clone());
+        registry.register(
+            "credits_spent_period",
+            "Credits spent through kiln in the tenant's credit period (committed and held)",
+            credits_spent.clone(),
+        );
+        registry.register(
+            "credits_remaining",
+            "Credits left of the tenant's credits_per_period",
+            credits_left.clone(),
+        );
         registry.register(
             "row_calls",
             "Row calls answered, by tenant, plugin and outcome (set, unchanged, row_error, failed)",
@@ -108,6 +149,27 @@ impl Metrics {
             limits,
             queued,
             refused,
+            in_use,
+            slots,
+            jobs,
+            credits_spent,
+            credits_left,
+        }
+    }
+
+    /// Sets a tenant's gauges just before a scrape renders them.
+    pub fn tenant_now(&self, tenant: &str, now: &TenantNow) {
+        let labels = TenantLabels {
+            tenant: tenant.to_string(),
+        };
+        self.in_use.get_or_create(&labels).set(now.in_use);
+        self.slots.get_or_create(&labels).set(now.slots);
+        self.jobs.get_or_create(&labels).set(now.jobs);
+        if let Some((spent, left)) = now.credits {
+            self.credits_spent.get_or_create(&labels).set(spent);
+            if let Some(left) = left {
+                self.credits_left.get_or_create(&labels).set(left);
+            }
         }
     }
 

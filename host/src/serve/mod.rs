@@ -8,6 +8,7 @@
 pub mod config;
 mod jobs;
 mod metrics;
+mod records;
 mod rows;
 
 use std::collections::{BTreeMap, HashMap};
@@ -36,6 +37,7 @@ use rows::{Coalescer, Lane, RowAnswer};
 
 use crate::backend::Clay;
 use crate::backend::local::LocalBackend;
+use crate::budget::{Budget, Ledger, Scope};
 use crate::invocation::{
     AuditOptions, InvocationOptions, Journaling, TransformOptions, run_audit, run_transform,
 };
@@ -132,9 +134,11 @@ struct Tenant {
     config: TenantConfig,
     runtime: Runtime,
     backend: Arc<dyn Clay>,
-    /// Its run journal and audit trail, in its workspace file (none without a workspace).
+    /// Its run journal, audit trail and credit ledger, in its workspace or state file (none
+    /// without one).
     journal: Option<Journal>,
     trail: Option<Trail>,
+    ledger: Option<Ledger>,
     /// Where its uploads are kept.
     store: Option<std::path::PathBuf>,
     plugins: RwLock<HashMap<String, Slot>>,
@@ -231,13 +235,34 @@ impl Tenant {
             (None, Some(clay)) => Arc::new(http_backend(clay).map_err(fail)?),
             (None, None) => Arc::new(LocalBackend::in_memory().map_err(|e| fail(e.to_string()))?),
         };
-        let (journal, trail) = match t.workspace.as_ref().or(t.state.as_ref()) {
+        let (journal, trail, ledger) = match t.workspace.as_ref().or(t.state.as_ref()) {
             Some(path) => (
                 Some(Journal::open(path).map_err(|e| fail(e.to_string()))?),
                 Some(Trail::open(path).map_err(|e| fail(e.to_string()))?),
+                Some(Ledger::open(path).map_err(|e| fail(e.to_string()))?),
             ),
-            None => (None, None),
+            None => (None, None, None),
         };
+        if let Some(ledger) = &ledger {
+            // serve.toml decides the tenant's credits; what it no longer sets is lifted.
+            match t.credits_per_period {
+                Some(credits) => ledger
+                    .set_budget(&Budget {
+                        scope: Scope::Pool,
+                        credits,
+                        period_days: t.credit_period_days,
+                    })
+                    .map_err(|e| fail(e.to_string()))?,
+                None => {
+                    if ledger
+                        .remove_budget(&Scope::Pool)
+                        .map_err(|e| fail(e.to_string()))?
+                    {
+                        tracing::info!(tenant = %t.id, "serve.toml sets no credits_per_period: the tenant's pool budget is lifted");
+                    }
+                }
+            }
+        }
         let store = match &config.data_dir {
             Some(dir) => {
                 let store = dir.join(&t.id).join("plugins");
@@ -253,6 +278,7 @@ impl Tenant {
             backend,
             journal,
             trail,
+            ledger,
             store,
             plugins: RwLock::new(HashMap::new()),
             jobs: Jobs::default(),
@@ -339,6 +365,7 @@ impl Tenant {
         InvocationOptions {
             config: settings,
             trail: self.trail.clone(),
+            ledger: self.ledger.clone(),
             ..InvocationOptions::default()
         }
     }
@@ -515,6 +542,8 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/runs/{id}", get(show_job).delete(cancel_job))
         .route("/v1/runs/{id}/events", get(job_events))
+        .route("/v1/trail", get(records::trail))
+        .route("/v1/budgets", get(records::budgets))
         .with_state(state)
         // Every request gets an id (the caller's `x-request-id` when it sent a sane one),
         // returned in `x-request-id` and carried by the request's log lines.
@@ -643,6 +672,40 @@ impl IntoResponse for ApiError {
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    let tenants: Vec<_> = state.tenants.values().cloned().collect();
+    let now = crate::invocation::now_ms();
+    let gauges = tokio::task::spawn_blocking(move || {
+        tenants
+            .iter()
+            .map(|t| {
+                let slots = t.config.max_concurrent.max(1) as i64;
+                let credits = t.ledger.as_ref().and_then(|ledger| {
+                    let period_ms = t.config.credit_period_days.max(1) as i64 * 24 * 3600 * 1000;
+                    let totals = ledger.totals(now - period_ms).ok()?;
+                    let left = ledger
+                        .budgets(now)
+                        .ok()?
+                        .into_iter()
+                        .find_map(|b| (b.budget.scope == Scope::Pool).then_some(b.remaining));
+                    Some((totals.spent + totals.reserved, left))
+                });
+                (
+                    t.config.id.clone(),
+                    metrics::TenantNow {
+                        in_use: slots - t.running.available_permits() as i64,
+                        slots,
+                        jobs: t.jobs.running() as i64,
+                        credits,
+                    },
+                )
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    for (tenant, now) in &gauges {
+        state.metrics.tenant_now(tenant, now);
+    }
     (
         [(
             header::CONTENT_TYPE,
