@@ -12,6 +12,7 @@ pub mod invocation;
 pub mod journal;
 pub mod plugin;
 pub mod recording;
+pub mod report;
 pub mod runtime;
 pub mod serve;
 pub mod sim;

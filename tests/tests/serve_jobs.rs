@@ -219,7 +219,8 @@ async fn runs_and_audits_go_from_202_to_a_report_and_stay_with_their_tenant() {
     )
     .await;
     assert_eq!(status, 202, "{job}");
-    let job = wait_for_end(&http, &url, job["id"].as_str().unwrap()).await;
+    let audit_id = job["id"].as_str().unwrap().to_string();
+    let job = wait_for_end(&http, &url, &audit_id).await;
     assert_eq!(job["state"], "finished", "{job}");
     assert!(
         !job["report"]["report"]["findings"]
@@ -239,6 +240,57 @@ async fn runs_and_audits_go_from_202_to_a_report_and_stay_with_their_tenant() {
     .await;
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("tabel"), "{body}");
+
+    // Both reports as pages: the audit's with its credit charts, the run's with its counts.
+    let page = |url: String, id: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .get(format!("{url}/v1/runs/{id}/report.html"))
+                .bearer_auth(ACME)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+            r.text().await.unwrap()
+        }
+    };
+    let audit_page = page(url.clone(), audit_id.clone()).await;
+    assert!(
+        audit_page.contains("Credit burn per member"),
+        "{audit_page}"
+    );
+    assert!(audit_page.contains("<svg"), "{audit_page}");
+    let run_page = page(url.clone(), id.clone()).await;
+    assert!(run_page.contains("2000 rows seen"), "{run_page}");
+    assert!(run_page.contains("dry run"), "{run_page}");
+    let (status, body) = json_of(
+        http.get(format!("{url}/v1/runs/{id}/report.html"))
+            .bearer_auth(GLOBEX)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+
+    // A restarted server still answers for the run, from its journal.
+    drop(server);
+    let server = ServeProcess::start(&config, dir);
+    let url = server.url.clone();
+    let (status, job) = json_of(
+        http.get(format!("{url}/v1/runs/{id}"))
+            .bearer_auth(ACME)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["state"], "finished", "{job}");
+    assert_eq!(job["report"]["rows_seen"], 2000, "{job}");
+    assert!(page(url, id).await.contains("2000 rows seen"));
 }
 
 fn applied(workspace: &Path, id: &str) -> u64 {

@@ -14,9 +14,9 @@ use kiln_host::invocation::{
     run_transform, shadow_audit,
 };
 
-use super::report::chart::esc;
 use super::run::InvokeArgs;
 use super::{Common, Context, budget, output, plugins};
+use kiln_host::report::esc;
 
 #[derive(Args, Debug)]
 pub(crate) struct ShadowArgs {

@@ -150,7 +150,7 @@ pub struct Timings {
 }
 
 /// What a run did (or, with `dry_run`, would do).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TransformReport {
     /// The run's id in the journal, when it was journaled.
     #[serde(default)]

@@ -17,11 +17,36 @@ pub enum JobState {
     Finished,
     Failed,
     Cancelled,
+    /// A journaled run a killed server left whose plugin version is gone: it stays
+    /// interrupted until that version is uploaded again and the server restarts.
+    Interrupted,
 }
 
 impl JobState {
     pub fn ended(self) -> bool {
         self != JobState::Running
+    }
+
+    /// A journaled run's state as a job's.
+    pub fn of_run(state: crate::journal::RunState) -> Self {
+        use crate::journal::RunState;
+        match state {
+            RunState::Running => JobState::Running,
+            RunState::Interrupted => JobState::Interrupted,
+            RunState::Finished => JobState::Finished,
+            RunState::Failed => JobState::Failed,
+            RunState::Abandoned => JobState::Cancelled,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Finished => "finished",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::Interrupted => "interrupted",
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod config;
 mod jobs;
 mod metrics;
+mod pages;
 mod records;
 mod rows;
 
@@ -542,6 +543,7 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/runs/{id}", get(show_job).delete(cancel_job))
         .route("/v1/runs/{id}/events", get(job_events))
+        .route("/v1/runs/{id}/report.html", get(pages::run_page))
         .route("/v1/trail", get(records::trail))
         .route("/v1/budgets", get(records::budgets))
         .with_state(state)
@@ -1234,8 +1236,41 @@ async fn show_job(
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenant(&headers)?;
-    let job = tenant.jobs.get(&id).ok_or_else(|| no_job(&id))?;
-    Ok(axum::Json(job.view()).into_response())
+    Ok(axum::Json(job_view(&tenant, &id).await?).into_response())
+}
+
+/// A job of this tenant: one this server started, or a transform run its journal holds
+/// (one that ended before a restart, or has left the list of ended jobs).
+async fn job_view(tenant: &Arc<Tenant>, id: &str) -> Result<jobs::JobView, ApiError> {
+    if let Some(job) = tenant.jobs.get(id) {
+        return Ok(job.view());
+    }
+    let journal = tenant.journal.clone().ok_or_else(|| no_job(id))?;
+    let run_id = id.to_string();
+    let found = tokio::task::spawn_blocking(move || {
+        let info = journal.get(&run_id).ok()??;
+        let report = crate::invocation::TransformReport::from_journal(&journal, &run_id)
+            .ok()
+            .flatten();
+        Some((info, report))
+    })
+    .await
+    .ok()
+    .flatten();
+    let (info, report) = found.ok_or_else(|| no_job(id))?;
+    let done = report.as_ref().map_or(0, |r| r.rows_seen);
+    Ok(jobs::JobView {
+        id: info.id,
+        kind: "transform",
+        plugin: info.plugin,
+        state: JobState::of_run(info.state),
+        progress: jobs::Progress {
+            done,
+            total: info.total_rows,
+        },
+        report: report.and_then(|r| serde_json::to_value(r).ok()),
+        error: info.error,
+    })
 }
 
 async fn job_events(

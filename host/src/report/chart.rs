@@ -15,8 +15,8 @@ const OTHERS: &str = "#94a3b8";
 /// safe wherever a label lands.
 /// Control characters are dropped too: they are not valid in HTML and a terminal showing the
 /// file would obey them.
-pub(crate) fn esc(s: &str) -> String {
-    html_escape::encode_safe(&crate::cli::output::sanitize_multiline(s)).into_owned()
+pub fn esc(s: &str) -> String {
+    html_escape::encode_safe(&super::text::sanitize_multiline(s)).into_owned()
 }
 
 /// A compact number: 1234 → "1,234", 0.5 → "0.5".

@@ -1,43 +1,33 @@
-//! `kiln audit --format …`: the audit as a table, JSON, Markdown or a self-contained HTML
-//! page with charts. Gathering (credit data from the backend) is separate from rendering, so
-//! the renderers are pure functions of an [`AuditDocument`] and easy to test.
+//! Reports as documents: an audit as Markdown or a self-contained HTML page with charts
+//! (`kiln audit --format`, and `kiln serve`'s report pages), and a transform run as an HTML
+//! page. Gathering (credit data from the backend) is separate from rendering, so the
+//! renderers are pure functions of their document and easy to test.
 
-pub(crate) mod chart;
+mod chart;
 mod html;
 mod markdown;
+mod run;
+pub mod text;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use clap::ValueEnum;
-use kiln_host::Clay;
-use kiln_host::backend::model::{TimeRange, Timestamp};
-use kiln_host::invocation::{AuditReport, AuditScope, Finding, Severity};
 use serde::Serialize;
 
-pub(crate) use html::render as html;
-pub(crate) use markdown::render as markdown;
+use crate::backend::model::{TimeRange, Timestamp};
+use crate::backend::{Clay, ClayResult};
+use crate::invocation::{AuditReport, AuditScope, Finding, Severity};
+
+pub use chart::esc;
+pub use html::render as audit_html;
+pub use markdown::render as audit_markdown;
+pub use run::render as run_html;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
-/// How `kiln audit` presents its report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Format {
-    /// A readable table on the terminal.
-    Table,
-    /// The scope and report as JSON.
-    Json,
-    /// Markdown, for a ticket or a pull request.
-    Md,
-    /// One self-contained HTML file with charts (use with --out).
-    Html,
-}
-
 /// Everything a report shows.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct AuditDocument {
+pub struct AuditDocument {
     pub plugin: String,
     pub workspace: String,
     pub scope: AuditScope,
@@ -47,7 +37,7 @@ pub(crate) struct AuditDocument {
 
 /// Where the pool's credits went over the audit's period.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct CreditPicture {
+pub struct CreditPicture {
     /// The start of each day of the period.
     pub days: Vec<Timestamp>,
     /// The chart's series: the top spenders, largest first, each with one value per day,
@@ -60,7 +50,7 @@ pub(crate) struct CreditPicture {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct MemberBurn {
+pub struct MemberBurn {
     pub name: String,
     pub daily: Vec<f64>,
 }
@@ -78,7 +68,7 @@ impl CreditPicture {
 }
 
 /// Findings grouped by severity, most severe first, in the plugin's order within a group.
-pub(crate) fn by_severity(report: &AuditReport) -> Vec<(Severity, Vec<&Finding>)> {
+pub fn by_severity(report: &AuditReport) -> Vec<(Severity, Vec<&Finding>)> {
     let mut groups: BTreeMap<std::cmp::Reverse<Severity>, Vec<&Finding>> = BTreeMap::new();
     for f in &report.findings {
         groups
@@ -94,10 +84,10 @@ pub(crate) fn by_severity(report: &AuditReport) -> Vec<(Severity, Vec<&Finding>)
 /// every member (the totals), then one a day for the few members the chart shows on their
 /// own; one workspace report a day gives the pool's daily total, and the rest of it is
 /// everyone else's. Calls: members + (shown + 1) × days, bounded whatever the workspace.
-pub(crate) async fn credit_picture(
+pub async fn credit_picture(
     backend: &Arc<dyn Clay>,
     scope: &AuditScope,
-) -> anyhow::Result<CreditPicture> {
+) -> ClayResult<CreditPicture> {
     let ws = scope.workspace_id;
     let mut days = Vec::new();
     let mut start = scope.period.start;
@@ -112,7 +102,7 @@ pub(crate) async fn credit_picture(
         .collect();
     let ids: Vec<String> = named.iter().map(|(id, _)| id.clone()).collect();
     let mut totals: Vec<(String, String, f64)> = Vec::new();
-    for chunk in ids.chunks(kiln_host::capabilities::args::MAX_MEMBER_USAGE_IDS) {
+    for chunk in ids.chunks(crate::capabilities::args::MAX_MEMBER_USAGE_IDS) {
         for u in backend.member_usage(ws, scope.period, chunk).await? {
             let name = named
                 .iter()
@@ -181,84 +171,19 @@ pub(crate) async fn credit_picture(
     })
 }
 
-/// Prints (or writes to `out`) the audit in `format`. Credit data is read only for the
-/// formats that show it.
-pub(crate) async fn present(
-    backend: &Arc<dyn Clay>,
-    plugin: &str,
-    scope: AuditScope,
-    report: AuditReport,
-    format: Format,
-    out: Option<&Path>,
-) -> anyhow::Result<()> {
-    let text = match format {
-        Format::Table => {
-            if out.is_some() {
-                anyhow::bail!(
-                    "--out needs --format json, md or html; the table is for the terminal"
-                );
-            }
-            super::output::print_audit(plugin, &report);
-            return Ok(());
-        }
-        Format::Json => {
-            let mut s = super::output::json_text(&serde_json::json!({
-                "plugin": plugin,
-                "scope": scope,
-                "report": report,
-            }))?;
-            s.push('\n');
-            s
-        }
-        Format::Md | Format::Html => {
-            let workspace = backend
-                .list_workspaces()
-                .await?
-                .into_iter()
-                .find(|w| w.id == scope.workspace_id)
-                .map(|w| w.name)
-                .unwrap_or_else(|| format!("workspace {}", scope.workspace_id));
-            let credits = credit_picture(backend, &scope)
-                .await
-                .context("reading the period's credit reports for the report")?;
-            let doc = AuditDocument {
-                plugin: plugin.to_string(),
-                workspace,
-                scope,
-                report,
-                credits: Some(credits),
-            };
-            if format == Format::Md {
-                markdown(&doc)
-            } else {
-                html(&doc)
-            }
-        }
-    };
-    match out {
-        Some(path) => {
-            std::fs::write(path, text)
-                .with_context(|| format!("writing the report to {}", path.display()))?;
-            eprintln!("kiln: report written to {}", path.display());
-        }
-        None => print!("{text}"),
-    }
-    Ok(())
-}
-
 /// A day as `YYYY-MM-DD` (UTC).
-pub(crate) fn date(ms: Timestamp) -> String {
+pub fn date(ms: Timestamp) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .map(|t| t.date().to_string())
         .unwrap_or_else(|_| format!("{ms} ms"))
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use kiln_host::invocation::{Subject, SubjectKind};
+    use crate::invocation::{Subject, SubjectKind};
 
-    pub(crate) fn document(message: &str) -> AuditDocument {
+    pub fn document(message: &str) -> AuditDocument {
         let finding = |severity, code: &str, message: &str| Finding {
             severity,
             code: code.to_string(),

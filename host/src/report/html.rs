@@ -4,12 +4,12 @@
 
 use std::fmt::Write as _;
 
-use kiln_host::invocation::Severity;
+use crate::invocation::Severity;
 
 use super::chart::{self, esc, num};
 use super::{AuditDocument, by_severity, date};
 
-const STYLE: &str = r#"
+pub(super) const STYLE: &str = r#"
 :root { --ink:#0f172a; --muted:#64748b; --line:#e2e8f0; --bg:#f8fafc; }
 * { box-sizing: border-box; }
 body { margin:0; font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; color:var(--ink); background:var(--bg); }
@@ -43,7 +43,7 @@ footer { color:var(--muted); font-size:12px; margin-top:40px; }
 "#;
 
 /// The whole page.
-pub(crate) fn render(doc: &AuditDocument) -> String {
+pub fn render(doc: &AuditDocument) -> String {
     let mut out = String::with_capacity(32 * 1024);
     let title = format!("{} — {}", doc.plugin, doc.workspace);
     let _ = write!(

@@ -9,12 +9,12 @@ use super::{AuditDocument, by_severity, date};
 
 fn inline(s: &str) -> String {
     // Control sequences first: a report is often read with `cat`, in a terminal.
-    html_escape::encode_text(&crate::cli::output::sanitize_multiline(s))
+    html_escape::encode_text(&super::text::sanitize_multiline(s))
         .replace('|', "\\|")
         .replace(['\n', '\r'], " ")
 }
 
-pub(crate) fn render(doc: &AuditDocument) -> String {
+pub fn render(doc: &AuditDocument) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
