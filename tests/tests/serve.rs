@@ -680,3 +680,76 @@ async fn a_tenant_keeps_a_bounded_number_of_plugins_and_versions() {
     assert!(r.text().await.unwrap().contains("quota"));
     s.server.stop(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_certificate_it_serves_https_and_only_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(
+        normalize_contacts(),
+        plugins.join("normalize-contacts.wasm"),
+    )
+    .unwrap();
+    let issued =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, issued.cert.pem()).unwrap();
+    std::fs::write(&key, issued.signing_key.serialize_pem()).unwrap();
+    let mut config = config(
+        vec![tenant("acme", ACME, Some(&plugins))],
+        &dir.path().join("cache"),
+    );
+
+    // A key that is not one is refused before the server starts, naming the file.
+    std::fs::write(dir.path().join("bad.pem"), "not a key").unwrap();
+    config.tls = Some(kiln_host::serve::TlsConfig {
+        cert: cert.clone(),
+        key: dir.path().join("bad.pem"),
+    });
+    let err = Server::start(config.clone())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("tls.key") && err.contains("bad.pem"), "{err}");
+
+    config.tls = Some(kiln_host::serve::TlsConfig { cert, key });
+    let server = Server::start(config).await.unwrap();
+    let url = server.url();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(issued.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let r = https
+        .post(format!("{url}/v1/plugins/normalize-contacts/row"))
+        .bearer_auth(ACME)
+        .body(CONTACT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["Email"], "ada.lovelace@analytical.engine.com");
+    // Plain HTTP to the same port gets no answer, and neither does a client that does not
+    // trust the certificate.
+    let plain = url.replace("https://", "http://");
+    let answered = reqwest::Client::new()
+        .get(format!("{plain}/healthz"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map(|r| r.status().is_success())
+        .unwrap_or(false);
+    assert!(!answered);
+    assert!(
+        reqwest::Client::new()
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .is_err()
+    );
+    server.stop(Duration::from_secs(5)).await;
+}

@@ -50,7 +50,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut server = Server::start(config).await?;
     // The address on a line of its own: with `listen = "127.0.0.1:0"` it is how a caller
     // learns the port.
-    println!("listening on http://{}", server.addr());
+    println!("listening on {}", server.url());
     eprintln!("kiln serve: {tenants} tenants; SIGTERM or Ctrl-C drains and stops");
     tokio::select! {
         () = shutdown_signal() => {

@@ -34,8 +34,21 @@ pub struct ServeConfig {
     /// Row calls waiting or running across all tenants before the server answers 503.
     #[serde(default = "default_global_queue")]
     pub max_queued: usize,
+    /// Serve HTTPS with this certificate (otherwise plain HTTP, for a reverse proxy or
+    /// loopback).
+    pub tls: Option<TlsConfig>,
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
+}
+
+/// `[tls]`: PEM files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// One tenant.
@@ -177,6 +190,13 @@ impl ServeConfig {
         };
         rebase(&mut config.cache_dir);
         rebase(&mut config.data_dir);
+        if let Some(tls) = &mut config.tls {
+            for p in [&mut tls.cert, &mut tls.key] {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        }
         for t in &mut config.tenants {
             rebase(&mut t.workspace);
             rebase(&mut t.state);

@@ -11,6 +11,7 @@ mod metrics;
 mod pages;
 mod records;
 mod rows;
+mod tls;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -32,7 +33,7 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
-pub use config::{ServeConfig, TenantConfig, hash_token};
+pub use config::{ServeConfig, TenantConfig, TlsConfig, hash_token};
 use metrics::Metrics;
 use rows::{Coalescer, Lane, RowAnswer};
 
@@ -58,11 +59,14 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
+    https: bool,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -80,6 +84,12 @@ impl Server {
             addr: config.listen,
             source,
         })?;
+        let config_addr = config.listen;
+        // A bad certificate is said before anything else loads.
+        let tls = match &config.tls {
+            Some(tls) => Some(tls::server_config(tls).map_err(ServeError::Tls)?),
+            None => None,
+        };
         let state = Arc::new(AppState::new(config).await?);
         // Runs a killed server left unfinished are finished now.
         for tenant in state.tenants.values() {
@@ -87,16 +97,44 @@ impl Server {
         }
         let app = router(state.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
+        let https = tls.is_some();
+        let task = match tls {
+            None => tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            }),
+            Some(tls) => {
+                let listener = listener.into_std().map_err(|source| ServeError::Listen {
+                    addr: config_addr,
+                    source,
+                })?;
+                let handle = axum_server::Handle::new();
+                let server = axum_server::from_tcp_rustls(
+                    listener,
+                    axum_server::tls_rustls::RustlsConfig::from_config(tls),
+                )
+                .map_err(|source| ServeError::Listen {
+                    addr: config_addr,
+                    source,
+                })?
+                .handle(handle.clone());
+                tokio::spawn(async move {
+                    tokio::spawn(async move {
+                        let _ = stopped.await;
+                        // Stop accepting; connections in flight finish (Server::stop bounds it).
+                        handle.graceful_shutdown(None);
+                    });
+                    let _ = server.serve(app.into_make_service()).await;
                 })
-                .await;
-        });
+            }
+        };
         tracing::info!(%addr, tenants = state.tenants.len(), "kiln serve listening");
         Ok(Self {
             addr,
+            https,
             stop: Some(stop),
             task,
         })
@@ -104,6 +142,12 @@ impl Server {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `http://` or `https://` and the address it listens on.
+    pub fn url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting connections and waits, up to `drain`, for requests in flight.
