@@ -299,6 +299,7 @@ fn budget_set_and_show_on_the_command_line() {
             "--period-days",
             "7",
         ],
+        &["budget", "set", "--pool", "--credits", "2000"],
     ] {
         let out = kiln(args);
         assert!(
@@ -311,7 +312,10 @@ fn budget_set_and_show_on_the_command_line() {
     assert!(out.status.success());
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let shown = shown.as_array().unwrap();
-    assert_eq!(shown.len(), 2);
+    assert_eq!(shown.len(), 3);
+    // The pool's budget caps everything spent through kiln here.
+    assert_eq!(shown[2]["scope"], "pool", "{}", shown[2]);
+    assert_eq!(shown[2]["remaining"], 2000.0);
     assert_eq!(shown[0]["scope"], "member");
     assert_eq!(shown[0]["name"], "jonas@northwind.io");
     assert_eq!(shown[0]["credits"], 500.0);
@@ -346,7 +350,7 @@ fn budget_set_and_show_on_the_command_line() {
     }
     let out = kiln(&["budget", "show", "--json"]);
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(shown.as_array().unwrap().len(), 2);
+    assert_eq!(shown.as_array().unwrap().len(), 3);
 
     // --max-credits is validated too.
     let out = kiln(&["audit", "seat-audit", "--max-credits", "lots"]);

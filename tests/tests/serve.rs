@@ -753,3 +753,21 @@ async fn with_a_certificate_it_serves_https_and_only_https() {
     );
     server.stop(Duration::from_secs(5)).await;
 }
+
+#[test]
+fn tenants_sharing_a_ledger_or_a_credit_quota_without_one_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared.sqlite");
+    let mut a = tenant("acme", ACME, None);
+    let mut b = tenant("globex", GLOBEX, None);
+    a.workspace = Some(shared.clone());
+    b.clay = Some(toml::from_str("api_key_env = \"K\"").unwrap());
+    b.state = Some(shared);
+    let err = config(vec![a.clone(), b], dir.path()).check().unwrap_err();
+    assert!(err.contains("name the same file"), "{err}");
+
+    let mut c = tenant("initech", GLOBEX, None);
+    c.credits_per_period = Some(100.0);
+    let err = config(vec![a, c], dir.path()).check().unwrap_err();
+    assert!(err.contains("credits_per_period needs a ledger"), "{err}");
+}
