@@ -13,6 +13,7 @@ use kiln_host::{Clay, Runtime, RuntimeConfig};
 
 pub mod bombs;
 pub mod fixture_server;
+pub mod nats;
 
 /// A fixed "now" for seeded data, so findings and dates are reproducible.
 pub const NOW: i64 = 1_795_000_000_000;
@@ -400,4 +401,49 @@ pub fn status_bytes(key: &str) -> Option<u64> {
 /// A transformer built for clay:api 0.1.0 (see `tests/guests/old-contract`).
 pub fn old_contract() -> PathBuf {
     component("tests/guests/old-contract")
+}
+
+/// A `kiln` child process (a server or a worker), killed with the test, and the first line
+/// it printed (`listening on …`, `worker ready on …`): it is ready once it has said it.
+pub struct KilnProcess {
+    pub child: std::process::Child,
+    pub first_line: String,
+}
+
+impl KilnProcess {
+    /// `kiln <args>` with its HOME under `home`, `envs` set and its log to `stderr`.
+    pub fn spawn(home: &Path, args: &[&str], envs: &[(&str, &str)], stderr: Stdio) -> Self {
+        use std::io::BufRead as _;
+        let mut child = Command::new(kiln_bin())
+            .env("HOME", home.join("home"))
+            .env("KILN_LOG", "warn")
+            .envs(envs.iter().copied())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("kiln starts");
+        let stdout = child.stdout.take().expect("its stdout");
+        let mut first_line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut first_line)
+            .expect("kiln's first line");
+        Self {
+            child,
+            first_line: first_line.trim().to_string(),
+        }
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: a plain kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0);
+    }
+}
+
+impl Drop for KilnProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

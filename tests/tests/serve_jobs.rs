@@ -3,14 +3,13 @@
 //! SIGKILL mid-run that finishes the run when it starts again (every row counted once), and
 //! SIGTERM letting a call in flight finish.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use kiln_host::serve::hash_token;
 use kiln_tests::{
-    DemoWorkspace, counter, hostile, kiln_bin, normalize_contacts, seat_audit, spender,
+    DemoWorkspace, KilnProcess, counter, hostile, normalize_contacts, seat_audit, spender,
 };
 use serde_json::{Value, json};
 
@@ -19,7 +18,7 @@ const GLOBEX: &str = "globex-token-0c44";
 
 /// A `kiln serve` child process and its URL.
 struct ServeProcess {
-    child: Child,
+    process: KilnProcess,
     url: String,
 }
 
@@ -30,39 +29,20 @@ impl ServeProcess {
 
     /// With `args` before `serve` (e.g. log options) and its log lines to `stderr`.
     fn start_logging(config: &Path, home: &Path, args: &[&str], stderr: Stdio) -> Self {
-        let mut child = Command::new(kiln_bin())
-            .env("HOME", home.join("home"))
-            .env("KILN_LOG", "warn")
-            .args(args)
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(["--drain-secs", "10"])
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let url = line
-            .trim()
+        let config = config.to_str().unwrap();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["serve", "--config", config, "--drain-secs", "10"]);
+        let process = KilnProcess::spawn(home, &all, &[], stderr);
+        let url = process
+            .first_line
             .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("kiln serve said {line:?}"))
+            .unwrap_or_else(|| panic!("kiln serve said {:?}", process.first_line))
             .to_string();
-        Self { child, url }
+        Self { process, url }
     }
 
     fn signal(&self, signal: i32) {
-        // SAFETY: a plain kill(2) on our own child's pid.
-        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
-        assert_eq!(rc, 0);
-    }
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.signal(signal);
     }
 }
 
@@ -405,7 +385,7 @@ async fn sigterm_lets_a_call_in_flight_finish_and_then_stops() {
     let url = server.url.clone();
     let status = tokio::task::spawn_blocking(move || {
         let mut server = server;
-        server.child.wait().unwrap()
+        server.process.child.wait().unwrap()
     })
     .await
     .unwrap();

@@ -109,6 +109,21 @@ impl Scope {
         matches!(self, Scope::Plugin(key) if !is_sha256(key))
     }
 
+    /// The scope as one string (`pool`, `member:<email>`, `plugin:<sha256>`), and back.
+    pub fn key(&self) -> String {
+        match self {
+            Scope::Pool => "pool".to_string(),
+            _ => format!("{}:{}", self.kind(), self.name()),
+        }
+    }
+
+    pub fn from_key(key: &str) -> Self {
+        match key.split_once(':') {
+            Some((kind, name)) => Scope::from_row(kind, name.to_string()),
+            None => Scope::Pool,
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Scope::Member(_) => "member",
@@ -182,6 +197,8 @@ pub enum LedgerError {
         "a budget needs credits ≥ 0 and a period of at least one day (got {credits} credits over {period_days} days)"
     )]
     InvalidBudget { credits: f64, period_days: u32 },
+    #[error("credit ledger at {at}: {message}")]
+    Store { at: String, message: String },
 }
 
 /// Who is about to spend, and how much at most.
@@ -200,21 +217,148 @@ pub struct Spender<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReservationId(i64);
 
-/// A handle to the ledger in one SQLite file. Clones share one connection.
+impl ReservationId {
+    /// A store's own number for a reservation.
+    pub fn new(n: i64) -> Self {
+        Self(n)
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// Where a ledger keeps its budgets and spending: a SQLite file, or (for kiln workers on
+/// several machines) a store they share. Every method is one atomic step of the store, so
+/// concurrent reservations can never together exceed a budget.
+pub trait LedgerStore: Send + Sync {
+    /// Sets (or replaces) a budget, with a name to show for it.
+    fn set_budget_labeled(&self, budget: &Budget, label: Option<&str>) -> Result<(), LedgerError>;
+    /// Removes a budget; `false` if there was none.
+    fn remove_budget(&self, scope: &Scope) -> Result<bool, LedgerError>;
+    /// Every budget with its use in the period ending at `now_ms`.
+    fn budgets(&self, now_ms: i64) -> Result<Vec<BudgetStatus>, LedgerError>;
+    /// Whether any budget caps this spender.
+    fn has_budget_for(&self, spender: &Spender<'_>) -> Result<bool, LedgerError>;
+    /// Holds `estimate` against every budget that caps the spender, or refuses naming the
+    /// first one it would exceed.
+    fn reserve(
+        &self,
+        spender: &Spender<'_>,
+        estimate: f64,
+        now_ms: i64,
+    ) -> Result<Result<ReservationId, ClayError>, LedgerError>;
+    /// Settles a reservation: `spent` committed (the rest refunded), or all refunded.
+    fn settle(&self, id: ReservationId, spent: f64, committed: bool) -> Result<(), LedgerError>;
+    /// Totals over every call recorded since `since_ms`.
+    fn totals(&self, since_ms: i64) -> Result<Totals, LedgerError>;
+    /// Where it is, for messages.
+    fn location(&self) -> String;
+}
+
+/// A handle to a ledger. Clones share one store.
 #[derive(Clone)]
 pub struct Ledger {
-    inner: Arc<StateDb>,
+    store: Arc<dyn LedgerStore>,
 }
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ledger")
-            .field("path", &self.inner.path)
+            .field("at", &self.store.location())
             .finish()
     }
 }
 
 impl Ledger {
+    /// Opens the ledger in `path` (the workspace file, or a state file of its own).
+    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        Ok(Self {
+            store: Arc::new(SqliteLedger::open(path)?),
+        })
+    }
+
+    /// A ledger in another store.
+    pub fn with_store(store: Arc<dyn LedgerStore>) -> Self {
+        Self { store }
+    }
+
+    /// Sets (or replaces) a budget.
+    pub fn set_budget(&self, budget: &Budget) -> Result<(), LedgerError> {
+        self.set_budget_labeled(budget, None)
+    }
+
+    /// Sets (or replaces) a budget, with a name to show for it (a plugin's manifest name,
+    /// since its key is a hash).
+    pub fn set_budget_labeled(
+        &self,
+        budget: &Budget,
+        label: Option<&str>,
+    ) -> Result<(), LedgerError> {
+        check_budget(budget)?;
+        self.store.set_budget_labeled(budget, label)
+    }
+
+    /// Removes a budget; `false` if there was none.
+    pub fn remove_budget(&self, scope: &Scope) -> Result<bool, LedgerError> {
+        self.store.remove_budget(scope)
+    }
+
+    /// Every budget with its use in the period ending at `now_ms`.
+    pub fn budgets(&self, now_ms: i64) -> Result<Vec<BudgetStatus>, LedgerError> {
+        self.store.budgets(now_ms)
+    }
+
+    /// Whether any budget caps this plugin or member.
+    pub fn has_budget_for(&self, spender: &Spender<'_>) -> Result<bool, LedgerError> {
+        self.store.has_budget_for(spender)
+    }
+
+    /// Holds `estimate` credits against every budget that caps this spender, or refuses
+    /// with `BudgetExhausted` naming the first budget it would exceed. The check and the
+    /// hold are one atomic step of the store, so concurrent reservations (threads,
+    /// processes, machines) can never together exceed a budget.
+    pub fn reserve(
+        &self,
+        spender: &Spender<'_>,
+        estimate: f64,
+        now_ms: i64,
+    ) -> Result<Result<ReservationId, ClayError>, LedgerError> {
+        self.store.reserve(spender, estimate, now_ms)
+    }
+
+    /// Replaces a reservation with what the call really spent (the rest is refunded).
+    pub fn commit(&self, id: ReservationId, spent: f64) -> Result<(), LedgerError> {
+        self.store.settle(id, spent, true)
+    }
+
+    /// Releases a reservation entirely: the call spent nothing.
+    pub fn refund(&self, id: ReservationId) -> Result<(), LedgerError> {
+        self.store.settle(id, 0.0, false)
+    }
+
+    /// Totals over every call recorded since `since_ms`, for reports and tests.
+    pub fn totals(&self, since_ms: i64) -> Result<Totals, LedgerError> {
+        self.store.totals(since_ms)
+    }
+}
+
+fn check_budget(budget: &Budget) -> Result<(), LedgerError> {
+    if !(budget.credits.is_finite() && budget.credits >= 0.0) || budget.period_days == 0 {
+        return Err(LedgerError::InvalidBudget {
+            credits: budget.credits,
+            period_days: budget.period_days,
+        });
+    }
+    Ok(())
+}
+
+/// The ledger in one SQLite file. Clones share one connection.
+struct SqliteLedger {
+    inner: Arc<StateDb>,
+}
+
+impl SqliteLedger {
     /// Opens the ledger in `path` (the workspace file, or a state file of its own).
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
         let err = |source| LedgerError::Sqlite {
@@ -255,25 +399,16 @@ impl Ledger {
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.inner.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    /// Sets (or replaces) a budget.
-    pub fn set_budget(&self, budget: &Budget) -> Result<(), LedgerError> {
-        self.set_budget_labeled(budget, None)
+impl LedgerStore for SqliteLedger {
+    fn location(&self) -> String {
+        self.inner.path.display().to_string()
     }
 
     /// Sets (or replaces) a budget, with a name to show for it (a plugin's manifest name,
     /// since its key is a hash).
-    pub fn set_budget_labeled(
-        &self,
-        budget: &Budget,
-        label: Option<&str>,
-    ) -> Result<(), LedgerError> {
-        if !(budget.credits.is_finite() && budget.credits >= 0.0) || budget.period_days == 0 {
-            return Err(LedgerError::InvalidBudget {
-                credits: budget.credits,
-                period_days: budget.period_days,
-            });
-        }
+    fn set_budget_labeled(&self, budget: &Budget, label: Option<&str>) -> Result<(), LedgerError> {
         self.conn()
             .execute(
                 "INSERT INTO kiln_budgets(scope, name, credits, period_days, label)
@@ -294,7 +429,7 @@ impl Ledger {
     }
 
     /// Removes a budget; `false` if there was none.
-    pub fn remove_budget(&self, scope: &Scope) -> Result<bool, LedgerError> {
+    fn remove_budget(&self, scope: &Scope) -> Result<bool, LedgerError> {
         let n = self
             .conn()
             .execute(
@@ -306,7 +441,7 @@ impl Ledger {
     }
 
     /// Every budget with its use in the period ending at `now_ms`.
-    pub fn budgets(&self, now_ms: i64) -> Result<Vec<BudgetStatus>, LedgerError> {
+    fn budgets(&self, now_ms: i64) -> Result<Vec<BudgetStatus>, LedgerError> {
         let conn = self.conn();
         let budgets: Vec<(Budget, Option<String>)> = {
             let mut stmt = conn
@@ -351,7 +486,7 @@ impl Ledger {
     }
 
     /// Whether any budget caps this plugin or member.
-    pub fn has_budget_for(&self, spender: &Spender<'_>) -> Result<bool, LedgerError> {
+    fn has_budget_for(&self, spender: &Spender<'_>) -> Result<bool, LedgerError> {
         let conn = self.conn();
         Ok(!applicable(&conn, spender)
             .map_err(|e| self.sql(e))?
@@ -362,7 +497,7 @@ impl Ledger {
     /// with `BudgetExhausted` naming the first budget it would exceed. The check and the
     /// hold are one write transaction, so concurrent reservations (threads or processes)
     /// can never together exceed a budget.
-    pub fn reserve(
+    fn reserve(
         &self,
         spender: &Spender<'_>,
         estimate: f64,
@@ -377,17 +512,7 @@ impl Ledger {
             let (spent, reserved) = used(&tx, &budget.scope, since).map_err(|e| self.sql(e))?;
             let left = budget.credits - spent - reserved;
             if estimate > left + 1e-9 {
-                return Ok(Err(ClayError::BudgetExhausted(format!(
-                    "{}'s budget of {} credits per {} days: this call may cost up to {} credits, \
-                     and {} are left ({} spent, {} held by calls in flight)",
-                    describe(&budget.scope, spender),
-                    fmt_credits(budget.credits),
-                    budget.period_days,
-                    fmt_credits(estimate),
-                    fmt_credits(left.max(0.0)),
-                    fmt_credits(spent),
-                    fmt_credits(reserved)
-                ))));
+                return Ok(Err(refusal(&budget, spender, estimate, spent, reserved)));
             }
         }
         tx.execute(
@@ -408,17 +533,8 @@ impl Ledger {
         Ok(Ok(ReservationId(id)))
     }
 
-    /// Replaces a reservation with what the call really spent (the rest is refunded).
-    pub fn commit(&self, id: ReservationId, spent: f64) -> Result<(), LedgerError> {
-        self.settle(id, spent, "committed")
-    }
-
-    /// Releases a reservation entirely: the call spent nothing.
-    pub fn refund(&self, id: ReservationId) -> Result<(), LedgerError> {
-        self.settle(id, 0.0, "refunded")
-    }
-
-    fn settle(&self, id: ReservationId, spent: f64, state: &str) -> Result<(), LedgerError> {
+    fn settle(&self, id: ReservationId, spent: f64, committed: bool) -> Result<(), LedgerError> {
+        let state = if committed { "committed" } else { "refunded" };
         self.conn()
             .execute(
                 "UPDATE kiln_spend SET spent = ?2, state = ?3 WHERE id = ?1 AND state = 'reserved'",
@@ -429,7 +545,7 @@ impl Ledger {
     }
 
     /// Totals over every call recorded since `since_ms`, for reports and tests.
-    pub fn totals(&self, since_ms: i64) -> Result<Totals, LedgerError> {
+    fn totals(&self, since_ms: i64) -> Result<Totals, LedgerError> {
         self.conn()
             .query_row(
                 "SELECT COALESCE(SUM(CASE state WHEN 'committed' THEN spent ELSE 0 END), 0),
@@ -468,6 +584,46 @@ pub(crate) fn fmt_credits(c: f64) -> String {
     }
 }
 
+/// What a reservation past `budget` is told: which budget, what the call may cost, and
+/// what is left.
+pub(crate) fn refusal(
+    budget: &Budget,
+    spender: &Spender<'_>,
+    estimate: f64,
+    spent: f64,
+    reserved: f64,
+) -> ClayError {
+    let left = budget.credits - spent - reserved;
+    ClayError::BudgetExhausted(format!(
+        "{}'s budget of {} credits per {} days: this call may cost up to {} credits, \
+         and {} are left ({} spent, {} held by calls in flight)",
+        describe(&budget.scope, spender),
+        fmt_credits(budget.credits),
+        budget.period_days,
+        fmt_credits(estimate),
+        fmt_credits(left.max(0.0)),
+        fmt_credits(spent),
+        fmt_credits(reserved)
+    ))
+}
+
+/// Every scope a spender's spending counts against, whether or not a budget caps it now.
+pub fn scopes_of(spender: &Spender<'_>) -> Vec<Scope> {
+    let mut scopes = Vec::new();
+    if let Some(m) = spender.member {
+        scopes.push(Scope::member(m));
+    }
+    // By hash; and a budget set by name before budgets were keyed by hash still caps every
+    // plugin that calls itself that name (it can only be stricter, never looser).
+    scopes.push(Scope::plugin(spender.plugin_sha256));
+    let legacy = Scope::Plugin(spender.plugin.trim().to_string());
+    if legacy.is_legacy_plugin_name() && !scopes.contains(&legacy) {
+        scopes.push(legacy);
+    }
+    scopes.push(Scope::Pool);
+    scopes
+}
+
 /// How a refusal names a budget: a plugin's by the name it runs as and its hash.
 fn describe(scope: &Scope, spender: &Spender<'_>) -> String {
     match scope {
@@ -482,18 +638,7 @@ fn describe(scope: &Scope, spender: &Spender<'_>) -> String {
 
 fn applicable(conn: &Connection, spender: &Spender<'_>) -> rusqlite::Result<Vec<Budget>> {
     let mut out = Vec::new();
-    let mut scopes = Vec::new();
-    if let Some(m) = spender.member {
-        scopes.push(Scope::member(m));
-    }
-    // By hash; and a budget set by name before budgets were keyed by hash still caps every
-    // plugin that calls itself that name (it can only be stricter, never looser).
-    scopes.push(Scope::plugin(spender.plugin_sha256));
-    let legacy = Scope::Plugin(spender.plugin.trim().to_string());
-    if legacy.is_legacy_plugin_name() && !scopes.contains(&legacy) {
-        scopes.push(legacy);
-    }
-    scopes.push(Scope::Pool);
+    let scopes = scopes_of(spender);
     for scope in scopes {
         let found: Option<(f64, u32)> = conn
             .query_row(

@@ -19,8 +19,10 @@ mod tests;
 use std::future::Future;
 
 use ledger::fmt_credits;
+pub(crate) use ledger::refusal;
 pub use ledger::{
-    Budget, BudgetStatus, Ledger, LedgerError, ReservationId, Scope, Spender, Totals, is_sha256,
+    Budget, BudgetStatus, Ledger, LedgerError, LedgerStore, ReservationId, Scope, Spender, Totals,
+    is_sha256, scopes_of,
 };
 
 use crate::backend::model::RunResult;

@@ -17,6 +17,7 @@ mod serve;
 mod shadow;
 mod sim;
 mod trail;
+mod worker;
 mod workspace;
 
 use std::path::PathBuf;
@@ -118,6 +119,9 @@ enum Command {
     /// Serve tenants' plugins over HTTP: uploads, versions, row calls (a Clay HTTP API
     /// column), metrics.
     Serve(serve::ServeArgs),
+    /// Take run batches from NATS JetStream (`kiln serve --nats`) and do each exactly once;
+    /// start as many as you like, on any machine.
+    Worker(worker::WorkerArgs),
     /// Show a plugin's world, imports, exports, size and hash.
     Inspect(inspect::InspectArgs),
     /// Scaffold a plugin crate that builds and passes its test as it stands.
@@ -251,6 +255,7 @@ pub fn main() -> ExitCode {
             Command::Replay(args) => replay::replay_command(&ctx, args).await,
             Command::Shadow(args) => shadow::shadow(&ctx, args).await,
             Command::Serve(args) => serve::serve(args).await,
+            Command::Worker(args) => worker::worker(args).await,
             Command::Inspect(args) => inspect::inspect(&ctx, args).await,
             Command::Workspace(cmd) => workspace::workspace(&ctx, cmd).await,
             Command::New(args) => new::new(args),

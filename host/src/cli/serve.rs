@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
-use kiln_host::serve::{ServeConfig, Server, hash_token};
+use kiln_host::serve::{ClusterConfig, ServeConfig, Server, hash_token};
 
 #[derive(Args, Debug)]
 pub(crate) struct ServeArgs {
@@ -19,6 +19,10 @@ pub(crate) struct ServeArgs {
     /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     drain_secs: u64,
+    /// Send runs' batches to `kiln worker`s through NATS JetStream at this URL (overrides
+    /// serve.toml's `[nats] url`).
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -45,7 +49,13 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let Some(path) = args.config else {
         bail!("pass --config serve.toml (see the README's `kiln serve` section)");
     };
-    let config = ServeConfig::load(&path)?;
+    let mut config = ServeConfig::load(&path)?;
+    if let Some(url) = args.nats {
+        config.nats = Some(match config.nats.take() {
+            Some(nats) => ClusterConfig { url, ..nats },
+            None => ClusterConfig::new(&url),
+        });
+    }
     let tenants = config.tenants.len();
     let mut server = Server::start(config).await?;
     // The address on a line of its own: with `listen = "127.0.0.1:0"` it is how a caller
@@ -62,7 +72,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -15,8 +15,9 @@ pub use shadow::{
     AuditShadowReport, AuditSide, Difference, RowDiff, RowEffect, ShadowReport, Side, shadow_audit,
 };
 pub use transform::{
-    BatchFailure, CellChange, Journaling, RowChange, RowError, Shadow, Timings, TransformError,
-    TransformOptions, TransformReport, run_transform,
+    BatchEffects, BatchFailure, CellChange, Journaling, ReadableTable, RowChange, RowError, Shadow,
+    Timings, TransformError, TransformOptions, TransformReport, compute_batch, readable_table,
+    run_transform,
 };
 pub use types::*;
 

@@ -162,6 +162,10 @@ pub struct TransformReport {
     /// applied again from the journal, without calling the plugin.
     #[serde(default)]
     pub batches_reapplied: u32,
+    /// On kiln workers: batches delivered more than once (a worker died or stalled with
+    /// them), each applied once all the same.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub batches_redelivered: u32,
     pub plugin: String,
     pub table_id: String,
     pub table_name: String,
@@ -237,34 +241,21 @@ pub async fn run_transform(
         }
         _ => None,
     };
-    let table = match &resumed {
-        Some((info, ..)) => backend.resolve_table(&info.table_id).await?,
-        None => backend.resolve_table(table).await?,
+    let table_ref = match &resumed {
+        Some((info, ..)) => info.table_id.as_str(),
+        None => table,
     };
-    let grants = options
-        .invocation
-        .grants
-        .clone()
-        .unwrap_or_else(|| plugin.grants().clone());
-    if !grants.allows(Interface::Tables, Access::Read) || !grants.tables.allows_table(&table) {
-        return Err(ClayError::Denied(format!(
-            "plugin `{}` may not read table `{}`: its grant covers {}",
-            plugin.name(),
-            table.name,
-            match grants.get(Interface::Tables) {
-                Some(_) => grants.tables.describe_tables(),
-                None => "no tables (its manifest requests no `tables` capability)".to_string(),
-            }
-        ))
-        .into());
-    }
-    // The plugin sees only the columns it was granted.
-    let visible = grants.tables.visible(&table);
+    let ReadableTable {
+        table,
+        visible,
+        grants,
+    } = readable_table(plugin, &backend, table_ref, &options.invocation).await?;
     let batch_size = options.rows_per_batch.max(1);
     let mut report = TransformReport {
         run_id: None,
         batches_resumed: 0,
         batches_reapplied: 0,
+        batches_redelivered: 0,
         plugin: plugin.name().to_string(),
         table_id: table.id.clone(),
         table_name: table.name.clone(),
@@ -405,6 +396,10 @@ pub async fn run_transform(
     result.map(|()| report)
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl TransformReport {
     /// The report of journaled run `id`, once it ended: the run's summary with every
     /// applied batch's changes, deletes and errors. `None` while it has not ended.
@@ -430,6 +425,145 @@ impl TransformReport {
             }
         }
         Ok(Some(report))
+    }
+}
+
+/// A run's table as its plugin may see it: resolved, and checked against its grants.
+pub struct ReadableTable {
+    pub table: TableInfo,
+    /// The table as the plugin sees it: only the columns it was granted.
+    pub visible: TableInfo,
+    pub grants: Grants,
+}
+
+/// Resolves `table` (an id or a name) and checks that `plugin` may read it.
+pub async fn readable_table(
+    plugin: &Plugin,
+    backend: &Arc<dyn Clay>,
+    table: &str,
+    invocation: &InvocationOptions,
+) -> Result<ReadableTable, TransformError> {
+    require_transformer(plugin)?;
+    let table = backend.resolve_table(table).await?;
+    let grants = invocation
+        .grants
+        .clone()
+        .unwrap_or_else(|| plugin.grants().clone());
+    if !grants.allows(Interface::Tables, Access::Read) || !grants.tables.allows_table(&table) {
+        return Err(ClayError::Denied(format!(
+            "plugin `{}` may not read table `{}`: its grant covers {}",
+            plugin.name(),
+            table.name,
+            match grants.get(Interface::Tables) {
+                Some(_) => grants.tables.describe_tables(),
+                None => "no tables (its manifest requests no `tables` capability)".to_string(),
+            }
+        ))
+        .into());
+    }
+    let visible = grants.tables.visible(&table);
+    Ok(ReadableTable {
+        table,
+        visible,
+        grants,
+    })
+}
+
+/// One batch of a run on its own, for a worker that took it from a queue: the same steps as
+/// [`run_transform`]'s (read the rows, one call on `instance`, check the outcomes against the
+/// grants), giving the batch's effects, or the failure that ended it (a limit, a trap).
+pub async fn compute_batch(
+    instance: &mut TransformerInstance,
+    plugin: &Plugin,
+    backend: &Arc<dyn Clay>,
+    readable: &ReadableTable,
+    ids: &[String],
+    context: &TransformContext,
+) -> Result<Result<BatchEffects, BatchFailure>, TransformError> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for part in ids.chunks(crate::backend::BULK_READ_IDS) {
+        rows.extend(backend.read_records(&readable.table.id, part).await?);
+    }
+    match instance.transform(&rows, context).await {
+        Ok(outcomes) => Ok(Ok(BatchEffects(plan_batch(
+            plugin.name(),
+            &readable.grants,
+            &readable.table,
+            &rows,
+            outcomes,
+            context.dry_run,
+        )))),
+        Err(e) => Ok(Err(BatchFailure {
+            batch_index: context.batch_index,
+            rows: rows.len(),
+            limit: e.limit().map(|l| l.name().to_string()),
+            error: e.to_string(),
+        })),
+    }
+}
+
+/// A batch's checked effects, as a worker journals and applies them. As JSON (`to_json`,
+/// `from_json`) it is what a journal keeps of a batch.
+pub struct BatchEffects(BatchPlan);
+
+impl BatchEffects {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.0).unwrap_or_default()
+    }
+
+    /// Effects a journal kept; in a dry run nothing is written.
+    pub fn from_json(
+        run: &str,
+        batch: u32,
+        json: &str,
+        dry_run: bool,
+    ) -> Result<Self, JournalError> {
+        BatchPlan::read(run, batch, json, dry_run).map(Self)
+    }
+
+    /// Writes the batch: its cells set, then its rows deleted. Applied again it does the same
+    /// (every write is an absolute value; a row deleted already is not an error), which is
+    /// what lets a redelivered batch be applied from its journal.
+    pub async fn apply(&self, backend: &Arc<dyn Clay>, table_id: &str) -> Result<(), ClayError> {
+        if !self.0.updates.is_empty() {
+            backend.update_rows(table_id, &self.0.updates).await?;
+        }
+        if !self.0.deletes.is_empty() {
+            match backend.delete_rows(table_id, &self.0.deletes).await {
+                Err(ClayError::NotFound(_)) => {}
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether applying it writes anything.
+    pub fn writes(&self) -> bool {
+        !self.0.updates.is_empty() || !self.0.deletes.is_empty()
+    }
+
+    /// How the trail records the write.
+    pub fn trail_targets(&self, table_id: &str, batch_index: u32) -> Vec<String> {
+        applied_targets(table_id, batch_index, &self.0.updates, &self.0.deletes)
+    }
+
+    /// Counts it as one batch of `report`.
+    pub fn add_to(self, report: &mut TransformReport) {
+        self.0.add_resumed_to(report);
+    }
+}
+
+impl TransformReport {
+    /// An empty report of `plugin` on `table`, to which batches are added.
+    pub fn begin(plugin: &str, table: &TableInfo, dry_run: bool) -> Self {
+        Self {
+            plugin: plugin.to_string(),
+            table_id: table.id.clone(),
+            table_name: table.name.clone(),
+            dry_run,
+            instances: 1,
+            ..Self::default()
+        }
     }
 }
 

@@ -37,6 +37,9 @@ pub struct ServeConfig {
     /// Serve HTTPS with this certificate (otherwise plain HTTP, for a reverse proxy or
     /// loopback).
     pub tls: Option<TlsConfig>,
+    /// `[nats]`: runs go to `kiln worker`s through NATS JetStream (`kiln serve --nats URL`
+    /// sets the URL).
+    pub nats: Option<super::ClusterConfig>,
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
 }

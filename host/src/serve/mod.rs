@@ -5,6 +5,7 @@
 //! A tenant is reached only through its own tokens; every plugin, version and lane lives in
 //! its tenant's registry, so no request of one tenant can name another's plugins.
 
+pub mod cluster;
 pub mod config;
 mod jobs;
 mod metrics;
@@ -33,6 +34,8 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
+pub use cluster::ClusterConfig;
+pub use cluster::worker::Worker;
 pub use config::{ServeConfig, TenantConfig, TlsConfig, hash_token};
 use metrics::Metrics;
 use rows::{Coalescer, Lane, RowAnswer};
@@ -61,6 +64,8 @@ pub enum ServeError {
     },
     #[error("{0}")]
     Tls(String),
+    #[error("{0}")]
+    Cluster(String),
 }
 
 /// A running server.
@@ -186,6 +191,8 @@ struct Tenant {
     ledger: Option<Ledger>,
     /// Where its uploads are kept.
     store: Option<std::path::PathBuf>,
+    /// With `--nats`: where its runs' batches go, to `kiln worker`s.
+    cluster: Option<cluster::Cluster>,
     plugins: RwLock<HashMap<String, Slot>>,
     jobs: Jobs,
     running: Arc<Semaphore>,
@@ -208,10 +215,18 @@ struct Version {
 impl AppState {
     async fn new(config: ServeConfig) -> Result<Self, ServeError> {
         let metrics = Arc::new(Metrics::new());
+        let cluster = match &config.nats {
+            Some(nats) => Some(
+                cluster::Cluster::connect(nats.clone())
+                    .await
+                    .map_err(|e| ServeError::Cluster(e.to_string()))?,
+            ),
+            None => None,
+        };
         let mut tenants = HashMap::new();
         let mut tokens = HashMap::new();
         for t in &config.tenants {
-            let tenant = Tenant::load(t, &config, &metrics).await?;
+            let tenant = Tenant::load(t, &config, &metrics, cluster.clone()).await?;
             for h in &t.tokens_sha256 {
                 tokens.insert(h.to_ascii_lowercase(), t.id.clone());
             }
@@ -250,11 +265,23 @@ impl AppState {
     }
 }
 
-impl Tenant {
-    async fn load(
+/// What a tenant runs with wherever it runs (a server or a worker): its runtime under its
+/// policy, its backend, and the journal, trail and ledger in its workspace or state file.
+pub(crate) struct TenantBase {
+    pub runtime: Runtime,
+    pub backend: Arc<dyn Clay>,
+    pub journal: Option<Journal>,
+    pub trail: Option<Trail>,
+    pub ledger: Option<Ledger>,
+}
+
+impl TenantBase {
+    /// With a cluster, the tenant's credit ledger is the cluster's (shared by every worker);
+    /// its journal and trail stay in its own file.
+    pub(crate) fn open(
         t: &TenantConfig,
         config: &ServeConfig,
-        metrics: &Arc<Metrics>,
+        cluster: Option<&cluster::Cluster>,
     ) -> Result<Self, ServeError> {
         let fail = |message: String| ServeError::Tenant {
             tenant: t.id.clone(),
@@ -288,6 +315,10 @@ impl Tenant {
             ),
             None => (None, None, None),
         };
+        let ledger = match cluster {
+            Some(cluster) => Some(cluster.ledger(&t.id)),
+            None => ledger,
+        };
         if let Some(ledger) = &ledger {
             // serve.toml decides the tenant's credits; what it no longer sets is lifted.
             match t.credits_per_period {
@@ -308,6 +339,34 @@ impl Tenant {
                 }
             }
         }
+        Ok(Self {
+            runtime,
+            backend,
+            journal,
+            trail,
+            ledger,
+        })
+    }
+}
+
+impl Tenant {
+    async fn load(
+        t: &TenantConfig,
+        config: &ServeConfig,
+        metrics: &Arc<Metrics>,
+        cluster: Option<cluster::Cluster>,
+    ) -> Result<Self, ServeError> {
+        let fail = |message: String| ServeError::Tenant {
+            tenant: t.id.clone(),
+            message,
+        };
+        let TenantBase {
+            runtime,
+            backend,
+            journal,
+            trail,
+            ledger,
+        } = TenantBase::open(t, config, cluster.as_ref())?;
         let store = match &config.data_dir {
             Some(dir) => {
                 let store = dir.join(&t.id).join("plugins");
@@ -325,6 +384,7 @@ impl Tenant {
             trail,
             ledger,
             store,
+            cluster,
             plugins: RwLock::new(HashMap::new()),
             jobs: Jobs::default(),
             running: Arc::new(Semaphore::new(t.max_concurrent.max(1) as usize)),
@@ -339,6 +399,7 @@ impl Tenant {
                     .load_file(&path)
                     .await
                     .map_err(|e| fail(format!("{}: {e}", path.display())))?;
+                tenant.share(&plugin, std::fs::read(&path).ok()).await;
                 tenant.add(plugin, config, metrics, true).await;
             }
         }
@@ -348,6 +409,7 @@ impl Tenant {
             for path in paths {
                 match tenant.runtime.load_file(&path).await {
                     Ok(plugin) => {
+                        tenant.share(&plugin, std::fs::read(&path).ok()).await;
                         tenant.add(plugin, config, metrics, false).await;
                     }
                     Err(e) => {
@@ -369,6 +431,15 @@ impl Tenant {
             }
         }
         Ok(tenant)
+    }
+
+    /// Puts a plugin's component where the cluster's workers find it (with `--nats`).
+    async fn share(&self, plugin: &Plugin, wasm: Option<Vec<u8>>) {
+        if let (Some(cluster), Some(wasm)) = (&self.cluster, wasm)
+            && let Err(e) = cluster.put_plugin(&plugin.info().sha256, &wasm).await
+        {
+            tracing::warn!(tenant = %self.config.id, plugin = %plugin.name(), "cannot share the plugin with the workers: {e}");
+        }
     }
 
     /// Writes which version of each plugin is live, for the next start.
@@ -400,23 +471,33 @@ impl Tenant {
         plugin: &str,
         config: std::collections::BTreeMap<String, String>,
     ) -> InvocationOptions {
-        let mut settings = self
-            .config
-            .settings
-            .get(plugin)
-            .cloned()
-            .unwrap_or_default();
-        settings.extend(config);
         InvocationOptions {
-            config: settings,
+            config: settings_for(&self.config, plugin, config),
             trail: self.trail.clone(),
             ledger: self.ledger.clone(),
             ..InvocationOptions::default()
         }
     }
 
-    /// Resumes every interrupted run of a plugin version this tenant has.
+    /// Resumes every interrupted run of a plugin version this tenant has, and follows its
+    /// cluster runs still going.
     async fn resume_runs(self: &Arc<Self>) {
+        if let Some(cluster) = &self.cluster {
+            match cluster.journal().runs().await {
+                Ok(runs) => {
+                    for run in runs
+                        .into_iter()
+                        .filter(|r| r.tenant == self.config.id && r.state == RunState::Running)
+                    {
+                        tracing::info!(tenant = %self.config.id, run = %run.id, "following a cluster run");
+                        follow_cluster_run(self, cluster.clone(), run);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %self.config.id, "cannot read the cluster's runs: {e}")
+                }
+            }
+        }
         let Some(journal) = &self.journal else {
             return;
         };
@@ -520,6 +601,17 @@ impl Tenant {
         let active = slot.active == sha;
         (sha, active)
     }
+}
+
+/// A plugin's settings for a tenant: serve.toml's for it, with `config` (a run's) over them.
+pub(crate) fn settings_for(
+    t: &TenantConfig,
+    plugin: &str,
+    config: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut settings = t.settings.get(plugin).cloned().unwrap_or_default();
+    settings.extend(config);
+    settings
 }
 
 /// A tenant's Clay over HTTP, its key read from where the config says.
@@ -873,6 +965,7 @@ async fn upload_plugin(
             ));
         }
     }
+    tenant.share(&plugin, Some(body.to_vec())).await;
     let (sha256, active) = tenant
         .add(plugin, &state.config, &state.metrics, false)
         .await;
@@ -1113,6 +1206,9 @@ async fn start_transform(
     request: JobRequest,
     resume: Option<String>,
 ) -> Result<Arc<Job>, ApiError> {
+    if let (Some(cluster), None) = (&tenant.cluster, &resume) {
+        return start_cluster_run(tenant, cluster.clone(), plugin, request).await;
+    }
     let Some(journal) = tenant.journal.clone() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -1215,6 +1311,75 @@ async fn start_transform(
             "the run's task ended without a word",
         )),
     }
+}
+
+/// A run whose batches go to `kiln worker`s: planned into the cluster's journal and queue,
+/// then followed to its report.
+async fn start_cluster_run(
+    tenant: &Arc<Tenant>,
+    cluster: cluster::Cluster,
+    plugin: Plugin,
+    request: JobRequest,
+) -> Result<Arc<Job>, ApiError> {
+    let Some(table) = request.table.clone() else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`{}` is a transformer: say which table it runs on (\"table\")",
+                plugin.name()
+            ),
+        ));
+    };
+    let options = crate::journal::RunOptions {
+        rows_per_batch: request.batch_size.unwrap_or(256).clamp(1, 10_000),
+        dry_run: request.dry_run,
+        config: request.config.clone(),
+    };
+    let invocation = tenant.invocation(plugin.name(), request.config);
+    let run = cluster::dispatch(
+        &cluster,
+        &tenant.config.id,
+        &plugin,
+        &tenant.backend,
+        &table,
+        options,
+        &invocation,
+    )
+    .await
+    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    Ok(follow_cluster_run(tenant, cluster, run))
+}
+
+/// A job that follows a cluster run's batches until they have all ended.
+fn follow_cluster_run(
+    tenant: &Arc<Tenant>,
+    cluster: cluster::Cluster,
+    run: cluster::RunDoc,
+) -> Arc<Job> {
+    let job = Job::new(run.id.clone(), "transform", run.plugin.clone());
+    tenant.jobs.insert(job.clone());
+    job.progress(0, run.total_rows);
+    let done = job.clone();
+    let task = tokio::spawn(async move {
+        let progress = {
+            let job = done.clone();
+            move |rows: u64, total: u64| job.progress(rows, total)
+        };
+        match cluster::follow(&cluster, &run, &progress).await {
+            Ok(report) => {
+                let failed = report.failure.as_ref().map(|f| f.error.clone());
+                let state = if failed.is_some() {
+                    JobState::Failed
+                } else {
+                    JobState::Finished
+                };
+                done.finish(state, serde_json::to_value(&report).ok(), failed);
+            }
+            Err(e) => done.finish(JobState::Failed, None, Some(e.to_string())),
+        }
+    });
+    job.set_task(task.abort_handle());
+    job
 }
 
 fn start_audit(tenant: &Arc<Tenant>, plugin: Plugin, request: JobRequest) -> Arc<Job> {
@@ -1339,6 +1504,16 @@ async fn cancel_job(
             StatusCode::CONFLICT,
             format!("run `{id}` has already ended ({:?})", job.state()),
         ));
+    }
+    // A cancelled cluster run's batches still queued are dropped by the workers.
+    if let Some(cluster) = &tenant.cluster
+        && let Ok(Some(mut run)) = cluster.journal().run(&id).await
+    {
+        run.state = RunState::Abandoned;
+        if let Err(e) = cluster.journal().put_run(&run).await {
+            tracing::warn!(run = %id, "cannot mark the cluster run cancelled: {e}");
+        }
+        return Ok(axum::Json(job.view()).into_response());
     }
     // A cancelled run is not resumed on the next start: once its task has let go of the
     // run's lock, the journal marks it abandoned.

@@ -1,0 +1,407 @@
+//! `kiln worker`: takes batch jobs from the work queue and does each exactly once.
+//!
+//! A job's batch is looked up in the journal first: applied or failed, it is only acked; its
+//! effects journaled, they are applied again (never recomputed); pending, it is computed,
+//! its effects journaled by compare-and-set, applied, and marked applied. Only then is the
+//! message acked. Whatever stops a worker between two of those steps, the next delivery
+//! takes the batch up from the journal.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::{AckKind, Message};
+use futures_util::StreamExt as _;
+
+use super::{BatchDoc, BatchJob, BatchState, Cluster, ClusterConfig, ClusterError, RunDoc};
+use crate::invocation::{
+    BatchEffects, ReadableTable, TransformContext, TransformerInstance, compute_batch,
+    readable_table,
+};
+use crate::plugin::Plugin;
+use crate::serve::{ServeConfig, ServeError, TenantBase, TenantConfig, settings_for};
+
+/// For fault tests: the process aborts right after applying this many batches, before it
+/// marks the last one applied or acks it — the worst moment to die.
+const DIE_AFTER_APPLY: &str = "KILN_FAULT_DIE_AFTER_APPLY";
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("{0}")]
+    Cluster(#[from] ClusterError),
+    #[error("{0}")]
+    Tenant(#[from] ServeError),
+}
+
+/// What became of one delivery.
+enum Handled {
+    /// Done (or done before): ack it.
+    Done,
+    /// Not now (NATS or the backend failed): it comes back.
+    Retry(String),
+    /// Nobody can do it (no such tenant or run here): stop its redelivery.
+    Drop(String),
+}
+
+struct WorkerTenant {
+    config: TenantConfig,
+    base: TenantBase,
+    plugins: tokio::sync::Mutex<HashMap<String, Plugin>>,
+    /// Each run's table, checked once per run.
+    tables: tokio::sync::Mutex<HashMap<String, Arc<ReadableTable>>>,
+}
+
+/// A worker: the tenants of a `serve.toml` (the same file the server runs with, so it
+/// reaches the same backends under the same policies) and the cluster.
+pub struct Worker {
+    cluster: Cluster,
+    tenants: HashMap<String, WorkerTenant>,
+    applied: AtomicU64,
+    die_after_apply: Option<u64>,
+}
+
+impl Worker {
+    pub async fn start(
+        config: &ServeConfig,
+        cluster: ClusterConfig,
+    ) -> Result<Arc<Self>, WorkerError> {
+        let cluster = Cluster::connect(cluster).await?;
+        let mut tenants = HashMap::new();
+        for t in &config.tenants {
+            tenants.insert(
+                t.id.clone(),
+                WorkerTenant {
+                    config: t.clone(),
+                    base: TenantBase::open(t, config, Some(&cluster))?,
+                    plugins: Default::default(),
+                    tables: Default::default(),
+                },
+            );
+        }
+        Ok(Arc::new(Self {
+            cluster,
+            tenants,
+            applied: AtomicU64::new(0),
+            die_after_apply: std::env::var(DIE_AFTER_APPLY)
+                .ok()
+                .and_then(|n| n.parse().ok()),
+        }))
+    }
+
+    /// Pulls and runs batches, `concurrency` at a time, until `stop` resolves; a batch in
+    /// hand when it does is finished first.
+    pub async fn run(
+        self: Arc<Self>,
+        concurrency: usize,
+        stop: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(), WorkerError> {
+        let consumer = self.cluster.consumer().await?;
+        let (quit, _) = tokio::sync::watch::channel(false);
+        let mut lanes = Vec::new();
+        for _ in 0..concurrency.max(1) {
+            let (worker, consumer, mut quit) = (self.clone(), consumer.clone(), quit.subscribe());
+            lanes.push(tokio::spawn(async move {
+                while !*quit.borrow() {
+                    // One message at a time per lane, so the others stay for other workers.
+                    let messages = consumer
+                        .stream()
+                        .max_messages_per_batch(1)
+                        .heartbeat(Duration::from_secs(5))
+                        .expires(Duration::from_secs(30))
+                        .messages()
+                        .await;
+                    let mut messages = match messages {
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::warn!("cannot pull batches (retrying): {e}");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue;
+                        }
+                    };
+                    loop {
+                        let next = tokio::select! {
+                            next = messages.next() => next,
+                            _ = quit.changed() => break,
+                        };
+                        match next {
+                            Some(Ok(message)) => worker.take(message).await,
+                            Some(Err(e)) => {
+                                tracing::warn!("pulling batches: {e}");
+                                tokio::time::sleep(Duration::from_millis(500)).await;
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                }
+            }));
+        }
+        stop.await;
+        let _ = quit.send(true);
+        for lane in lanes {
+            let _ = lane.await;
+        }
+        Ok(())
+    }
+
+    /// One delivery, from its message to its ack.
+    async fn take(&self, message: Message) {
+        let Some(job) = BatchJob::from_subject(message.subject.as_str()) else {
+            let _ = message.ack_with(AckKind::Term).await;
+            return;
+        };
+        let delivered = message.info().map(|i| i.delivered).unwrap_or(1).max(1) as u32;
+        let message = Arc::new(message);
+        // Signs of life while the batch runs, so a long one is not given to another worker.
+        let beat = {
+            let message = message.clone();
+            let every = self.cluster.config.ack_wait() / 3;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let _ = message.ack_with(AckKind::Progress).await;
+                }
+            })
+        };
+        let handled = self.handle(&job, delivered).await;
+        beat.abort();
+        match handled {
+            Handled::Done => {
+                let _ = message.ack().await;
+            }
+            Handled::Retry(why) => {
+                tracing::warn!(run = %job.run, batch = job.batch, "batch put back for later: {why}");
+                let _ = message
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await;
+            }
+            Handled::Drop(why) => {
+                tracing::warn!(run = %job.run, batch = job.batch, "batch dropped: {why}");
+                let _ = message.ack_with(AckKind::Term).await;
+            }
+        }
+    }
+
+    async fn handle(&self, job: &BatchJob, delivered: u32) -> Handled {
+        let Some(tenant) = self.tenants.get(&job.tenant) else {
+            return Handled::Drop(format!(
+                "this worker's serve.toml has no tenant `{}`",
+                job.tenant
+            ));
+        };
+        let journal = self.cluster.journal();
+        let run = match journal.run(&job.run).await {
+            Ok(Some(run)) if run.state == crate::journal::RunState::Abandoned => {
+                return Handled::Drop(format!("run {} was cancelled", job.run));
+            }
+            Ok(Some(run)) if run.tenant == job.tenant => run,
+            Ok(_) => return Handled::Drop(format!("the journal has no run {}", job.run)),
+            Err(e) => return Handled::Retry(e.to_string()),
+        };
+        let mut computed_here: Option<TransformerInstance> = None;
+        loop {
+            let (mut doc, revision) = match journal.batch(&run.id, job.batch).await {
+                Ok(Some(found)) => found,
+                Ok(None) => {
+                    return Handled::Drop(format!("the journal has no batch {}", job.batch));
+                }
+                Err(e) => return Handled::Retry(e.to_string()),
+            };
+            doc.deliveries = doc.deliveries.max(delivered);
+            match doc.state {
+                BatchState::Applied | BatchState::Failed => {
+                    if let Some(mut instance) = computed_here.take() {
+                        let _ = instance.end_trail();
+                    }
+                    return Handled::Done;
+                }
+                BatchState::Computed => {
+                    let Some(effects) = doc.effects.as_deref() else {
+                        return Handled::Drop("a computed batch without effects".into());
+                    };
+                    let effects = match BatchEffects::from_json(
+                        &run.id,
+                        job.batch,
+                        effects,
+                        run.options.dry_run,
+                    ) {
+                        Ok(effects) => effects,
+                        Err(e) => return Handled::Drop(e.to_string()),
+                    };
+                    if effects.writes() {
+                        let applied = effects.apply(&tenant.base.backend, &run.table_id).await;
+                        if let Some(instance) = computed_here.as_mut() {
+                            record_apply(instance, &effects, &run, job.batch, &applied);
+                        }
+                        if let Err(e) = applied {
+                            return Handled::Retry(format!("applying its effects: {e}"));
+                        }
+                        self.after_apply();
+                    }
+                    if let Some(mut instance) = computed_here.take() {
+                        let _ = instance.end_trail();
+                    }
+                    doc.state = BatchState::Applied;
+                    match journal
+                        .update_batch(&run.id, job.batch, &doc, revision)
+                        .await
+                    {
+                        Ok(_) => return Handled::Done,
+                        Err(e) => return Handled::Retry(e.to_string()),
+                    }
+                }
+                BatchState::Pending => {
+                    let (instance, next) = match self.compute(tenant, &run, job.batch, doc).await {
+                        Ok(computed) => computed,
+                        Err(why) => return Handled::Retry(why),
+                    };
+                    match journal
+                        .update_batch(&run.id, job.batch, &next, revision)
+                        .await
+                    {
+                        // Journaled: apply it (or, failed, we are done) on the next turn.
+                        Ok(Some(_)) => computed_here = Some(instance),
+                        // Another worker journaled its computation first: that one stands.
+                        Ok(None) => {
+                            let mut instance = instance;
+                            let _ = instance.end_trail();
+                        }
+                        Err(e) => return Handled::Retry(e.to_string()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Computes a pending batch: the journal's next version of it (computed, or failed).
+    async fn compute(
+        &self,
+        tenant: &WorkerTenant,
+        run: &RunDoc,
+        batch: u32,
+        mut doc: BatchDoc,
+    ) -> Result<(TransformerInstance, BatchDoc), String> {
+        let plugin = tenant.plugin(&self.cluster, run).await?;
+        let mut invocation = crate::invocation::InvocationOptions {
+            config: settings_for(&tenant.config, &run.plugin, run.options.config.clone()),
+            trail: tenant.base.trail.clone(),
+            ledger: tenant.base.ledger.clone(),
+            ..Default::default()
+        };
+        invocation.dry_run = run.options.dry_run;
+        let readable = tenant.table(run, &plugin, &invocation).await?;
+        let backend = &tenant.base.backend;
+        let mut instance = TransformerInstance::new(&plugin, backend.clone(), invocation)
+            .await
+            .map_err(|e| e.to_string())?;
+        let context = TransformContext {
+            workspace_id: readable.table.workspace_id,
+            table: readable.visible.clone(),
+            batch_index: batch,
+            total_rows: run.total_rows,
+            dry_run: run.options.dry_run,
+        };
+        match compute_batch(
+            &mut instance,
+            &plugin,
+            backend,
+            &readable,
+            &doc.ids,
+            &context,
+        )
+        .await
+        .map_err(|e| e.to_string())?
+        {
+            Ok(effects) => {
+                doc.state = BatchState::Computed;
+                doc.effects = Some(effects.to_json());
+            }
+            Err(failure) => {
+                doc.state = BatchState::Failed;
+                doc.error = Some(failure.error);
+                doc.limit = failure.limit;
+            }
+        }
+        Ok((instance, doc))
+    }
+
+    fn after_apply(&self) {
+        let applied = self.applied.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.die_after_apply == Some(applied) {
+            tracing::warn!("{DIE_AFTER_APPLY}={applied}: aborting between apply and ack");
+            std::process::abort();
+        }
+    }
+}
+
+fn record_apply(
+    instance: &mut TransformerInstance,
+    effects: &BatchEffects,
+    run: &RunDoc,
+    batch: u32,
+    applied: &Result<(), crate::backend::ClayError>,
+) {
+    let outcome = match applied {
+        Ok(()) => crate::trail::Outcome::Ok,
+        Err(e) => crate::trail::Outcome::from_clay(e),
+    };
+    instance.record(
+        crate::trail::EFFECTS_APPLY,
+        effects.trail_targets(&run.table_id, batch),
+        outcome,
+    );
+}
+
+impl WorkerTenant {
+    /// The run's plugin: fetched from the cluster's store by SHA-256 and compiled once.
+    async fn plugin(&self, cluster: &Cluster, run: &RunDoc) -> Result<Plugin, String> {
+        let mut plugins = self.plugins.lock().await;
+        if let Some(plugin) = plugins.get(&run.plugin_sha256) {
+            return Ok(plugin.clone());
+        }
+        let wasm = cluster
+            .get_plugin(&run.plugin_sha256)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("the cluster's store has no plugin {}", run.plugin_sha256))?;
+        let plugin = self
+            .base
+            .runtime
+            .load_bytes(&run.plugin, wasm)
+            .await
+            .map_err(|e| e.to_string())?;
+        if plugin.info().sha256 != run.plugin_sha256 {
+            return Err(format!(
+                "the store's plugin {} hashes to {}",
+                run.plugin_sha256,
+                plugin.info().sha256
+            ));
+        }
+        plugins.insert(run.plugin_sha256.clone(), plugin.clone());
+        Ok(plugin)
+    }
+
+    async fn table(
+        &self,
+        run: &RunDoc,
+        plugin: &Plugin,
+        invocation: &crate::invocation::InvocationOptions,
+    ) -> Result<Arc<ReadableTable>, String> {
+        let mut tables = self.tables.lock().await;
+        if let Some(table) = tables.get(&run.id) {
+            return Ok(table.clone());
+        }
+        let table = Arc::new(
+            readable_table(plugin, &self.base.backend, &run.table_id, invocation)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+        // Runs end; their tables need not stay.
+        if tables.len() > 64 {
+            tables.clear();
+        }
+        tables.insert(run.id.clone(), table.clone());
+        Ok(table)
+    }
+}
