@@ -170,6 +170,52 @@ async fn three_workers_apply_every_batch_once_though_two_of_them_die() {
     assert!(died.is_some_and(|s| !s.success()), "{died:?}");
     assert_every_counter_is_one(&ws).await;
     drop(steady);
+
+    // Three workers and a server wrote one trail in JetStream, and it verifies.
+    let kiln = |args: &[&str]| {
+        kiln_tests::kiln_in(dir)
+            .args(args)
+            .args(["--nats", &nats.url, "--tenant", "acme"])
+            .output()
+            .unwrap()
+    };
+    let verified = kiln(&["trail", "verify", "--json"]);
+    let verdict: Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert!(verified.status.success(), "{verdict}");
+    assert!(verdict["entries"].as_u64() > Some(200), "{verdict}");
+    // Every batch's write is in it.
+    let shown = kiln(&["trail", "show", "--json"]);
+    let entries: Vec<Value> = serde_json::from_slice(&shown.stdout).unwrap();
+    let applies = entries
+        .iter()
+        .filter(|e| e["call"] == "effects.apply")
+        .count();
+    let written: std::collections::HashSet<String> = entries
+        .iter()
+        .filter(|e| e["call"] == "effects.apply")
+        .filter_map(|e| e["targets"][1].as_str().map(str::to_string))
+        .collect();
+    let unrecorded: Vec<usize> = (0..ROWS / 250)
+        .filter(|b| !written.contains(&format!("batch:{b}")))
+        .collect();
+    assert!(
+        unrecorded.is_empty(),
+        "{applies} writes recorded; none for batches {unrecorded:?}; the run: {report}"
+    );
+    // Someone publishes an altered copy of entry #5 onto the trail: verify names it.
+    let mut forged = entries[4].clone();
+    forged["outcome"] = json!("error:denied");
+    let client = async_nats::connect(&nats.url).await.unwrap();
+    async_nats::jetstream::new(client)
+        .publish("kiln.trail.acme", forged.to_string().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let broken = kiln(&["trail", "verify"]);
+    assert!(!broken.status.success());
+    let said = String::from_utf8_lossy(&broken.stderr);
+    assert!(said.contains("entry #5 was edited"), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

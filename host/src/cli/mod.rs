@@ -260,7 +260,7 @@ pub fn main() -> ExitCode {
             Command::Workspace(cmd) => workspace::workspace(&ctx, cmd).await,
             Command::New(args) => new::new(args),
             Command::Test(args) => golden::test(&ctx, args).await,
-            Command::Trail(cmd) => trail::trail(&ctx, cmd),
+            Command::Trail(cmd) => trail::trail(&ctx, cmd).await,
             Command::Budget(cmd) => budget::budget(&ctx, cmd),
             Command::Login(args) => remote::login(&ctx, args).await,
             Command::Logout => remote::logout(),

@@ -18,7 +18,20 @@ pub(crate) enum TrailCommand {
         /// Emit JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        cluster: ClusterTrail,
     },
+}
+
+/// The trail `kiln worker`s share in NATS JetStream, instead of the workspace file's.
+#[derive(Args, Debug)]
+pub(crate) struct ClusterTrail {
+    /// The NATS server the workers use, e.g. nats://127.0.0.1:4222.
+    #[arg(long, value_name = "URL", requires = "tenant")]
+    nats: Option<String>,
+    /// With --nats: whose trail (a tenant id of serve.toml).
+    #[arg(long, requires = "nats")]
+    tenant: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -40,6 +53,8 @@ pub(crate) struct ShowArgs {
     /// Emit JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    cluster: ClusterTrail,
 }
 
 fn parse_since(s: &str) -> Result<i64, String> {
@@ -77,8 +92,26 @@ pub(crate) fn open(ctx: &Context) -> anyhow::Result<Trail> {
     Trail::open(&path).context("opening the audit trail")
 }
 
-pub(crate) fn trail(ctx: &Context, cmd: TrailCommand) -> anyhow::Result<ExitCode> {
-    let trail = open(ctx)?;
+async fn open_cluster(cluster: &ClusterTrail) -> anyhow::Result<Option<Trail>> {
+    let (Some(url), Some(tenant)) = (&cluster.nats, &cluster.tenant) else {
+        return Ok(None);
+    };
+    let nats =
+        kiln_host::serve::cluster::Cluster::connect(kiln_host::serve::ClusterConfig::new(url))
+            .await
+            .context("connecting to the cluster")?;
+    Ok(Some(nats.trail(tenant)))
+}
+
+pub(crate) async fn trail(ctx: &Context, cmd: TrailCommand) -> anyhow::Result<ExitCode> {
+    let cluster = match &cmd {
+        TrailCommand::Show(args) => &args.cluster,
+        TrailCommand::Verify { cluster, .. } => cluster,
+    };
+    let trail = match open_cluster(cluster).await? {
+        Some(trail) => trail,
+        None => open(ctx)?,
+    };
     match cmd {
         TrailCommand::Show(args) => {
             let (plugin, plugin_sha256) = match args.plugin {
@@ -112,7 +145,7 @@ pub(crate) fn trail(ctx: &Context, cmd: TrailCommand) -> anyhow::Result<ExitCode
             }
             Ok(ExitCode::SUCCESS)
         }
-        TrailCommand::Verify { json } => {
+        TrailCommand::Verify { json, .. } => {
             let v = trail.verify()?;
             if json {
                 output::json(&v)?;
@@ -122,7 +155,7 @@ pub(crate) fn trail(ctx: &Context, cmd: TrailCommand) -> anyhow::Result<ExitCode
                     Some(b) => eprintln!(
                         "audit trail BROKEN: {b}\n({} entries in {})",
                         v.entries,
-                        trail.path().display()
+                        trail.location()
                     ),
                 }
             }

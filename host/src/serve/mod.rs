@@ -276,8 +276,8 @@ pub(crate) struct TenantBase {
 }
 
 impl TenantBase {
-    /// With a cluster, the tenant's credit ledger is the cluster's (shared by every worker);
-    /// its journal and trail stay in its own file.
+    /// With a cluster, the tenant's credit ledger and audit trail are the cluster's (shared
+    /// by every worker); its local run journal stays in its own file.
     pub(crate) fn open(
         t: &TenantConfig,
         config: &ServeConfig,
@@ -315,9 +315,11 @@ impl TenantBase {
             ),
             None => (None, None, None),
         };
-        let ledger = match cluster {
-            Some(cluster) => Some(cluster.ledger(&t.id)),
-            None => ledger,
+        // On a cluster the tenant's budgets and trail are the cluster's, one for the server
+        // and every worker.
+        let (ledger, trail) = match cluster {
+            Some(cluster) => (Some(cluster.ledger(&t.id)), Some(cluster.trail(&t.id))),
+            None => (ledger, trail),
         };
         if let Some(ledger) = &ledger {
             // serve.toml decides the tenant's credits; what it no longer sets is lifted.

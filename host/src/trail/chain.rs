@@ -130,11 +130,12 @@ fn brk(seq: u64, kind: BreakKind, detail: impl Into<String>) -> Option<Break> {
 
 /// What the walk may need to know beyond the row in hand. Asked only once a row's hash
 /// does not match, so an intact trail is read exactly once, one row at a time.
-pub(crate) trait Lookup {
+pub trait Lookup {
+    type Error;
     /// The `prev_hash` of the entry right after `seq`, if there is one and it is readable.
-    fn next_prev(&mut self, seq: u64) -> rusqlite::Result<Option<String>>;
+    fn next_prev(&mut self, seq: u64) -> Result<Option<String>, Self::Error>;
     /// Whether any stored entry has this hash.
-    fn has_hash(&mut self, hash: &str) -> rusqlite::Result<bool>;
+    fn has_hash(&mut self, hash: &str) -> Result<bool, Self::Error>;
 }
 
 /// Walks the stored rows in seq order, one at a time, keeping only where the chain stands,
@@ -164,11 +165,11 @@ impl<'h> Walk<'h> {
     }
 
     /// Checks the next row; a break ends the walk.
-    pub(crate) fn step(
+    pub(crate) fn step<L: Lookup>(
         &mut self,
         row: &Stored,
-        look: &mut dyn Lookup,
-    ) -> rusqlite::Result<Option<Break>> {
+        look: &mut L,
+    ) -> Result<Option<Break>, L::Error> {
         let fields = match &row.fields {
             Ok(f) => f,
             Err(why) => return Ok(brk(row.seq, BreakKind::Edited, why.clone())),

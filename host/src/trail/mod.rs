@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::backend::ClayError;
 use crate::state_db::StateDb;
 pub use chain::{Break, BreakKind, GENESIS};
-use chain::{Fields, Head, Lookup, Stored, Walk};
+pub(crate) use chain::{Fields, Head, Lookup, Stored, Walk, hash as chain_hash};
 pub use recorder::{Recorder, new_invocation_id};
 
 const SCHEMA: &str = r#"
@@ -110,6 +110,8 @@ pub enum TrailError {
         seq: u64,
         source: rusqlite::Error,
     },
+    #[error("audit trail at {at}: {message}")]
+    Store { at: String, message: String },
 }
 
 /// How a call (or an invocation) ended.
@@ -190,7 +192,7 @@ pub struct Record {
 }
 
 /// An entry as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Entry {
     pub seq: u64,
     pub at_ms: i64,
@@ -238,16 +240,32 @@ impl Verification {
     }
 }
 
-/// A handle to the trail in one SQLite file. Clones share one connection.
+/// Where a trail keeps its entries: a SQLite file, or (for kiln workers on several machines)
+/// a JetStream stream they share. Appends chain onto the last entry atomically, so two
+/// writers never both chain onto the same one.
+pub trait TrailStore: Send + Sync {
+    /// Appends `records` in order, chained onto the last entry.
+    fn append_all(&self, records: &[Record]) -> Result<Vec<Entry>, TrailError>;
+    /// The entries `filter` selects, oldest first.
+    fn entries(&self, filter: &Filter) -> Result<Vec<Entry>, TrailError>;
+    /// Checks the whole chain and names the first entry that is not what kiln wrote.
+    fn verify(&self) -> Result<Verification, TrailError>;
+    /// How many different components (by SHA-256) have entries under the name `plugin`.
+    fn components_named(&self, plugin: &str) -> Result<u64, TrailError>;
+    /// Where it is, for messages.
+    fn location(&self) -> String;
+}
+
+/// A handle to a trail. Clones share one store.
 #[derive(Clone)]
 pub struct Trail {
-    inner: Arc<StateDb>,
+    store: Arc<dyn TrailStore>,
 }
 
 impl std::fmt::Debug for Trail {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trail")
-            .field("path", &self.inner.path)
+            .field("at", &self.store.location())
             .finish()
     }
 }
@@ -256,6 +274,86 @@ impl Trail {
     /// Opens the trail in `path` (the workspace file, or a state file of its own),
     /// creating its tables if needed.
     pub fn open(path: &Path) -> Result<Self, TrailError> {
+        Ok(Self {
+            store: Arc::new(SqliteTrail::open(path)?),
+        })
+    }
+
+    /// A trail in another store.
+    pub fn with_store(store: Arc<dyn TrailStore>) -> Self {
+        Self { store }
+    }
+
+    /// Where the trail is (a file's path, a stream's name).
+    pub fn location(&self) -> String {
+        self.store.location()
+    }
+
+    pub fn append(&self, record: Record) -> Result<Entry, TrailError> {
+        let mut entries = self.append_all(std::slice::from_ref(&record))?;
+        entries.pop().ok_or_else(|| TrailError::Store {
+            at: self.location(),
+            message: "an append returned no entry".into(),
+        })
+    }
+
+    /// Appends `records` in order, atomically.
+    pub fn append_all(&self, records: &[Record]) -> Result<Vec<Entry>, TrailError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store.append_all(records)
+    }
+
+    /// The entries `filter` selects, oldest first. Entries that can no longer be read
+    /// (see [`Trail::verify`]) are skipped.
+    pub fn entries(&self, filter: &Filter) -> Result<Vec<Entry>, TrailError> {
+        self.store.entries(filter)
+    }
+
+    /// How many different components (by SHA-256) have entries under the name `plugin`:
+    /// more than one means someone took another plugin's name.
+    pub fn components_named(&self, plugin: &str) -> Result<u64, TrailError> {
+        self.store.components_named(plugin)
+    }
+
+    /// Checks the whole chain and names the first entry that is not what kiln wrote.
+    pub fn verify(&self) -> Result<Verification, TrailError> {
+        self.store.verify()
+    }
+
+    /// Records that a plugin was refused at load. There is no invocation: its id is empty.
+    pub fn record_refused_load(
+        &self,
+        plugin: &str,
+        sha256: &str,
+        reason: &str,
+    ) -> Result<Entry, TrailError> {
+        self.append(Record {
+            at_ms: crate::state_db::now_ms(),
+            plugin: plugin.to_string(),
+            plugin_sha256: sha256.to_string(),
+            invocation_id: String::new(),
+            call: PLUGIN_LOAD.to_string(),
+            targets: Vec::new(),
+            outcome: Outcome::Error {
+                kind: "refused".into(),
+                message: reason.to_string(),
+            },
+            credits: 0.0,
+        })
+    }
+}
+
+/// The trail in one SQLite file. Clones share one connection.
+struct SqliteTrail {
+    inner: Arc<StateDb>,
+}
+
+impl SqliteTrail {
+    /// Opens the trail in `path` (the workspace file, or a state file of its own),
+    /// creating its tables if needed.
+    fn open(path: &Path) -> Result<Self, TrailError> {
         let err = |source| TrailError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -265,26 +363,21 @@ impl Trail {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.inner.path
-    }
-
     fn sql(&self, source: rusqlite::Error) -> TrailError {
         TrailError::Sqlite {
             path: self.inner.path.clone(),
             source,
         }
     }
+}
 
-    pub fn append(&self, record: Record) -> Result<Entry, TrailError> {
-        let mut entries = self.append_all(std::slice::from_ref(&record))?;
-        entries.pop().ok_or_else(|| {
-            self.sql(rusqlite::Error::QueryReturnedNoRows) // unreachable: one in, one out
-        })
+impl TrailStore for SqliteTrail {
+    fn location(&self) -> String {
+        self.inner.path.display().to_string()
     }
 
     /// Appends `records` in order, in one transaction.
-    pub fn append_all(&self, records: &[Record]) -> Result<Vec<Entry>, TrailError> {
+    fn append_all(&self, records: &[Record]) -> Result<Vec<Entry>, TrailError> {
         if records.is_empty() {
             return Ok(Vec::new());
         }
@@ -311,19 +404,7 @@ impl Trail {
         let mut out = Vec::with_capacity(records.len());
         for r in records {
             seq += 1;
-            let fields = Fields {
-                seq,
-                at_ms: r.at_ms,
-                plugin: r.plugin.clone(),
-                plugin_sha256: r.plugin_sha256.clone(),
-                invocation_id: r.invocation_id.clone(),
-                call: r.call.clone(),
-                targets: r.targets.clone(),
-                message: r.outcome.message().map(str::to_string),
-                outcome: r.outcome.label(),
-                credits: r.credits,
-                prev_hash,
-            };
+            let fields = Fields::of(r, seq, prev_hash);
             let hash = chain::hash(&fields);
             let targets = serde_json::to_string(&fields.targets).unwrap_or_else(|_| "[]".into());
             tx.execute(
@@ -363,31 +444,9 @@ impl Trail {
         Ok(out)
     }
 
-    /// Records that a plugin was refused at load. There is no invocation: its id is empty.
-    pub fn record_refused_load(
-        &self,
-        plugin: &str,
-        sha256: &str,
-        reason: &str,
-    ) -> Result<Entry, TrailError> {
-        self.append(Record {
-            at_ms: crate::state_db::now_ms(),
-            plugin: plugin.to_string(),
-            plugin_sha256: sha256.to_string(),
-            invocation_id: String::new(),
-            call: PLUGIN_LOAD.to_string(),
-            targets: Vec::new(),
-            outcome: Outcome::Error {
-                kind: "refused".into(),
-                message: reason.to_string(),
-            },
-            credits: 0.0,
-        })
-    }
-
     /// The entries `filter` selects, oldest first. Rows that can no longer be read as
     /// entries (see [`Trail::verify`]) are skipped.
-    pub fn entries(&self, filter: &Filter) -> Result<Vec<Entry>, TrailError> {
+    fn entries(&self, filter: &Filter) -> Result<Vec<Entry>, TrailError> {
         let conn = self.inner.conn.lock().unwrap_or_else(|p| p.into_inner());
         // The latest `limit` first (SQLite keeps only that many while sorting), then put
         // back in order. A negative LIMIT is no limit.
@@ -434,7 +493,7 @@ impl Trail {
 
     /// How many different components (by SHA-256) have entries under the name `plugin`:
     /// more than one means someone took another plugin's name.
-    pub fn components_named(&self, plugin: &str) -> Result<u64, TrailError> {
+    fn components_named(&self, plugin: &str) -> Result<u64, TrailError> {
         let conn = self.inner.conn.lock().unwrap_or_else(|p| p.into_inner());
         conn.query_row(
             "SELECT COUNT(DISTINCT plugin_sha256) FROM kiln_trail WHERE plugin = ?1",
@@ -449,7 +508,7 @@ impl Trail {
     ///
     /// Reads one row at a time and keeps only where the chain stands, so verifying takes
     /// the same memory whatever the trail holds (the largest single entry aside).
-    pub fn verify(&self) -> Result<Verification, TrailError> {
+    fn verify(&self) -> Result<Verification, TrailError> {
         let conn = self.inner.conn.lock().unwrap_or_else(|p| p.into_inner());
         // One read transaction: a concurrent append must not land between the rows and the head.
         let tx = conn.unchecked_transaction().map_err(|e| self.sql(e))?;
@@ -502,6 +561,7 @@ const COLUMNS: &str = "seq, at_ms, plugin, plugin_sha256, invocation_id, call, t
 struct SqlLookup<'c>(&'c Connection);
 
 impl Lookup for SqlLookup<'_> {
+    type Error = rusqlite::Error;
     fn next_prev(&mut self, seq: u64) -> rusqlite::Result<Option<String>> {
         let next = self
             .0
@@ -523,7 +583,57 @@ impl Lookup for SqlLookup<'_> {
     }
 }
 
-fn entry(f: Fields, hash: String) -> Entry {
+impl Fields {
+    /// A record's fields at `seq`, chained onto `prev_hash`.
+    pub(crate) fn of(r: &Record, seq: u64, prev_hash: String) -> Self {
+        Fields {
+            seq,
+            at_ms: r.at_ms,
+            plugin: r.plugin.clone(),
+            plugin_sha256: r.plugin_sha256.clone(),
+            invocation_id: r.invocation_id.clone(),
+            call: r.call.clone(),
+            targets: r.targets.clone(),
+            message: r.outcome.message().map(str::to_string),
+            outcome: r.outcome.label(),
+            credits: r.credits,
+            prev_hash,
+        }
+    }
+
+    /// An entry's fields as stored.
+    pub(crate) fn of_entry(e: &Entry) -> Self {
+        Fields {
+            seq: e.seq,
+            at_ms: e.at_ms,
+            plugin: e.plugin.clone(),
+            plugin_sha256: e.plugin_sha256.clone(),
+            invocation_id: e.invocation_id.clone(),
+            call: e.call.clone(),
+            targets: e.targets.clone(),
+            outcome: e.outcome.clone(),
+            message: e.message.clone(),
+            credits: e.credits,
+            prev_hash: e.prev_hash.clone(),
+        }
+    }
+}
+
+/// Whether `e` is one `filter` selects (its limit aside).
+pub(crate) fn selects(filter: &Filter, e: &Entry) -> bool {
+    filter.plugin.as_ref().is_none_or(|p| *p == e.plugin)
+        && filter
+            .plugin_sha256
+            .as_ref()
+            .is_none_or(|p| *p == e.plugin_sha256)
+        && filter
+            .invocation_id
+            .as_ref()
+            .is_none_or(|i| *i == e.invocation_id)
+        && filter.since_ms.is_none_or(|t| e.at_ms >= t)
+}
+
+pub(crate) fn entry(f: Fields, hash: String) -> Entry {
     Entry {
         seq: f.seq,
         at_ms: f.at_ms,

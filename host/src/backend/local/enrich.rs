@@ -104,7 +104,10 @@ impl Db<'_> {
         }
 
         let actor = self.actor.map(str::to_string);
-        let tx = self.conn.transaction().map_err(sql)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
         let (mut ran, mut spent) = (0u32, 0.0);
         for row in &rows {
             let mut cells = Vec::new();

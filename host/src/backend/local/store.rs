@@ -332,8 +332,13 @@ impl fmt::Display for WorkspaceSummary {
 }
 
 impl Db<'_> {
+    /// A write transaction that takes the write lock at once: one that started as a read
+    /// and then wrote would be refused (`database is locked`, no wait) while another
+    /// process (a second worker) writes, where this one waits its turn.
     fn tx(&mut self) -> ClayResult<Transaction<'_>> {
-        self.conn.transaction().db()
+        self.conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .db()
     }
 
     fn workspace_exists(&self, workspace_id: u64) -> ClayResult<()> {

@@ -17,6 +17,7 @@
 mod budgets;
 mod dispatch;
 mod journal;
+mod trail;
 pub mod worker;
 
 use std::time::Duration;
@@ -146,6 +147,7 @@ pub struct Cluster {
     journal: Journal,
     plugins: object_store::ObjectStore,
     budgets: kv::Store,
+    trail: stream::Stream,
 }
 
 impl Cluster {
@@ -175,6 +177,7 @@ impl Cluster {
             .map_err(js_error)?;
         let runs = bucket(&js, RUNS_BUCKET).await?;
         let budgets = bucket(&js, BUDGETS_BUCKET).await?;
+        let trail = trail::stream(&js).await?;
         let plugins = match js.get_object_store(PLUGINS_BUCKET).await {
             Ok(store) => store,
             Err(_) => js
@@ -194,7 +197,18 @@ impl Cluster {
             journal: Journal::new(runs),
             plugins,
             budgets,
+            trail,
         })
+    }
+
+    /// A tenant's audit trail, one chain for the server and every worker.
+    pub fn trail(&self, tenant: &str) -> crate::trail::Trail {
+        crate::trail::Trail::with_store(std::sync::Arc::new(trail::JsTrail::new(
+            self.js.clone(),
+            self.trail.clone(),
+            tenant,
+            tokio::runtime::Handle::current(),
+        )))
     }
 
     /// A tenant's credit ledger, shared by the server and every worker.

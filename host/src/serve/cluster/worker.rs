@@ -230,17 +230,39 @@ impl Worker {
                         Err(e) => return Handled::Drop(e.to_string()),
                     };
                     if effects.writes() {
+                        // Nothing is changed that the trail could not record.
+                        if let Some(instance) = computed_here.as_mut()
+                            && let Err(e) = instance.flush_trail()
+                        {
+                            return Handled::Retry(format!("the audit trail: {e}"));
+                        }
                         let applied = effects.apply(&tenant.base.backend, &run.table_id).await;
-                        if let Some(instance) = computed_here.as_mut() {
-                            record_apply(instance, &effects, &run, job.batch, &applied);
+                        match computed_here.as_mut() {
+                            Some(instance) => {
+                                record_apply(instance, &effects, &run, job.batch, &applied)
+                            }
+                            // Applied again from the journal: no invocation of ours ran it,
+                            // so the write is recorded on its own.
+                            None => {
+                                if let Some(trail) = &tenant.base.trail
+                                    && let Err(e) =
+                                        trail.append(reapplied(&effects, &run, job.batch, &applied))
+                                {
+                                    tracing::warn!(run = %run.id, "the audit trail: {e}");
+                                }
+                            }
                         }
                         if let Err(e) = applied {
                             return Handled::Retry(format!("applying its effects: {e}"));
                         }
                         self.after_apply();
                     }
-                    if let Some(mut instance) = computed_here.take() {
-                        let _ = instance.end_trail();
+                    // The batch is not done until its trail is written: a trail that
+                    // cannot be written puts it back (it is applied again, and recorded).
+                    if let Some(mut instance) = computed_here.take()
+                        && let Err(e) = instance.end_trail()
+                    {
+                        return Handled::Retry(format!("the audit trail: {e}"));
                     }
                     doc.state = BatchState::Applied;
                     match journal
@@ -351,6 +373,28 @@ fn record_apply(
         effects.trail_targets(&run.table_id, batch),
         outcome,
     );
+}
+
+/// The trail's record of a batch applied again from the journal.
+fn reapplied(
+    effects: &BatchEffects,
+    run: &RunDoc,
+    batch: u32,
+    applied: &Result<(), crate::backend::ClayError>,
+) -> crate::trail::Record {
+    crate::trail::Record {
+        at_ms: crate::invocation::now_ms(),
+        plugin: run.plugin.clone(),
+        plugin_sha256: run.plugin_sha256.clone(),
+        invocation_id: format!("{}.reapply.{batch}", run.id),
+        call: crate::trail::EFFECTS_APPLY.to_string(),
+        targets: effects.trail_targets(&run.table_id, batch),
+        outcome: match applied {
+            Ok(()) => crate::trail::Outcome::Ok,
+            Err(e) => crate::trail::Outcome::from_clay(e),
+        },
+        credits: 0.0,
+    }
 }
 
 impl WorkerTenant {
