@@ -19,9 +19,13 @@ const ROWS: usize = 50_000;
 
 /// A workspace with the `Counts` table, a serve.toml naming it, and the counter plugin.
 fn setup(dir: &Path, nats: &Nats) -> (PathBuf, PathBuf) {
+    setup_rows(dir, nats, ROWS)
+}
+
+fn setup_rows(dir: &Path, nats: &Nats, rows: usize) -> (PathBuf, PathBuf) {
     let ws = dir.join("workspace.sqlite");
     let local = LocalBackend::create(&ws).unwrap();
-    add_counts_table(dir, &local, ROWS);
+    add_counts_table(dir, &local, rows);
     drop(local);
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
@@ -340,5 +344,49 @@ credits_per_period = 100
         (&pool["spent"], &pool["reserved"], &pool["remaining"]),
         (&json!(100.0), &json!(0.0), &json!(0.0)),
         "{budgets}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn row_calls_are_answered_by_the_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let nats = Nats::start(&dir.join("nats"));
+    let (config, _) = setup_rows(dir, &nats, 10);
+    let (_server, url) = serve(dir, &config);
+    let workers = [worker(dir, &config, &[]), worker(dir, &config, &[])];
+    let http = reqwest::Client::new();
+    let call = |n: u32| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let r = http
+                .post(format!("{url}/v1/plugins/counter/row"))
+                .bearer_auth(TOKEN)
+                .json(&json!({"Name": format!("p{n}"), "Count": n}))
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let answers = futures_util::future::join_all((0..200).map(call)).await;
+    for (n, (status, body)) in answers.iter().enumerate() {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(
+            body["Count"],
+            json!((n + 1).to_string()),
+            "call {n}: {body}"
+        );
+    }
+    // With no worker left, the server says so rather than answering itself.
+    drop(workers);
+    let (status, body) = call(7).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("kiln worker"),
+        "{body}"
     );
 }

@@ -8,10 +8,10 @@
 pub mod cluster;
 pub mod config;
 mod jobs;
-mod metrics;
+pub(crate) mod metrics;
 mod pages;
 mod records;
-mod rows;
+pub(crate) mod rows;
 mod tls;
 
 use std::collections::{BTreeMap, HashMap};
@@ -1130,6 +1130,10 @@ async fn row_call(
         })?
     };
     let _admitted = admit(&state, &tenant)?;
+    // On a cluster the workers answer row calls: the lane here stays idle.
+    if let Some(cluster) = &tenant.cluster {
+        return cluster_row_call(cluster, &tenant, &name, row).await;
+    }
     match lane.call(row).await {
         Some(RowAnswer::Set(cells)) => Ok(axum::Json(Value::Object(cells)).into_response()),
         Some(RowAnswer::Failed(message) | RowAnswer::BatchFailed(message)) => {
@@ -1139,6 +1143,41 @@ async fn row_call(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("plugin `{name}` was removed while the call waited"),
         )),
+    }
+}
+
+/// A row call answered by one of the cluster's workers.
+async fn cluster_row_call(
+    cluster: &cluster::Cluster,
+    tenant: &Tenant,
+    name: &str,
+    row: Map<String, Value>,
+) -> Result<Response, ApiError> {
+    let sha256 = {
+        let plugins = tenant.plugins.read().await;
+        plugins
+            .get(name)
+            .map(|slot| slot.active.clone())
+            .ok_or_else(|| no_plugin(name))?
+    };
+    let request = cluster::RowRequest {
+        plugin: name.to_string(),
+        sha256,
+        row,
+    };
+    match cluster.row_call(&tenant.config.id, &request).await {
+        Ok(cluster::RowReply::Set(cells)) => Ok(axum::Json(Value::Object(cells)).into_response()),
+        Ok(cluster::RowReply::Failed(message)) => {
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message))
+        }
+        Ok(cluster::RowReply::Busy(message)) => Err(ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
+        }),
+        Err(e) => Err(ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }),
     }
 }
 

@@ -28,6 +28,12 @@ use serde::{Deserialize, Serialize};
 pub(crate) use dispatch::{dispatch, follow};
 pub(crate) use journal::{BatchDoc, BatchState, Journal, RunDoc};
 
+/// Row calls: `kiln.row.<tenant>`, request–reply, answered by one worker of the queue group.
+const ROW_SUBJECT_PREFIX: &str = "kiln.row";
+const ROW_QUEUE: &str = "kiln-rows";
+/// How long a row call waits for a worker's answer (Clay's column waits about 100 s).
+const ROW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The work-queue stream of batch jobs.
 const STREAM: &str = "KILN_BATCHES";
 /// Subjects `kiln.batch.<tenant>.<run>.<batch>`.
@@ -102,6 +108,25 @@ async fn bucket(js: &jetstream::Context, name: &str) -> Result<kv::Store, Cluste
             .await
             .map_err(js_error),
     }
+}
+
+/// A row call as it travels to a worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RowRequest {
+    pub plugin: String,
+    pub sha256: String,
+    pub row: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A worker's answer to a row call.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RowReply {
+    Set(serde_json::Map<String, serde_json::Value>),
+    Failed(String),
+    /// The worker could not take it (too many row calls waiting there, the plugin not
+    /// loadable): another try may land on another worker.
+    Busy(String),
 }
 
 /// A batch job: which tenant's run, which batch.
@@ -258,6 +283,33 @@ impl Cluster {
             .await
             .map_err(js_error)?;
         Ok(())
+    }
+
+    /// Sends a row call to whichever worker of the queue group takes it.
+    pub(crate) async fn row_call(
+        &self,
+        tenant: &str,
+        request: &RowRequest,
+    ) -> Result<RowReply, ClusterError> {
+        let body = serde_json::to_vec(request).map_err(js_error)?;
+        let asked = self
+            .client
+            .request(format!("{ROW_SUBJECT_PREFIX}.{tenant}"), body.into());
+        let answer = tokio::time::timeout(ROW_TIMEOUT, asked)
+            .await
+            .map_err(|_| {
+                ClusterError::JetStream(format!(
+                    "no worker answered the row call within {} s",
+                    ROW_TIMEOUT.as_secs()
+                ))
+            })?
+            .map_err(|e| match e.kind() {
+                async_nats::RequestErrorKind::NoResponders => ClusterError::JetStream(
+                    "no `kiln worker` is running to answer row calls".to_string(),
+                ),
+                _ => js_error(e),
+            })?;
+        serde_json::from_slice(&answer.payload).map_err(js_error)
     }
 
     /// Puts a plugin's component in the object store under its SHA-256 (once).

@@ -14,12 +14,17 @@ use std::time::Duration;
 use async_nats::jetstream::{AckKind, Message};
 use futures_util::StreamExt as _;
 
-use super::{BatchDoc, BatchJob, BatchState, Cluster, ClusterConfig, ClusterError, RunDoc};
+use super::{
+    BatchDoc, BatchJob, BatchState, Cluster, ClusterConfig, ClusterError, ROW_QUEUE,
+    ROW_SUBJECT_PREFIX, RowReply, RowRequest, RunDoc,
+};
 use crate::invocation::{
     BatchEffects, ReadableTable, TransformContext, TransformerInstance, compute_batch,
     readable_table,
 };
 use crate::plugin::Plugin;
+use crate::serve::metrics::Metrics;
+use crate::serve::rows::{Coalescer, Lane, RowAnswer};
 use crate::serve::{ServeConfig, ServeError, TenantBase, TenantConfig, settings_for};
 
 /// For fault tests: the process aborts right after applying this many batches, before it
@@ -47,6 +52,11 @@ enum Handled {
 struct WorkerTenant {
     config: TenantConfig,
     base: TenantBase,
+    /// Its plugin calls running at once here (row batches), and row calls waiting or running.
+    running: Arc<tokio::sync::Semaphore>,
+    queued: Arc<tokio::sync::Semaphore>,
+    /// Its row calls' lanes, by plugin version.
+    lanes: tokio::sync::Mutex<HashMap<String, Coalescer>>,
     plugins: tokio::sync::Mutex<HashMap<String, Plugin>>,
     /// Each run's table, checked once per run.
     tables: tokio::sync::Mutex<HashMap<String, Arc<ReadableTable>>>,
@@ -57,6 +67,9 @@ struct WorkerTenant {
 pub struct Worker {
     cluster: Cluster,
     tenants: HashMap<String, WorkerTenant>,
+    window: Duration,
+    max_rows: usize,
+    metrics: Arc<Metrics>,
     applied: AtomicU64,
     die_after_apply: Option<u64>,
 }
@@ -74,6 +87,11 @@ impl Worker {
                 WorkerTenant {
                     config: t.clone(),
                     base: TenantBase::open(t, config, Some(&cluster))?,
+                    running: Arc::new(
+                        tokio::sync::Semaphore::new(t.max_concurrent.max(1) as usize),
+                    ),
+                    queued: Arc::new(tokio::sync::Semaphore::new(t.max_queued.max(1))),
+                    lanes: Default::default(),
                     plugins: Default::default(),
                     tables: Default::default(),
                 },
@@ -82,6 +100,9 @@ impl Worker {
         Ok(Arc::new(Self {
             cluster,
             tenants,
+            window: config.coalesce_window(),
+            max_rows: config.max_batch_rows,
+            metrics: Arc::new(Metrics::new()),
             applied: AtomicU64::new(0),
             die_after_apply: std::env::var(DIE_AFTER_APPLY)
                 .ok()
@@ -99,6 +120,27 @@ impl Worker {
         let consumer = self.cluster.consumer().await?;
         let (quit, _) = tokio::sync::watch::channel(false);
         let mut lanes = Vec::new();
+        let mut rows = self
+            .cluster
+            .client
+            .queue_subscribe(format!("{ROW_SUBJECT_PREFIX}.*"), ROW_QUEUE.to_string())
+            .await
+            .map_err(super::js_error)?;
+        {
+            let (worker, mut quit) = (self.clone(), quit.subscribe());
+            lanes.push(tokio::spawn(async move {
+                loop {
+                    let message = tokio::select! {
+                        m = rows.next() => m,
+                        _ = quit.changed() => break,
+                    };
+                    let Some(message) = message else { break };
+                    let worker = worker.clone();
+                    tokio::spawn(async move { worker.row_call(message).await });
+                }
+                let _ = rows.unsubscribe().await;
+            }));
+        }
         for _ in 0..concurrency.max(1) {
             let (worker, consumer, mut quit) = (self.clone(), consumer.clone(), quit.subscribe());
             lanes.push(tokio::spawn(async move {
@@ -143,6 +185,85 @@ impl Worker {
             let _ = lane.await;
         }
         Ok(())
+    }
+
+    /// One row call from the queue group, answered to its reply subject.
+    async fn row_call(&self, message: async_nats::Message) {
+        let Some(reply) = message.reply.clone() else {
+            return;
+        };
+        let answer = self.answer_row(&message).await;
+        let body = serde_json::to_vec(&answer).unwrap_or_default();
+        if let Err(e) = self.cluster.client.publish(reply, body.into()).await {
+            tracing::warn!("cannot answer a row call: {e}");
+        }
+    }
+
+    async fn answer_row(&self, message: &async_nats::Message) -> RowReply {
+        let tenant_id = message
+            .subject
+            .as_str()
+            .strip_prefix(ROW_SUBJECT_PREFIX)
+            .and_then(|s| s.strip_prefix('.'))
+            .unwrap_or_default();
+        let Some(tenant) = self.tenants.get(tenant_id) else {
+            return RowReply::Busy(format!(
+                "this worker's serve.toml has no tenant `{tenant_id}`"
+            ));
+        };
+        let request: RowRequest = match serde_json::from_slice(&message.payload) {
+            Ok(r) => r,
+            Err(e) => return RowReply::Failed(format!("a malformed row call: {e}")),
+        };
+        let Ok(_queued) = tenant.queued.clone().try_acquire_owned() else {
+            return RowReply::Busy(format!(
+                "{} row calls of tenant `{tenant_id}` are waiting here already",
+                tenant.config.max_queued
+            ));
+        };
+        let lane = match self.lane(tenant, &request).await {
+            Ok(lane) => lane,
+            Err(why) => return RowReply::Busy(why),
+        };
+        match lane.call(request.row).await {
+            Some(RowAnswer::Set(cells)) => RowReply::Set(cells),
+            Some(RowAnswer::Failed(m) | RowAnswer::BatchFailed(m)) => RowReply::Failed(m),
+            None => RowReply::Busy("the plugin's lane closed".into()),
+        }
+    }
+
+    /// The coalescing lane of a tenant's plugin version, made on its first row call.
+    async fn lane(&self, tenant: &WorkerTenant, request: &RowRequest) -> Result<Coalescer, String> {
+        let mut lanes = tenant.lanes.lock().await;
+        if let Some(lane) = lanes.get(&request.sha256) {
+            return Ok(lane.clone());
+        }
+        let plugin = tenant
+            .plugin_by_sha(&self.cluster, &request.plugin, &request.sha256)
+            .await?;
+        if plugin.world() != crate::plugin::World::Transformer {
+            return Err(format!("plugin `{}` is not a transformer", request.plugin));
+        }
+        let lane = Coalescer::start(
+            Lane {
+                plugin,
+                backend: tenant.base.backend.clone(),
+                invocation: crate::invocation::InvocationOptions {
+                    config: settings_for(&tenant.config, &request.plugin, Default::default()),
+                    trail: tenant.base.trail.clone(),
+                    ledger: tenant.base.ledger.clone(),
+                    ..Default::default()
+                },
+                running: tenant.running.clone(),
+                window: self.window,
+                max_rows: self.max_rows,
+                tenant: tenant.config.id.clone(),
+                metrics: self.metrics.clone(),
+            },
+            tenant.config.max_queued,
+        );
+        lanes.insert(request.sha256.clone(), lane.clone());
+        Ok(lane)
     }
 
     /// One delivery, from its message to its ack.
@@ -400,29 +521,38 @@ fn reapplied(
 impl WorkerTenant {
     /// The run's plugin: fetched from the cluster's store by SHA-256 and compiled once.
     async fn plugin(&self, cluster: &Cluster, run: &RunDoc) -> Result<Plugin, String> {
+        self.plugin_by_sha(cluster, &run.plugin, &run.plugin_sha256)
+            .await
+    }
+
+    async fn plugin_by_sha(
+        &self,
+        cluster: &Cluster,
+        name: &str,
+        sha256: &str,
+    ) -> Result<Plugin, String> {
         let mut plugins = self.plugins.lock().await;
-        if let Some(plugin) = plugins.get(&run.plugin_sha256) {
+        if let Some(plugin) = plugins.get(sha256) {
             return Ok(plugin.clone());
         }
         let wasm = cluster
-            .get_plugin(&run.plugin_sha256)
+            .get_plugin(sha256)
             .await
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("the cluster's store has no plugin {}", run.plugin_sha256))?;
+            .ok_or_else(|| format!("the cluster's store has no plugin {sha256}"))?;
         let plugin = self
             .base
             .runtime
-            .load_bytes(&run.plugin, wasm)
+            .load_bytes(name, wasm)
             .await
             .map_err(|e| e.to_string())?;
-        if plugin.info().sha256 != run.plugin_sha256 {
+        if plugin.info().sha256 != sha256 {
             return Err(format!(
-                "the store's plugin {} hashes to {}",
-                run.plugin_sha256,
+                "the store's plugin {sha256} hashes to {}",
                 plugin.info().sha256
             ));
         }
-        plugins.insert(run.plugin_sha256.clone(), plugin.clone());
+        plugins.insert(sha256.to_string(), plugin.clone());
         Ok(plugin)
     }
 
