@@ -210,6 +210,27 @@ pub fn kiln_bin() -> PathBuf {
     bin
 }
 
+/// Credits in a workspace file's own (Clay) ledger: what was really charged.
+pub fn charged(ws: &Path) -> f64 {
+    rusqlite::Connection::open(ws)
+        .expect("the workspace opens")
+        .query_row("SELECT COALESCE(SUM(credits), 0) FROM ledger", [], |r| {
+            r.get(0)
+        })
+        .expect("its ledger")
+}
+
+/// The `kiln` binary of this profile, if it is built (a bench's profile is `release`, which
+/// `cargo bench` does not build binaries for).
+pub fn kiln_bin_checked() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe
+        .parent()?
+        .parent()?
+        .join(format!("kiln{}", std::env::consts::EXE_SUFFIX));
+    bin.is_file().then_some(bin)
+}
+
 /// Adds a `Counts` table of `rows` rows (a name, an empty counter) to the workspace, for
 /// the counter guest (see [`counter`]).
 pub fn add_counts_table(dir: &Path, local: &LocalBackend, rows: usize) {

@@ -2,24 +2,13 @@
 //! `budget-exhausted` before anything is spent, the ledger keeps nothing reserved, and the
 //! trail records the refusal.
 
-use std::path::Path;
 use std::process::Command;
 
 use kiln_host::Plugin;
 use kiln_host::budget::{Budget, Ledger, Scope};
 use kiln_host::invocation::{AuditError, AuditOptions, InvocationOptions, run_audit};
 use kiln_host::trail::{Filter, Trail};
-use kiln_tests::{DemoWorkspace, kiln_bin, runtime, spender};
-
-/// Credits in the workspace's own (Clay) ledger: what was really charged.
-fn charged(ws: &Path) -> f64 {
-    rusqlite::Connection::open(ws)
-        .unwrap()
-        .query_row("SELECT COALESCE(SUM(credits), 0) FROM ledger", [], |r| {
-            r.get(0)
-        })
-        .unwrap()
-}
+use kiln_tests::{DemoWorkspace, charged, kiln_bin, runtime, spender};
 
 /// Runs the spender (`rows` records per call of `Company Size`, 1 credit a row, `calls`
 /// times) with write access to tables, the ledger and trail in the workspace file.

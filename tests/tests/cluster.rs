@@ -27,9 +27,16 @@ fn setup_rows(dir: &Path, nats: &Nats, rows: usize) -> (PathBuf, PathBuf) {
     let local = LocalBackend::create(&ws).unwrap();
     add_counts_table(dir, &local, rows);
     drop(local);
+    let config = serve_toml(dir, nats, &ws, &counter(), "");
+    (config, ws)
+}
+
+/// A serve.toml with one tenant, `acme`, on workspace `ws` with `plugin` (and `extra` lines in
+/// its table), its batches redelivered after 3 s.
+fn serve_toml(dir: &Path, nats: &Nats, ws: &Path, plugin: &Path, extra: &str) -> PathBuf {
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(counter(), plugins.join("counter.wasm")).unwrap();
+    std::fs::copy(plugin, plugins.join(plugin.file_name().unwrap())).unwrap();
     let config = dir.join("serve.toml");
     std::fs::write(
         &config,
@@ -47,6 +54,7 @@ id = "acme"
 tokens_sha256 = ["{}"]
 workspace = "{}"
 plugins_dir = "{}"
+{extra}
 "#,
             nats.url,
             hash_token(TOKEN),
@@ -55,7 +63,7 @@ plugins_dir = "{}"
         ),
     )
     .unwrap();
-    (config, ws)
+    config
 }
 
 fn serve(dir: &Path, config: &Path) -> (KilnProcess, String) {
@@ -255,42 +263,37 @@ async fn ten_audits_on_two_servers_spend_exactly_the_tenants_credits() {
     let demo = kiln_tests::DemoWorkspace::new();
     let dir = demo.dir.path();
     let nats = Nats::start(&dir.join("nats"));
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(kiln_tests::spender(), plugins.join("spender.wasm")).unwrap();
-    let config = dir.join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"listen = "127.0.0.1:0"
-cache_dir = "cache"
-
-[nats]
-url = "{}"
-
-[[tenant]]
-id = "acme"
-tokens_sha256 = ["{}"]
-workspace = "{}"
-plugins_dir = "{}"
-credits_per_period = 100
-"#,
-            nats.url,
-            hash_token(TOKEN),
-            demo.path.display(),
-            plugins.display()
-        ),
-    )
-    .unwrap();
-    let charged = || -> f64 {
-        rusqlite::Connection::open(&demo.path)
-            .unwrap()
-            .query_row("SELECT COALESCE(SUM(credits), 0) FROM ledger", [], |r| {
-                r.get(0)
-            })
+    let config = serve_toml(
+        dir,
+        &nats,
+        &demo.path,
+        &kiln_tests::spender(),
+        "credits_per_period = 100",
+    );
+    let charged = || kiln_tests::charged(&demo.path);
+    let before = charged();
+    // A plugin budget beside the tenant's pool, set on the cluster from the command line.
+    let budget_cli = |args: &[&str]| {
+        kiln_tests::kiln_in(dir)
+            .args(["budget"])
+            .args(args)
+            .args(["--nats", &nats.url, "--tenant", "acme"])
+            .output()
             .unwrap()
     };
-    let before = charged();
+    let spender = kiln_tests::spender();
+    let set = budget_cli(&[
+        "set",
+        "--plugin",
+        spender.to_str().unwrap(),
+        "--credits",
+        "1000",
+    ]);
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
     // Two front ends, one budget: the tenant's credits are in JetStream KV, not in either.
     let servers = [serve(dir, &config), serve(dir, &config)];
     let table = demo.backend().resolve_table("Leads").await.unwrap();
@@ -338,12 +341,26 @@ credits_per_period = 100
         .json()
         .await
         .unwrap();
-    let pool = &budgets["budgets"][0];
+    let pool = &budgets["budgets"][1];
     assert_eq!(pool["scope"], "pool", "{budgets}");
     assert_eq!(
         (&pool["spent"], &pool["reserved"], &pool["remaining"]),
         (&json!(100.0), &json!(0.0), &json!(0.0)),
         "{budgets}"
+    );
+    // The plugin's budget counted the same spending, and the CLI reads it from the cluster.
+    let shown = budget_cli(&["show", "--json"]);
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let plugin = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["scope"] == "plugin")
+        .cloned()
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert_eq!(
+        (&plugin["spent"], &plugin["remaining"]),
+        (&json!(100.0), &json!(900.0))
     );
 }
 

@@ -25,8 +25,8 @@ use kiln_host::sim::Faults;
 use kiln_host::trail::{Filter, Trail};
 use kiln_host::{Clay, LoadError, Plugin, Runtime, RuntimeConfig};
 use kiln_tests::{
-    DemoWorkspace, hostile, http_backend, kiln_bin, repo_root, runtime, runtime_with_cache,
-    spender, start_sim, test_http_config,
+    DemoWorkspace, charged, hostile, http_backend, kiln_bin, repo_root, runtime,
+    runtime_with_cache, spender, start_sim, test_http_config,
 };
 
 // ---- limits ----
@@ -454,16 +454,6 @@ fn a_member_budget_over_http_warns_that_it_does_not_apply() {
     let state = home.path().join("data/kiln/state.sqlite");
     let budgets = Ledger::open(&state).unwrap().budgets(0).unwrap();
     assert_eq!(budgets.len(), 1);
-}
-
-/// Credits in the workspace's own (Clay) ledger: what was really charged.
-fn charged(ws: &Path) -> f64 {
-    rusqlite::Connection::open(ws)
-        .unwrap()
-        .query_row("SELECT COALESCE(SUM(credits), 0) FROM ledger", [], |r| {
-            r.get(0)
-        })
-        .unwrap()
 }
 
 #[tokio::test]

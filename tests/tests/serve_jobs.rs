@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use kiln_host::serve::hash_token;
 use kiln_tests::{
-    DemoWorkspace, KilnProcess, counter, hostile, normalize_contacts, seat_audit, spender,
+    DemoWorkspace, KilnProcess, charged, counter, hostile, normalize_contacts, seat_audit, spender,
 };
 use serde_json::{Value, json};
 
@@ -450,16 +450,6 @@ async fn every_request_has_an_id_in_its_answer_and_its_json_log_line() {
     // No token in any line.
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains(ACME) && !text.contains("wrong"), "{text}");
-}
-
-/// Credits the workspace's own (Clay) ledger charged: what was really spent.
-fn charged(ws: &Path) -> f64 {
-    rusqlite::Connection::open(ws)
-        .unwrap()
-        .query_row("SELECT COALESCE(SUM(credits), 0) FROM ledger", [], |r| {
-            r.get(0)
-        })
-        .unwrap()
 }
 
 /// Starts the spender auditor as `token`'s tenant: `calls` enrichment runs of 5 rows each

@@ -10,6 +10,7 @@ use kiln_host::budget::{Budget, Ledger, Scope};
 use kiln_host::invocation::{InvocationOptions, now_ms};
 
 use super::remote::BackendKind;
+use super::trail::ClusterTrail;
 use super::{Context, output, plugins};
 
 #[derive(Subcommand, Debug)]
@@ -19,6 +20,8 @@ pub(crate) enum BudgetCommand {
         /// Emit JSON instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        cluster: ClusterTrail,
     },
     /// Cap what a member (across plugins), a plugin (across members) or every plugin
     /// together (--pool) may spend.
@@ -41,6 +44,8 @@ pub(crate) struct WhoArgs {
     /// With --plugin <crate dir>: build it to learn its hash (its build scripts run natively).
     #[arg(long)]
     build: bool,
+    #[command(flatten)]
+    cluster: ClusterTrail,
     /// Everything spent through kiln against this workspace, by any plugin and member.
     #[arg(long)]
     pool: bool,
@@ -115,10 +120,19 @@ fn open(ctx: &Context) -> anyhow::Result<Ledger> {
     Ledger::open(&path).context("opening the credit ledger")
 }
 
-pub(crate) fn budget(ctx: &Context, cmd: BudgetCommand) -> anyhow::Result<ExitCode> {
-    let ledger = open(ctx)?;
+pub(crate) async fn budget(ctx: &Context, cmd: BudgetCommand) -> anyhow::Result<ExitCode> {
+    // On a cluster, a tenant's budgets are the ones its servers and workers share.
+    let cluster = match &cmd {
+        BudgetCommand::Show { cluster, .. } => cluster,
+        BudgetCommand::Set(args) => &args.who.cluster,
+        BudgetCommand::Remove(who) => &who.cluster,
+    };
+    let ledger = match cluster.connect().await? {
+        Some((nats, tenant)) => nats.ledger(&tenant),
+        None => open(ctx)?,
+    };
     match cmd {
-        BudgetCommand::Show { json } => {
+        BudgetCommand::Show { json, .. } => {
             let budgets = ledger.budgets(now_ms())?;
             if json {
                 output::json(&budgets)?;

@@ -261,7 +261,7 @@ pub fn main() -> ExitCode {
             Command::New(args) => new::new(args),
             Command::Test(args) => golden::test(&ctx, args).await,
             Command::Trail(cmd) => trail::trail(&ctx, cmd).await,
-            Command::Budget(cmd) => budget::budget(&ctx, cmd),
+            Command::Budget(cmd) => budget::budget(&ctx, cmd).await,
             Command::Login(args) => remote::login(&ctx, args).await,
             Command::Logout => remote::logout(),
             Command::ClaySim(args) => sim::clay_sim(&ctx, args).await,

@@ -23,15 +23,32 @@ pub(crate) enum TrailCommand {
     },
 }
 
-/// The trail `kiln worker`s share in NATS JetStream, instead of the workspace file's.
+/// A tenant's records on a cluster (`kiln worker`s on NATS JetStream), instead of the
+/// workspace file's.
 #[derive(Args, Debug)]
 pub(crate) struct ClusterTrail {
     /// The NATS server the workers use, e.g. nats://127.0.0.1:4222.
     #[arg(long, value_name = "URL", requires = "tenant")]
-    nats: Option<String>,
-    /// With --nats: whose trail (a tenant id of serve.toml).
+    pub(crate) nats: Option<String>,
+    /// With --nats: whose records (a tenant id of serve.toml).
     #[arg(long, requires = "nats")]
-    tenant: Option<String>,
+    pub(crate) tenant: Option<String>,
+}
+
+impl ClusterTrail {
+    /// The cluster and the tenant, when --nats was given.
+    pub(crate) async fn connect(
+        &self,
+    ) -> anyhow::Result<Option<(kiln_host::serve::cluster::Cluster, String)>> {
+        let (Some(url), Some(tenant)) = (&self.nats, &self.tenant) else {
+            return Ok(None);
+        };
+        let cluster =
+            kiln_host::serve::cluster::Cluster::connect(kiln_host::serve::ClusterConfig::new(url))
+                .await
+                .context("connecting to the cluster")?;
+        Ok(Some((cluster, tenant.clone())))
+    }
 }
 
 #[derive(Args, Debug)]

@@ -43,7 +43,9 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         args.concurrency.max(1)
     );
     worker
+        .clone()
         .run(args.concurrency, super::serve::shutdown_signal())
         .await?;
+    eprintln!("kiln worker: stopped after {}", worker.summary());
     Ok(ExitCode::SUCCESS)
 }

@@ -237,7 +237,7 @@ impl Cluster {
     }
 
     /// A tenant's credit ledger, shared by the server and every worker.
-    pub(crate) fn ledger(&self, tenant: &str) -> crate::budget::Ledger {
+    pub fn ledger(&self, tenant: &str) -> crate::budget::Ledger {
         crate::budget::Ledger::with_store(std::sync::Arc::new(budgets::KvLedger::new(
             self.budgets.clone(),
             tenant,

@@ -39,6 +39,43 @@ pub enum WorkerError {
     Tenant(#[from] ServeError),
 }
 
+/// Where a worker's time went, summed over its batches: what `kiln worker` says when it
+/// stops, and what the cluster benchmark explains its figures with.
+#[derive(Default)]
+struct Stages {
+    batches: AtomicU64,
+    /// Reading the run and the batch from the journal.
+    lookup: AtomicU64,
+    /// Reading the rows and calling the plugin.
+    compute: AtomicU64,
+    /// Compare-and-set writes of the batch (computed, applied).
+    journal: AtomicU64,
+    /// Writing the effects to the backend.
+    apply: AtomicU64,
+    /// Writing the audit trail.
+    trail: AtomicU64,
+}
+
+impl Stages {
+    fn add(stage: &AtomicU64, since: std::time::Instant) {
+        stage.fetch_add(since.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn summary(&self) -> String {
+        let batches = self.batches.load(Ordering::Relaxed).max(1) as f64;
+        let ms = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 1000.0 / batches;
+        format!(
+            "{} batches; per batch: journal reads {:.1} ms, rows and plugin {:.1} ms, journal writes {:.1} ms, backend writes {:.1} ms, trail {:.1} ms",
+            self.batches.load(Ordering::Relaxed),
+            ms(&self.lookup),
+            ms(&self.compute),
+            ms(&self.journal),
+            ms(&self.apply),
+            ms(&self.trail),
+        )
+    }
+}
+
 /// What became of one delivery.
 enum Handled {
     /// Done (or done before): ack it.
@@ -72,6 +109,7 @@ pub struct Worker {
     metrics: Arc<Metrics>,
     applied: AtomicU64,
     die_after_apply: Option<u64>,
+    stages: Stages,
 }
 
 impl Worker {
@@ -107,7 +145,13 @@ impl Worker {
             die_after_apply: std::env::var(DIE_AFTER_APPLY)
                 .ok()
                 .and_then(|n| n.parse().ok()),
+            stages: Stages::default(),
         }))
+    }
+
+    /// Where this worker's time went so far, per batch.
+    pub fn summary(&self) -> String {
+        self.stages.summary()
     }
 
     /// Pulls and runs batches, `concurrency` at a time, until `stop` resolves; a batch in
@@ -312,6 +356,8 @@ impl Worker {
             ));
         };
         let journal = self.cluster.journal();
+        let stages = &self.stages;
+        let started = std::time::Instant::now();
         let run = match journal.run(&job.run).await {
             Ok(Some(run)) if run.state == crate::journal::RunState::Abandoned => {
                 return Handled::Drop(format!("run {} was cancelled", job.run));
@@ -320,9 +366,13 @@ impl Worker {
             Ok(_) => return Handled::Drop(format!("the journal has no run {}", job.run)),
             Err(e) => return Handled::Retry(e.to_string()),
         };
+        Stages::add(&stages.lookup, started);
         let mut computed_here: Option<TransformerInstance> = None;
         loop {
-            let (mut doc, revision) = match journal.batch(&run.id, job.batch).await {
+            let started = std::time::Instant::now();
+            let found = journal.batch(&run.id, job.batch).await;
+            Stages::add(&stages.lookup, started);
+            let (mut doc, revision) = match found {
                 Ok(Some(found)) => found,
                 Ok(None) => {
                     return Handled::Drop(format!("the journal has no batch {}", job.batch));
@@ -352,12 +402,17 @@ impl Worker {
                     };
                     if effects.writes() {
                         // Nothing is changed that the trail could not record.
+                        let started = std::time::Instant::now();
                         if let Some(instance) = computed_here.as_mut()
                             && let Err(e) = instance.flush_trail()
                         {
                             return Handled::Retry(format!("the audit trail: {e}"));
                         }
+                        Stages::add(&stages.trail, started);
+                        let started = std::time::Instant::now();
                         let applied = effects.apply(&tenant.base.backend, &run.table_id).await;
+                        Stages::add(&stages.apply, started);
+                        let started = std::time::Instant::now();
                         match computed_here.as_mut() {
                             Some(instance) => {
                                 record_apply(instance, &effects, &run, job.batch, &applied)
@@ -373,6 +428,7 @@ impl Worker {
                                 }
                             }
                         }
+                        Stages::add(&stages.trail, started);
                         if let Err(e) = applied {
                             return Handled::Retry(format!("applying its effects: {e}"));
                         }
@@ -380,29 +436,41 @@ impl Worker {
                     }
                     // The batch is not done until its trail is written: a trail that
                     // cannot be written puts it back (it is applied again, and recorded).
+                    let started = std::time::Instant::now();
                     if let Some(mut instance) = computed_here.take()
                         && let Err(e) = instance.end_trail()
                     {
                         return Handled::Retry(format!("the audit trail: {e}"));
                     }
+                    Stages::add(&stages.trail, started);
                     doc.state = BatchState::Applied;
-                    match journal
+                    let started = std::time::Instant::now();
+                    let marked = journal
                         .update_batch(&run.id, job.batch, &doc, revision)
-                        .await
-                    {
-                        Ok(_) => return Handled::Done,
+                        .await;
+                    Stages::add(&stages.journal, started);
+                    match marked {
+                        Ok(_) => {
+                            stages.batches.fetch_add(1, Ordering::Relaxed);
+                            return Handled::Done;
+                        }
                         Err(e) => return Handled::Retry(e.to_string()),
                     }
                 }
                 BatchState::Pending => {
-                    let (instance, next) = match self.compute(tenant, &run, job.batch, doc).await {
+                    let started = std::time::Instant::now();
+                    let computed = self.compute(tenant, &run, job.batch, doc).await;
+                    Stages::add(&stages.compute, started);
+                    let (instance, next) = match computed {
                         Ok(computed) => computed,
                         Err(why) => return Handled::Retry(why),
                     };
-                    match journal
+                    let started = std::time::Instant::now();
+                    let journaled = journal
                         .update_batch(&run.id, job.batch, &next, revision)
-                        .await
-                    {
+                        .await;
+                    Stages::add(&stages.journal, started);
+                    match journaled {
                         // Journaled: apply it (or, failed, we are done) on the next turn.
                         Ok(Some(_)) => computed_here = Some(instance),
                         // Another worker journaled its computation first: that one stands.
