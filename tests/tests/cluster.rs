@@ -407,3 +407,30 @@ async fn row_calls_are_answered_by_the_workers() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_no_worker_can_finish_is_reported_failed_after_its_last_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let nats = Nats::start(&dir.join("nats"));
+    let (config, _) = setup_rows(dir, &nats, 10);
+    let toml = std::fs::read_to_string(&config).unwrap();
+    // The server as usual; its workers with too little memory for any instance, so every
+    // delivery of the batch fails and is put back.
+    std::fs::write(&config, toml.replace("max_deliver = 20", "max_deliver = 3")).unwrap();
+    let starved = dir.join("starved.toml");
+    std::fs::write(
+        &starved,
+        toml.replace("max_deliver = 20", "max_deliver = 3") + "memory_mib = 1\n",
+    )
+    .unwrap();
+    let (_server, url) = serve(dir, &config);
+    let _worker = worker(dir, &starved, &[]);
+    let http = reqwest::Client::new();
+    let id = start_run(&http, &url).await;
+    let job = wait(&http, &url, &id, |_| false).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(error.contains("delivered 3 times"), "{error}");
+    assert_eq!(job["report"]["rows_failed"], 10, "{job}");
+}
