@@ -434,3 +434,31 @@ async fn a_batch_no_worker_can_finish_is_reported_failed_after_its_last_delivery
     assert!(error.contains("delivered 3 times"), "{error}");
     assert_eq!(job["report"]["rows_failed"], 10, "{job}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_too_big_for_one_nats_message_fails_saying_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let nats = Nats::start(&dir.join("nats"));
+    let (config, ws) = setup_rows(dir, &nats, 6_000);
+    let (_server, url) = serve(dir, &config);
+    let _worker = worker(dir, &config, &[]);
+    let http = reqwest::Client::new();
+    // 6,000 changed rows are about 1.4 MB of effects; NATS takes 1 MB a message.
+    let r = http
+        .post(format!("{url}/v1/runs"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"plugin": "counter", "table": "Counts", "batch_size": 6000}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    let id = body["id"].as_str().unwrap_or_else(|| panic!("{body}"));
+    let job = wait(&http, &url, id, |_| false).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(error.contains("smaller batch_size"), "{error}");
+    // Nothing of it was applied.
+    let counters = counters(&ws).await;
+    assert!(counters.iter().all(|(_, c)| c.is_none()));
+}

@@ -461,10 +461,11 @@ impl Worker {
                     let started = std::time::Instant::now();
                     let computed = self.compute(tenant, &run, job.batch, doc).await;
                     Stages::add(&stages.compute, started);
-                    let (instance, next) = match computed {
+                    let (instance, mut next) = match computed {
                         Ok(computed) => computed,
                         Err(why) => return Handled::Retry(why),
                     };
+                    self.fit(&mut next, job.batch);
                     let started = std::time::Instant::now();
                     let journaled = journal
                         .update_batch(&run.id, job.batch, &next, revision)
@@ -535,6 +536,20 @@ impl Worker {
             }
         }
         Ok((instance, doc))
+    }
+
+    /// A batch whose effects NATS cannot carry in one message fails, saying what to do,
+    /// instead of coming back until its deliveries run out.
+    fn fit(&self, doc: &mut BatchDoc, batch: u32) {
+        let max = self.cluster.client.server_info().max_payload;
+        let size = serde_json::to_vec(doc).map_or(0, |b| b.len());
+        if max > 0 && size + 4096 > max {
+            doc.state = BatchState::Failed;
+            doc.effects = None;
+            doc.error = Some(format!(
+                "batch {batch}'s effects are {size} bytes, more than the NATS server takes in one message ({max}): run it with a smaller batch_size, or raise max_payload on the server"
+            ));
+        }
     }
 
     fn after_apply(&self) {
