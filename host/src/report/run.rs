@@ -7,8 +7,11 @@ use std::fmt::Write as _;
 use crate::invocation::TransformReport;
 
 use super::chart::{esc, num};
-use super::html::STYLE;
+use super::html::head;
 use super::text::sanitize;
+
+const TABLE_STYLE: &str = "table { border-collapse:collapse; width:100%; background:#fff; font-size:13px; } \
+     td, th { border:1px solid var(--line); padding:4px 8px; text-align:left; vertical-align:top; }";
 
 /// Rows of changes and of errors the page lists (the JSON report has them all).
 const LISTED: usize = 200;
@@ -16,17 +19,10 @@ const LISTED: usize = 200;
 /// The page. `state` is where the run is (`finished`, `failed`, `running`…).
 pub fn render(report: &TransformReport, state: &str) -> String {
     let mut out = String::with_capacity(16 * 1024);
-    let title = format!("{} — {}", report.plugin, report.table_name);
-    let _ = write!(
-        out,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
-         <title>{}</title><style>{STYLE}\
-         table {{ border-collapse:collapse; width:100%; background:#fff; font-size:13px; }}\
-         td, th {{ border:1px solid var(--line); padding:4px 8px; text-align:left; vertical-align:top; }}\
-         </style></head><body><main>",
-        esc(&title)
+    head(
+        &mut out,
+        &format!("{} — {}", report.plugin, report.table_name),
+        TABLE_STYLE,
     );
     let _ = write!(
         out,

@@ -130,6 +130,17 @@ impl Job {
         });
     }
 
+    /// Ends a transform run with its report: failed when a batch stopped it.
+    pub fn finish_run(&self, report: &crate::invocation::TransformReport) {
+        let failed = report.failure.as_ref().map(|f| f.error.clone());
+        let state = if failed.is_some() {
+            JobState::Failed
+        } else {
+            JobState::Finished
+        };
+        self.finish(state, serde_json::to_value(report).ok(), failed);
+    }
+
     pub fn set_task(&self, task: tokio::task::AbortHandle) {
         *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
     }

@@ -1263,13 +1263,7 @@ async fn start_transform(
         (Some(t), _) => t.clone(),
         (None, Some(_)) => String::new(),
         (None, None) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "`{}` is a transformer: say which table it runs on (\"table\")",
-                    plugin.name()
-                ),
-            ));
+            return Err(no_table(&plugin));
         }
     };
     let (begun_tx, begun_rx) = tokio::sync::oneshot::channel();
@@ -1321,13 +1315,7 @@ async fn start_transform(
         let result = run_transform(&plugin, backend, &table, options).await;
         match (cell.get(), result) {
             (Some(job), Ok(report)) => {
-                let failed = report.failure.as_ref().map(|f| f.error.clone());
-                let state = if failed.is_some() {
-                    JobState::Failed
-                } else {
-                    JobState::Finished
-                };
-                job.finish(state, serde_json::to_value(&report).ok(), failed);
+                job.finish_run(&report);
             }
             (Some(job), Err(e)) => job.finish(JobState::Failed, None, Some(e.to_string())),
             (None, result) => {
@@ -1363,13 +1351,7 @@ async fn start_cluster_run(
     request: JobRequest,
 ) -> Result<Arc<Job>, ApiError> {
     let Some(table) = request.table.clone() else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "`{}` is a transformer: say which table it runs on (\"table\")",
-                plugin.name()
-            ),
-        ));
+        return Err(no_table(&plugin));
     };
     let options = crate::journal::RunOptions {
         rows_per_batch: request.batch_size.unwrap_or(256).clamp(1, 10_000),
@@ -1408,13 +1390,7 @@ fn follow_cluster_run(
         };
         match cluster::follow(&cluster, &run, &progress).await {
             Ok(report) => {
-                let failed = report.failure.as_ref().map(|f| f.error.clone());
-                let state = if failed.is_some() {
-                    JobState::Failed
-                } else {
-                    JobState::Finished
-                };
-                done.finish(state, serde_json::to_value(&report).ok(), failed);
+                done.finish_run(&report);
             }
             Err(e) => done.finish(JobState::Failed, None, Some(e.to_string())),
         }
@@ -1452,6 +1428,16 @@ fn start_audit(tenant: &Arc<Tenant>, plugin: Plugin, request: JobRequest) -> Arc
     });
     job.set_task(task.abort_handle());
     job
+}
+
+fn no_table(plugin: &Plugin) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        format!(
+            "`{}` is a transformer: say which table it runs on (\"table\")",
+            plugin.name()
+        ),
+    )
 }
 
 fn no_job(id: &str) -> ApiError {
