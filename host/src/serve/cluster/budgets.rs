@@ -220,12 +220,22 @@ impl LedgerStore for KvLedger {
                     );
                 }
             }
+            // Spending is kept only where a budget (or the pool, which every call counts
+            // against) will read it: one key per member and plugin a tenant ever had, a day
+            // each, would outgrow what NATS carries in one message. A budget set later counts
+            // from then on.
+            let pool = Scope::Pool.key();
+            let kept: Vec<String> = scopes
+                .iter()
+                .filter(|k| **k == pool || doc.budgets.iter().any(|b| b.scope == **k))
+                .cloned()
+                .collect();
             let id = doc.next;
             doc.next += 1;
             doc.holds.insert(
                 id,
                 Hold {
-                    scopes: scopes.clone(),
+                    scopes: kept,
                     amount: estimate,
                 },
             );

@@ -40,6 +40,10 @@ pub(crate) struct JsTrail {
     stream: stream::Stream,
     subject: String,
     handle: tokio::runtime::Handle,
+    /// Where this process last left the chain (stream sequence, entry seq, hash): the next
+    /// append chains onto it without reading the stream first. Another writer having
+    /// appended since only costs a refused publish and one read.
+    head: std::sync::Mutex<Option<(u64, u64, String)>>,
 }
 
 impl JsTrail {
@@ -54,6 +58,7 @@ impl JsTrail {
             stream,
             subject: format!("{SUBJECT_PREFIX}.{tenant}"),
             handle,
+            head: std::sync::Mutex::new(None),
         }
     }
 
@@ -209,10 +214,14 @@ impl TrailStore for JsTrail {
 
     fn append_all(&self, records: &[Record]) -> Result<Vec<Entry>, TrailError> {
         let mut out = Vec::with_capacity(records.len());
+        let mut head = self.head.lock().unwrap_or_else(|p| p.into_inner());
         for _ in 0..1000 {
-            let (mut expect, mut seq, mut prev) = match self.last()? {
-                Some((sequence, last)) => (sequence, last.seq, last.hash),
-                None => (0, 0, GENESIS.to_string()),
+            let (mut expect, mut seq, mut prev) = match head.take() {
+                Some(known) => known,
+                None => match self.last()? {
+                    Some((sequence, last)) => (sequence, last.seq, last.hash),
+                    None => (0, 0, GENESIS.to_string()),
+                },
             };
             let mut refused = false;
             for record in &records[out.len()..] {
@@ -247,6 +256,7 @@ impl TrailStore for JsTrail {
                 }
             }
             if !refused {
+                *head = Some((expect, seq, prev));
                 return Ok(out);
             }
         }
