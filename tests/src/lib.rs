@@ -468,3 +468,31 @@ impl Drop for KilnProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Polls `kiln serve`'s `GET /v1/runs/{id}` as `token` until `until` holds of the run or it
+/// has ended, for at most five minutes; answers the run as last seen.
+pub async fn poll_run(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    id: &str,
+    until: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let r = http
+            .get(format!("{url}/v1/runs/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET the run");
+        let status = r.status();
+        let job: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
+        assert_eq!(status, 200, "{job}");
+        if until(&job) || job["state"] != "running" {
+            return job;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "{job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

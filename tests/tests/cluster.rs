@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kiln_host::backend::local::LocalBackend;
 use kiln_host::serve::hash_token;
@@ -106,33 +106,14 @@ async fn start_run(http: &reqwest::Client, url: &str) -> String {
     body["id"].as_str().unwrap().to_string()
 }
 
-async fn job(http: &reqwest::Client, url: &str, id: &str) -> Value {
-    let r = http
-        .get(format!("{url}/v1/runs/{id}"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
-}
-
-/// Polls the run until `until` holds of it (or it ends), for at most five minutes.
+/// Polls the run until `until` holds of it (or it ends).
 async fn wait(
     http: &reqwest::Client,
     url: &str,
     id: &str,
     until: impl Fn(&Value) -> bool,
 ) -> Value {
-    let started = Instant::now();
-    loop {
-        let job = job(http, url, id).await;
-        if until(&job) || job["state"] != "running" {
-            return job;
-        }
-        assert!(started.elapsed() < Duration::from_secs(300), "{job}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    kiln_tests::poll_run(http, url, TOKEN, id, until).await
 }
 
 async fn assert_every_counter_is_one(ws: &Path) {

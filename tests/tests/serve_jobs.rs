@@ -99,23 +99,7 @@ async fn json_of(r: reqwest::Response) -> (u16, Value) {
 }
 
 async fn wait_for_end(http: &reqwest::Client, url: &str, id: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let (status, job) = json_of(
-            http.get(format!("{url}/v1/runs/{id}"))
-                .bearer_auth(ACME)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(status, 200, "{job}");
-        if job["state"] != "running" {
-            return job;
-        }
-        assert!(started.elapsed() < Duration::from_secs(240), "{job}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    kiln_tests::poll_run(http, url, ACME, id, |_| false).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -474,21 +458,7 @@ async fn spend(
     .await;
     assert_eq!(status, 202, "{job}");
     let id = job["id"].as_str().unwrap();
-    loop {
-        let (status, job) = json_of(
-            http.get(format!("{url}/v1/runs/{id}"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(status, 200, "{job}");
-        if job["state"] != "running" {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    kiln_tests::poll_run(http, url, token, id, |_| false).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -497,36 +467,21 @@ async fn a_tenants_credits_per_period_cap_its_plugins_and_its_trail_and_budgets_
     let globex_ws = DemoWorkspace::new();
     let dir = acme_ws.dir.path();
     let plugins = plugins_dir(dir, &[spender()]);
-    let config = dir.join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"listen = "127.0.0.1:0"
-cache_dir = "cache"
-
-[[tenant]]
-id = "acme"
-tokens_sha256 = ["{}"]
-workspace = "{}"
-plugins_dir = "{}"
-credits_per_period = 12
-credit_period_days = 30
-
-[[tenant]]
-id = "globex"
-tokens_sha256 = ["{}"]
-workspace = "{}"
-plugins_dir = "{}"
-"#,
-            hash_token(ACME),
-            acme_ws.path.display(),
-            plugins.display(),
-            hash_token(GLOBEX),
-            globex_ws.path.display(),
-            plugins.display(),
-        ),
-    )
-    .unwrap();
+    let config = write_config(
+        dir,
+        &acme_ws.path,
+        &plugins,
+        "",
+        "credits_per_period = 12\ncredit_period_days = 30",
+    );
+    // Globex's table is the file's last: these lines give it a workspace and the plugins.
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str(&format!(
+        "workspace = \"{}\"\nplugins_dir = \"{}\"\n",
+        globex_ws.path.display(),
+        plugins.display()
+    ));
+    std::fs::write(&config, toml).unwrap();
     let server = ServeProcess::start(&config, dir);
     let http = reqwest::Client::new();
     let url = server.url.clone();
