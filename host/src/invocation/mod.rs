@@ -83,11 +83,17 @@ impl LimitKind {
     }
 }
 
+/// Said of a trap the plugin wrote nothing about: a component built with WASI stubbed out or
+/// stdio disabled cannot write to stderr, so its message, if any, is in its log.
+const NO_MESSAGE_HINT: &str = "\n  the plugin wrote nothing to stderr before it trapped. Components built with WASI stubbed out or stdio disabled cannot: \
+build it with `kiln build`, whose Python and JavaScript SDKs log an uncaught error's message and traceback through Clay's log (shown at --log warn), \
+or keep stdio (componentize-js without `-d stdio`) so the message reaches stderr";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvocationErrorKind {
     #[error("{0}")]
     Limit(LimitKind),
-    #[error("trapped: {message}{}", stderr.as_ref().map(|s| format!("\n  guest stderr: {s}")).unwrap_or_default())]
+    #[error("trapped: {message}{}", stderr.as_ref().map(|s| format!("\n  guest stderr: {s}")).unwrap_or_else(|| NO_MESSAGE_HINT.to_string()))]
     Trap {
         message: String,
         stderr: Option<String>,

@@ -338,9 +338,9 @@ pub fn extract(wasm: &[u8]) -> Result<Option<String>, SectionError> {
     Ok(found)
 }
 
-/// `wasm` with its manifest section (if any) replaced by one carrying `manifest`.
-pub fn embed(wasm: &[u8], manifest: &str) -> Result<Vec<u8>, SectionError> {
-    let mut out = Vec::with_capacity(wasm.len() + manifest.len() + 32);
+/// `wasm` without its manifest section: the code alone, which is what compiling depends on.
+pub fn strip(wasm: &[u8]) -> Result<Vec<u8>, SectionError> {
+    let mut out = Vec::with_capacity(wasm.len());
     let mut last = 0;
     for (section, name) in top_level_sections_with_names(wasm)? {
         if name.as_deref() == Some(SECTION) {
@@ -349,6 +349,13 @@ pub fn embed(wasm: &[u8], manifest: &str) -> Result<Vec<u8>, SectionError> {
         }
     }
     out.extend_from_slice(&wasm[last..]);
+    Ok(out)
+}
+
+/// `wasm` with its manifest section (if any) replaced by one carrying `manifest`.
+pub fn embed(wasm: &[u8], manifest: &str) -> Result<Vec<u8>, SectionError> {
+    let mut out = strip(wasm)?;
+    out.reserve(manifest.len() + 32);
     let custom = wasm_encoder::CustomSection {
         name: SECTION.into(),
         data: manifest.as_bytes().into(),

@@ -47,7 +47,7 @@ impl World {
     }
 
     /// The `clay:api` interfaces the world imports (`types` carries no functions).
-    fn interfaces(self) -> &'static [&'static str] {
+    pub fn interfaces(self) -> &'static [&'static str] {
         match self {
             World::Transformer => &["types", "tables", "log", "config"],
             World::Auditor => &[
@@ -121,6 +121,12 @@ pub enum LoadError {
     ContractVersion { found: String, import: String },
     #[error("this component does not match world {world}: {detail}")]
     WorldMismatch { world: World, detail: String },
+    /// A WASI interface the sandbox does not offer (`wasi:http`, say).
+    #[error(
+        "the component imports `{import}`, which kiln does not provide: a plugin gets Clay's interfaces and WASI 0.2's cli, io, clocks and random, but no network of its own{}",
+        hint_for_wasi(import)
+    )]
+    MissingWasi { import: String },
     #[error(
         "the component imports `{import}`, which kiln does not provide (it provides clay:api/* and WASI 0.2)"
     )]
@@ -158,6 +164,41 @@ pub enum LoadError {
         interface: Interface,
         why: String,
     },
+}
+
+/// What to do about a WASI import kiln does not provide, by the tool that usually adds it.
+fn hint_for_wasi(import: &str) -> &'static str {
+    if import.starts_with("wasi:http/") {
+        ". componentize-js adds wasi:http unless its `http` and `fetch-event` features are disabled: build the plugin with `kiln build`, which disables them, or pass `-d http -d fetch-event` to componentize-js"
+    } else {
+        ". Build the plugin with `kiln build`, which targets only what kiln provides"
+    }
+}
+
+/// The WASI packages kiln's linker provides (wasmtime-wasi's WASI 0.2). Filesystem and
+/// sockets are linked but hold nothing: no directory is preopened and no network allowed.
+const PROVIDED_WASI: &[&str] = &[
+    "wasi:cli/",
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:filesystem/",
+    "wasi:sockets/",
+];
+
+/// The import a failed pre-instantiation names, from wasmtime's "component imports
+/// instance `X`, but a matching implementation was not found" (the first in the chain).
+fn unlinked_import(error: &wasmtime::Error) -> Option<String> {
+    error.chain().find_map(|cause| {
+        let text = cause.to_string();
+        let rest = text.strip_prefix("component imports ")?;
+        if !text.contains("a matching implementation was not found") {
+            return None;
+        }
+        let start = rest.find('`')? + 1;
+        let len = rest[start..].find('`')?;
+        Some(rest[start..start + len].to_string())
+    })
 }
 
 /// A plugin ready to be invoked. Cheap to clone; share it across tasks.
@@ -332,8 +373,15 @@ impl Plugin {
             })?;
 
         for import in &imports {
-            let known = import.starts_with("clay:api/") || import.starts_with("wasi:");
-            if !known {
+            if import.starts_with("wasi:") {
+                if !PROVIDED_WASI.iter().any(|p| import.starts_with(p)) {
+                    return Err(LoadError::MissingWasi {
+                        import: import.clone(),
+                    });
+                }
+                continue;
+            }
+            if !import.starts_with("clay:api/") {
                 return Err(LoadError::UnknownImport {
                     import: import.clone(),
                 });
@@ -379,13 +427,17 @@ impl Plugin {
             });
         }
 
-        let instance_pre =
-            linker
-                .instantiate_pre(component)
-                .map_err(|e| LoadError::WorldMismatch {
+        let instance_pre = linker.instantiate_pre(component).map_err(|e| {
+            // An interface of a provided package that kiln's linker lacks (a newer WASI
+            // interface, say) is named as a missing import, not a world mismatch.
+            match unlinked_import(&e) {
+                Some(import) if import.starts_with("wasi:") => LoadError::MissingWasi { import },
+                _ => LoadError::WorldMismatch {
                     world,
                     detail: format!("{e:#}"),
-                })?;
+                },
+            }
+        })?;
         let mismatch = |e: wasmtime::Error| LoadError::WorldMismatch {
             world,
             detail: format!("{e:#}"),

@@ -4,6 +4,11 @@
 //! version, target and every setting that affects code generation): a stale entry is never
 //! found, rather than found and rejected.
 //!
+//! The cache is bounded: loading an entry marks it used (its modification time), and every
+//! store prunes the least recently used entries past [`DEFAULT_MAX_BYTES`] (or the
+//! configured cap). A Python or JavaScript component compiles to 35–45 MB, so without a cap
+//! a few rebuilds a day would fill a disk.
+//!
 //! The cache holds native code the host maps and runs, so it is only trusted when nobody
 //! else can write to it: a directory (or entry) owned by another user, or writable by the
 //! group or the world, is refused with [`LoadError::UnsafeCache`] rather than loaded.
@@ -17,19 +22,24 @@ use wasmtime::component::Component;
 
 use crate::plugin::LoadError;
 
+/// The cache's size cap when none is configured.
+pub const DEFAULT_MAX_BYTES: u64 = 2 << 30;
+
 #[derive(Debug, Clone)]
 pub(crate) struct CompileCache {
     dir: PathBuf,
     engine_key: String,
+    max_bytes: u64,
 }
 
 impl CompileCache {
-    pub(crate) fn new(dir: PathBuf, engine: &Engine) -> Self {
+    pub(crate) fn new(dir: PathBuf, engine: &Engine, max_bytes: u64) -> Self {
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         Self {
             dir,
             engine_key: format!("{:016x}", hasher.finish()),
+            max_bytes,
         }
     }
 
@@ -65,7 +75,10 @@ impl CompileCache {
         // deserialize also checks the header and the engine's compatibility, and rejects
         // artifacts from another configuration.
         match unsafe { Component::deserialize(engine, &bytes) } {
-            Ok(component) => Ok(Some(component)),
+            Ok(component) => {
+                mark_used(&path);
+                Ok(Some(component))
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), "ignoring unusable compiled-code cache entry: {e}");
                 Ok(None)
@@ -90,11 +103,111 @@ impl CompileCache {
         tmp.write_all(&bytes).map_err(|e| e.to_string())?;
         tmp.persist(self.entry(wasm_sha256))
             .map_err(|e| e.to_string())?;
+        if let Err(e) = prune(&self.dir, self.max_bytes) {
+            tracing::warn!(dir = %self.dir.display(), "could not prune the compiled-code cache: {e}");
+        }
         Ok(())
     }
 
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// One compiled component in the cache.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CacheEntry {
+    pub path: PathBuf,
+    /// SHA-256 of the component's code (its bytes without kiln's manifest section).
+    pub code_sha256: String,
+    /// Which engine configuration compiled it (wasmtime version, target, fuel…).
+    pub engine: String,
+    pub bytes: u64,
+    /// When a load last used it (or it was written).
+    #[serde(with = "humantime_serde_compat")]
+    pub last_used: std::time::SystemTime,
+}
+
+mod humantime_serde_compat {
+    pub fn serialize<S: serde::Serializer>(
+        t: &std::time::SystemTime,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string())
+    }
+}
+
+/// The entries of the cache at `dir`, most recently used first.
+pub fn list(dir: &Path) -> std::io::Result<Vec<CacheEntry>> {
+    let mut entries = Vec::new();
+    let read = match std::fs::read_dir(dir) {
+        Ok(read) => read,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(entries),
+        Err(e) => return Err(e),
+    };
+    for entry in read.flatten() {
+        let path = entry.path();
+        let Some(stem) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".cwasm"))
+        else {
+            continue;
+        };
+        let Some((code, engine)) = stem.split_once('-') else {
+            continue;
+        };
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        entries.push(CacheEntry {
+            code_sha256: code.to_string(),
+            engine: engine.to_string(),
+            bytes: meta.len(),
+            last_used: meta.modified().unwrap_or(std::time::UNIX_EPOCH),
+            path,
+        });
+    }
+    entries.sort_by_key(|e| std::cmp::Reverse(e.last_used));
+    Ok(entries)
+}
+
+/// What [`prune`] removed.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Pruned {
+    pub removed: usize,
+    pub freed_bytes: u64,
+    pub kept: usize,
+    pub kept_bytes: u64,
+}
+
+/// Removes least recently used entries until the cache holds at most `max_bytes`.
+pub fn prune(dir: &Path, max_bytes: u64) -> std::io::Result<Pruned> {
+    let mut pruned = Pruned::default();
+    for entry in list(dir)? {
+        if pruned.kept_bytes + entry.bytes <= max_bytes {
+            pruned.kept += 1;
+            pruned.kept_bytes += entry.bytes;
+            continue;
+        }
+        match std::fs::remove_file(&entry.path) {
+            Ok(()) => {
+                pruned.removed += 1;
+                pruned.freed_bytes += entry.bytes;
+            }
+            // Another process pruned it first.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(pruned)
+}
+
+/// Marks an entry used now, for least-recently-used pruning. A failure only makes the entry
+/// look older than it is.
+fn mark_used(path: &Path) {
+    if let Ok(file) = std::fs::File::options().write(true).open(path) {
+        let _ = file.set_modified(std::time::SystemTime::now());
     }
 }
 
@@ -169,6 +282,39 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+
+    #[test]
+    fn pruning_keeps_the_most_recently_used_entries_that_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = std::time::SystemTime::now();
+        for (i, name) in ["old", "mid", "new"].iter().enumerate() {
+            let path = dir.path().join(format!("{name}-e.cwasm"));
+            std::fs::write(&path, vec![0u8; 1000]).unwrap();
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(now - std::time::Duration::from_secs(100 * (3 - i as u64)))
+                .unwrap();
+        }
+        // Not an entry: never listed, never removed.
+        std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
+        let listed: Vec<String> = list(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.code_sha256)
+            .collect();
+        assert_eq!(listed, ["new", "mid", "old"]);
+        // A load marks "old" used: it is now the newest.
+        mark_used(&dir.path().join("old-e.cwasm"));
+        let pruned = prune(dir.path(), 2500).unwrap();
+        assert_eq!((pruned.removed, pruned.kept), (1, 2));
+        let left: Vec<String> = list(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.code_sha256)
+            .collect();
+        assert_eq!(left, ["old", "new"]);
+        assert!(dir.path().join("notes.txt").is_file());
+        assert_eq!(prune(dir.path(), 0).unwrap().removed, 2);
+    }
 
     #[test]
     fn only_a_private_directory_is_trusted() {

@@ -1,7 +1,7 @@
 //! The runtime: one wasmtime [`Engine`] per process, the shared linker, the compiled-code
 //! cache and the admission control in front of the instance pool.
 
-mod cache;
+pub mod cache;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +26,8 @@ use cache::CompileCache;
 pub struct RuntimeConfig {
     /// Where compiled components are cached; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// The cache's size cap: past it, least recently used entries are removed.
+    pub cache_max_bytes: u64,
     /// Instances alive at once. Further invocations wait for a slot (back-pressure).
     pub max_concurrency: u32,
     /// The most linear memory any plugin may be given; per-invocation caps sit below it.
@@ -48,6 +50,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             cache_dir: default_cache_dir(),
+            cache_max_bytes: default_cache_max_bytes(),
             max_concurrency: 16,
             max_memory_bytes: 1 << 30,
             fuel: false,
@@ -65,6 +68,14 @@ pub fn default_cache_dir() -> Option<PathBuf> {
         return Some(PathBuf::from(dir));
     }
     dirs::cache_dir().map(|d| d.join("kiln").join("compiled"))
+}
+
+/// `$KILN_CACHE_MAX_MB` mebibytes, else [`cache::DEFAULT_MAX_BYTES`].
+pub fn default_cache_max_bytes() -> u64 {
+    std::env::var("KILN_CACHE_MAX_MB")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(cache::DEFAULT_MAX_BYTES, |mb| mb.saturating_mul(1 << 20))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +114,7 @@ impl Runtime {
         let cache = config
             .cache_dir
             .clone()
-            .map(|dir| CompileCache::new(dir, &engine));
+            .map(|dir| CompileCache::new(dir, &engine, config.cache_max_bytes));
         let permits = Arc::new(Semaphore::new(config.max_concurrency.max(1) as usize));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -165,8 +176,16 @@ impl Runtime {
             .map(|text| Manifest::parse(&text, &format!("kiln.toml embedded in `{name}`")))
             .transpose()?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
+        // Compiled code is keyed by the code alone: a changed manifest (limits, settings,
+        // grants) must not cost a recompile, which for a Python or JavaScript component
+        // is seconds.
+        let code_key = if manifest.is_some() {
+            hex::encode(Sha256::digest(manifest::strip(&bytes)?))
+        } else {
+            sha256.clone()
+        };
         let started = Instant::now();
-        let (component, source) = self.compile(bytes.clone(), &sha256).await?;
+        let (component, source) = self.compile(bytes.clone(), &code_key).await?;
         tracing::debug!(
             plugin = name,
             ?source,
@@ -254,15 +273,19 @@ fn build_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
     let concurrency = config.max_concurrency.max(1);
     let mut pool = PoolingAllocationConfig::default();
     // A Rust wasip2 component has a handful of core instances, one memory and a few
-    // tables; size the pool for `concurrency` of them alive at once, with headroom.
+    // tables. componentize-py's have 14 core instances, and 38 with WASI stubbed out (each
+    // stub is an instance); componentize-js's about 10. The per-component caps fit those
+    // with room for Python native extensions (a core module and instance each); the totals
+    // size the pool for `concurrency` plugins alive at once. Core-instance slots cost only
+    // their bookkeeping until used.
     pool.total_component_instances(concurrency)
-        .total_core_instances(concurrency * 16)
+        .total_core_instances(concurrency * 64)
         .total_memories(concurrency * 2)
-        .total_tables(concurrency * 8)
+        .total_tables(concurrency * 16)
         .total_stacks(concurrency)
         .max_memories_per_component(2)
-        .max_tables_per_component(8)
-        .max_core_instances_per_component(16)
+        .max_tables_per_component(16)
+        .max_core_instances_per_component(128)
         .max_memory_size(config.max_memory_bytes as usize)
         // Returning a dead instance's memory to the kernel (madvise, then page faults when
         // the slot is reused) was a quarter of instantiate-and-drop; flushing a batch at a
