@@ -1,25 +1,81 @@
-//! Building a plugin crate into a component: `cargo build --target wasm32-wasip2` in a
-//! target directory of its own, after making sure the target is installed.
+//! Building a plugin project into a component, for every language kiln supports: Rust
+//! crates with cargo, Python with componentize-py and JavaScript/TypeScript with esbuild and
+//! componentize-js (pinned, installed on demand by [`tools`]). Every build checks the
+//! project's `kiln.toml` first and embeds it in the component it produces.
 //!
 //! Building is not sandboxed: cargo runs the crate's build scripts and proc macros natively,
-//! as the user. So every cargo and rustup this module starts gets a scrubbed environment
-//! ([`scrubbed`]): no `CLAY_*` or `KILN_*` variables, no tokens, and a `HOME` that is an
-//! empty private directory, so the stored Clay session is not found through it.
+//! as the user, and the Python and JavaScript tools run on this machine too. So every build
+//! command gets a scrubbed environment ([`scrubbed`]): no `CLAY_*` or `KILN_*` variables, no
+//! tokens, and a `HOME` that is an empty private directory, so the stored Clay session is not
+//! found through it.
+
+mod js;
+mod python;
+mod rust;
+pub mod sdk;
+pub mod tools;
+pub mod wit;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::plugin::manifest::{self, Manifest, ManifestError};
 
-/// The manifest file a plugin crate keeps next to its Cargo.toml.
+pub use rust::ensure_wasm_target;
+
+/// The manifest file a plugin project keeps at its root.
 pub const MANIFEST_FILE: &str = "kiln.toml";
 
 pub const WASM_TARGET: &str = "wasm32-wasip2";
 
+/// The language a plugin project is written in, told by the files at its root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// A crate: `Cargo.toml`.
+    Rust,
+    /// `pyproject.toml` or `app.py`.
+    Python,
+    /// `package.json`: JavaScript or TypeScript.
+    Js,
+}
+
+impl Lang {
+    /// The language of the project at `dir`, if it is a plugin project kiln can build.
+    pub fn detect(dir: &Path) -> Option<Lang> {
+        if dir.join("Cargo.toml").is_file() {
+            Some(Lang::Rust)
+        } else if dir.join("package.json").is_file() {
+            Some(Lang::Js)
+        } else if dir.join("pyproject.toml").is_file() || dir.join("app.py").is_file() {
+            Some(Lang::Python)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::Rust => "Rust",
+            Lang::Python => "Python",
+            Lang::Js => "JavaScript",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("{} is not a plugin crate: there is no Cargo.toml in it", .0.display())]
-    NotACrate(PathBuf),
+    #[error(
+        "{} is not a plugin project: kiln builds a directory with a Cargo.toml (Rust), a pyproject.toml or app.py (Python), or a package.json (JavaScript/TypeScript)",
+        .0.display()
+    )]
+    NotAProject(PathBuf),
+    #[error(
+        "{} has no kiln.toml: a {} plugin needs one, to say its world (`world = \"transformer\"` or `\"auditor\"`) and the Clay interfaces it imports. `kiln new <name> --lang {}` writes one",
+        dir.display(), lang.name(), match lang { Lang::Python => "python", _ => "js" }
+    )]
+    NeedsManifest { dir: PathBuf, lang: Lang },
+    #[error("{0}")]
+    NoEntry(String),
     #[error(
         "could not run `{command}`: {source}. Is the Rust toolchain (rustup, cargo) installed and on PATH?"
     )]
@@ -40,6 +96,16 @@ pub enum BuildError {
     },
     #[error("cargo finished but {} was not produced; is the crate a `cdylib`?", .0.display())]
     Missing(PathBuf),
+    /// A pinned build tool could not be installed.
+    #[error("{0}")]
+    Tool(#[from] tools::ToolError),
+    /// A build tool ran and failed.
+    #[error("{tool} failed to build {plugin}:\n{output}")]
+    ToolFailed {
+        tool: &'static str,
+        plugin: String,
+        output: String,
+    },
     #[error("{0}")]
     Manifest(#[from] ManifestError),
     #[error("could not embed the manifest in {}: {source}", path.display())]
@@ -57,98 +123,51 @@ pub enum BuildError {
 /// What was built.
 #[derive(Debug, Clone)]
 pub struct Built {
-    pub crate_name: String,
-    /// The component, with the crate's `kiln.toml` embedded when it has one.
+    /// The crate's or the manifest's name.
+    pub name: String,
+    pub lang: Lang,
+    /// The component, with the project's `kiln.toml` embedded when it has one.
     pub wasm: PathBuf,
-    /// The embedded manifest; `None` when the crate has no `kiln.toml`.
+    /// The embedded manifest; `None` when a Rust crate has no `kiln.toml`.
     pub manifest: Option<Manifest>,
 }
 
-/// Builds the plugin crate at `dir` in release mode and returns the component's path.
-/// Cargo's own output goes to this process's stderr, so the user sees progress and errors.
+/// Builds the plugin project at `dir` (Rust, Python or JavaScript/TypeScript, told by its
+/// files) and returns the component's path. The tools' own output goes to this process's
+/// stderr, so the user sees progress and errors.
 pub fn build_plugin(dir: &Path) -> Result<Built, BuildError> {
-    let manifest = dir.join("Cargo.toml");
-    if !manifest.is_file() {
-        return Err(BuildError::NotACrate(dir.to_path_buf()));
-    }
-    // Cargo runs inside the crate (so its rust-toolchain.toml applies); relative paths
-    // given to it must not be resolved twice.
+    let lang = Lang::detect(dir).ok_or_else(|| BuildError::NotAProject(dir.to_path_buf()))?;
+    // Tools run inside the project (so its rust-toolchain.toml applies); relative paths
+    // given to them must not be resolved twice.
     let dir = &dir
         .canonicalize()
-        .map_err(|_| BuildError::NotACrate(dir.to_path_buf()))?;
-    let manifest = dir.join("Cargo.toml");
-    // A manifest typo should fail before a long build, not after it.
-    let kiln_toml = read_manifest(dir)?;
-    let env = BuildEnv::new()?;
-    ensure_wasm_target_in(dir, &env)?;
-    let (crate_name, target_dir) = metadata(&manifest, &env)?;
-    // A target directory of its own, so wasm builds never wait on (or invalidate) the
-    // native build's lock and artifacts.
-    let wasm_target_dir = target_dir.join("kiln-plugins");
-    let status = env
-        .command("cargo")
-        .current_dir(dir)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            WASM_TARGET,
-            "--manifest-path",
-        ])
-        .arg(&manifest)
-        .env("CARGO_TARGET_DIR", &wasm_target_dir)
-        // Plugins ship: no debug info (the name section stays, so traps still name functions).
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|source| BuildError::Spawn {
-            command: "cargo build".into(),
-            source,
-        })?;
-    if !status.success() {
-        return Err(BuildError::Cargo {
-            crate_name,
-            hint: None,
-        });
+        .map_err(|_| BuildError::NotAProject(dir.to_path_buf()))?;
+    match lang {
+        Lang::Rust => rust::build(dir),
+        Lang::Python | Lang::Js => {
+            // A manifest typo should fail before a long build, not after it.
+            let (text, manifest) =
+                read_manifest(dir)?.ok_or_else(|| BuildError::NeedsManifest {
+                    dir: dir.to_path_buf(),
+                    lang,
+                })?;
+            let out = dir.join("dist").join(format!("{}.wasm", manifest.name));
+            let component = match lang {
+                Lang::Python => python::build(dir, &manifest)?,
+                _ => js::build(dir, &manifest)?,
+            };
+            write_with_manifest(&component, &text, &out)?;
+            Ok(Built {
+                name: manifest.name.clone(),
+                lang,
+                wasm: out,
+                manifest: Some(manifest),
+            })
+        }
     }
-    let wasm = wasm_target_dir
-        .join(WASM_TARGET)
-        .join("release")
-        .join(format!("{}.wasm", crate_name.replace('-', "_")));
-    if !wasm.is_file() {
-        return Err(BuildError::Missing(wasm));
-    }
-    let Some((text, parsed)) = kiln_toml else {
-        return Ok(Built {
-            crate_name,
-            wasm,
-            manifest: None,
-        });
-    };
-    // Cargo's own output stays untouched (it is its fingerprinted artifact); the component
-    // that ships, with its manifest inside, goes next to it.
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BuildError::Io { path, source }
-    };
-    let bytes = std::fs::read(&wasm).map_err(io(&wasm))?;
-    let embedded = manifest::embed(&bytes, &text).map_err(|source| BuildError::Embed {
-        path: wasm.clone(),
-        source,
-    })?;
-    let out_dir = wasm_target_dir.join("components");
-    std::fs::create_dir_all(&out_dir).map_err(io(&out_dir))?;
-    let out = out_dir.join(format!("{}.wasm", crate_name.replace('-', "_")));
-    std::fs::write(&out, embedded).map_err(io(&out))?;
-    Ok(Built {
-        crate_name,
-        wasm: out,
-        manifest: Some(parsed),
-    })
 }
 
-/// Reads and validates the crate's `kiln.toml`, if it has one.
+/// Reads and validates the project's `kiln.toml`, if it has one.
 fn read_manifest(dir: &Path) -> Result<Option<(String, Manifest)>, BuildError> {
     let path = dir.join(MANIFEST_FILE);
     let text = match std::fs::read_to_string(&path) {
@@ -160,96 +179,40 @@ fn read_manifest(dir: &Path) -> Result<Option<(String, Manifest)>, BuildError> {
     Ok(Some((text, parsed)))
 }
 
-/// Adds the wasm32-wasip2 target when the active toolchain lacks it. rustup does not add
-/// targets listed in `rust-toolchain.toml` to an already-installed toolchain, so a fresh
-/// checkout on a machine with Rust would otherwise fail with E0463.
-pub fn ensure_wasm_target(dir: &Path) -> Result<(), BuildError> {
-    ensure_wasm_target_in(dir, &BuildEnv::new()?)
-}
-
-fn ensure_wasm_target_in(dir: &Path, env: &BuildEnv) -> Result<(), BuildError> {
-    let listed = env
-        .command("rustup")
-        .current_dir(dir)
-        .args(["target", "list", "--installed"])
-        .output();
-    let installed = match listed {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .any(|l| l.trim() == WASM_TARGET),
-        // No rustup: the toolchain is managed some other way; let cargo report problems.
-        _ => return Ok(()),
+/// Writes `component` with `manifest` embedded to `out`, through a temporary file and a
+/// rename, so a concurrent build or load never sees half a component.
+pub fn write_with_manifest(component: &[u8], manifest: &str, out: &Path) -> Result<(), BuildError> {
+    let embedded = manifest::embed(component, manifest).map_err(|source| BuildError::Embed {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BuildError::Io { path, source }
     };
-    if installed {
-        return Ok(());
-    }
-    eprintln!(
-        "kiln: the {WASM_TARGET} target is missing; installing it with `rustup target add {WASM_TARGET}`…"
-    );
-    let out = env
-        .command("rustup")
-        .current_dir(dir)
-        .args(["target", "add", WASM_TARGET])
-        .output()
-        .map_err(|source| BuildError::Spawn {
-            command: format!("rustup target add {WASM_TARGET}"),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(BuildError::Target(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
-    }
+    let dir = out.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+    std::io::Write::write_all(&mut tmp, &embedded).map_err(io(out))?;
+    tmp.persist(out).map_err(|e| BuildError::Io {
+        path: out.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
-/// The package name of the crate at `manifest` and the target directory cargo would use.
-fn metadata(manifest: &Path, env: &BuildEnv) -> Result<(String, PathBuf), BuildError> {
-    let out = env
-        .command("cargo")
-        .args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-            "--manifest-path",
-        ])
-        .arg(manifest)
-        .output()
-        .map_err(|source| BuildError::Spawn {
-            command: "cargo metadata".into(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(BuildError::Metadata(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
+/// The last `max` bytes of a tool's output, for an error message.
+fn tail(output: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(output);
+    let text = text.trim();
+    if text.len() <= max {
+        return text.to_string();
     }
-    let meta: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| BuildError::Metadata(e.to_string()))?;
-    let manifest_canon = manifest
-        .canonicalize()
-        .unwrap_or_else(|_| manifest.to_path_buf());
-    let package = meta["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| {
-            p["manifest_path"]
-                .as_str()
-                .map(|m| Path::new(m) == manifest_canon)
-                .unwrap_or(false)
-        })
-        .ok_or_else(|| BuildError::Metadata(format!("no package for {}", manifest.display())))?;
-    let name = package["name"]
-        .as_str()
-        .ok_or_else(|| BuildError::Metadata("package has no name".into()))?
-        .to_string();
-    let target_dir = meta["target_directory"]
-        .as_str()
-        .map(PathBuf::from)
-        .ok_or_else(|| BuildError::Metadata("no target_directory".into()))?;
-    Ok((name, target_dir))
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &text[start..])
 }
 
 /// The variables a build sees, besides `HOME`, `CARGO_HOME` and `RUSTUP_HOME` (which
@@ -259,7 +222,7 @@ fn metadata(manifest: &Path, env: &BuildEnv) -> Result<(String, PathBuf), BuildE
 pub const PASSED_ENV: &[&str] = &["PATH", "RUSTUP_TOOLCHAIN", "TERM", "LANG"];
 
 /// The environment every cargo and rustup command of a build runs in.
-struct BuildEnv {
+pub(crate) struct BuildEnv {
     /// An empty directory of this process's own, removed after the build.
     home: tempfile::TempDir,
     /// The real toolchain and registry locations: with `HOME` moved, their `~/…` defaults
@@ -269,7 +232,7 @@ struct BuildEnv {
 }
 
 impl BuildEnv {
-    fn new() -> Result<Self, BuildError> {
+    pub(crate) fn new() -> Result<Self, BuildError> {
         let home = tempfile::Builder::new()
             .prefix("kiln-build-home-")
             .tempdir()
@@ -294,7 +257,7 @@ impl BuildEnv {
     }
 
     /// `program` with only the variables above.
-    fn command(&self, program: &str) -> Command {
+    pub(crate) fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);
         scrubbed(&mut cmd, self.home.path());
         if let Some(dir) = &self.cargo_home {

@@ -2,6 +2,7 @@
 //! by the `kiln_host` library.
 
 mod budget;
+mod cache;
 mod demo;
 mod golden;
 mod inspect;
@@ -101,11 +102,15 @@ struct Cli {
 enum Command {
     /// Seed a demo workspace, build the bundled plugins, run them and show the results.
     Demo(demo::DemoArgs),
-    /// Build a plugin crate into a WebAssembly component.
-    Build {
-        /// The plugin crate's directory.
-        dir: PathBuf,
-    },
+    /// Build a plugin (Rust, Python or JavaScript/TypeScript) into a WebAssembly component,
+    /// embed its kiln.toml and compile it for this machine.
+    Build(plugins::BuildArgs),
+    /// Embed a kiln.toml in a component built some other way.
+    #[command(subcommand)]
+    Manifest(plugins::ManifestCommand),
+    /// List or prune the compiled-code cache.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
     /// Run a transformer plugin over a table.
     Run(run::RunArgs),
     /// Run an auditor plugin over the workspace.
@@ -124,7 +129,8 @@ enum Command {
     Worker(worker::WorkerArgs),
     /// Show a plugin's world, imports, exports, size and hash.
     Inspect(inspect::InspectArgs),
-    /// Scaffold a plugin crate that builds and passes its test as it stands.
+    /// Scaffold a plugin (Rust, Python or JavaScript) that builds and passes its tests as it
+    /// stands.
     New(new::NewArgs),
     /// Run a built plugin against a workspace snapshot and compare its effects with a golden file.
     Test(golden::TestArgs),
@@ -248,7 +254,9 @@ pub fn main() -> ExitCode {
     let result = rt.block_on(async move {
         match cli.command {
             Command::Demo(args) => demo::demo(&ctx, args).await,
-            Command::Build { dir } => plugins::build_command(&dir),
+            Command::Build(args) => plugins::build_command(&ctx, args).await,
+            Command::Manifest(cmd) => plugins::manifest_command(cmd),
+            Command::Cache(cmd) => cache::cache(&ctx, cmd),
             Command::Run(args) => run::run(&ctx, args).await,
             Command::Audit(args) => run::audit(&ctx, args).await,
             Command::Runs(args) => runs::runs(&ctx, args).await,

@@ -1,8 +1,10 @@
-//! `kiln new`: scaffolds a plugin crate that builds and passes its test as it stands.
+//! `kiln new`: scaffolds a plugin that builds and passes its tests as it stands, in Rust,
+//! Python or JavaScript.
 //!
-//! Outside this repository the crate is its own Cargo workspace and depends on this
+//! A Rust crate outside this repository is its own Cargo workspace and depends on this
 //! checkout's guest SDK by absolute path; under the repository's `plugins/` it becomes a
-//! member of the repository's workspace.
+//! member of the repository's workspace. A Python or JavaScript project gets a copy of its
+//! SDK (the one this kiln carries), so its tests run with nothing else installed.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,6 +32,14 @@ impl World {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Lang {
+    Rust,
+    Python,
+    /// JavaScript (TypeScript builds too: rename app.js to app.ts).
+    Js,
+}
+
 #[derive(Args, Debug)]
 pub(crate) struct NewArgs {
     /// The plugin's name: lowercase letters, digits and '-'.
@@ -37,6 +47,9 @@ pub(crate) struct NewArgs {
     /// Which world the plugin implements.
     #[arg(long, value_enum)]
     world: World,
+    /// The language to write it in.
+    #[arg(long, value_enum, default_value = "rust")]
+    lang: Lang,
     /// The directory to create the crate in (as `<DIR>/<name>`); the current directory by default.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
@@ -172,6 +185,73 @@ credits_per_run = 0
     files
 }
 
+/// The CamelCase class name for a plugin name (`lead-score` → `LeadScore`).
+fn class_name(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// What gets written for a Python or JavaScript plugin: its files from the templates this
+/// kiln carries, and a copy of the SDK.
+pub(crate) fn script_files(
+    name: &str,
+    world: World,
+    lang: Lang,
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    use kiln_host::build::sdk;
+    let w = world.as_str();
+    let (templates, files, sdk_tree, sdk_dir, ignore): (_, &[(&str, String)], _, _, _) = match lang
+    {
+        Lang::Python => (
+            sdk::PYTHON_TEMPLATES,
+            &[
+                ("app.py", format!("{w}_app.py")),
+                ("test_app.py", format!("{w}_test_app.py")),
+                ("kiln.toml", format!("{w}_kiln.toml")),
+                ("pyproject.toml", "pyproject.toml".to_string()),
+            ],
+            sdk::PYTHON_SDK,
+            "kiln_sdk",
+            "/dist\n__pycache__/\n.pytest_cache/\n",
+        ),
+        Lang::Js => (
+            sdk::JS_TEMPLATES,
+            &[
+                ("app.js", format!("{w}_app.js")),
+                ("app.test.js", format!("{w}_app.test.js")),
+                ("kiln.toml", format!("{w}_kiln.toml")),
+                ("package.json", "package.json".to_string()),
+            ],
+            sdk::JS_SDK,
+            "kiln-sdk",
+            "/dist\nnode_modules/\n",
+        ),
+        Lang::Rust => bail!("Rust plugins are crates: see `files`"),
+    };
+    let class = class_name(name);
+    let mut out = Vec::new();
+    for (path, template) in files {
+        let text = sdk::file(templates, template)
+            .with_context(|| format!("this kiln carries no template {template}"))?;
+        let text = String::from_utf8_lossy(text)
+            .replace("__NAME__", name)
+            .replace("__CLASS__", &class);
+        out.push((path.to_string(), text.into_bytes()));
+    }
+    for (rel, contents) in sdk_tree {
+        out.push((format!("{sdk_dir}/{rel}"), contents.to_vec()));
+    }
+    out.push((".gitignore".to_string(), ignore.as_bytes().to_vec()));
+    Ok(out)
+}
+
 pub(crate) fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
     check_name(&args.name)?;
     let parent = match &args.dir {
@@ -191,6 +271,12 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
     }
     let plugins = repo_root().join("plugins");
     let member_of_repo = parent == plugins;
+    if member_of_repo && args.lang != Lang::Rust {
+        bail!(
+            "{} is a Cargo workspace glob (plugins/*): a Python or JavaScript plugin there needs an `exclude` entry in the repository's Cargo.toml first (as plugins/normalize-contacts-py has); nothing was written",
+            plugins.display()
+        );
+    }
     if !member_of_repo && parent.starts_with(&plugins) {
         bail!(
             "plugins inside this repository go directly under {} (it is a workspace glob); nothing was written",
@@ -204,8 +290,15 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
         .prefix(".kiln-new-")
         .tempdir_in(&parent)
         .with_context(|| format!("creating a directory in {}", parent.display()))?;
-    for (path, contents) in files(&args.name, args.world, member_of_repo) {
-        let target = staging.path().join(path);
+    let written: Vec<(String, Vec<u8>)> = match args.lang {
+        Lang::Rust => files(&args.name, args.world, member_of_repo)
+            .into_iter()
+            .map(|(p, c)| (p.to_string(), c.into_bytes()))
+            .collect(),
+        lang => script_files(&args.name, args.world, lang)?,
+    };
+    for (path, contents) in written {
+        let target = staging.path().join(&path);
         if let Some(p) = target.parent() {
             std::fs::create_dir_all(p)?;
         }
@@ -216,7 +309,12 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("moving the crate to {}", dir.display()))?;
 
     println!(
-        "Created {} plugin `{}` in {}",
+        "Created {} {} plugin `{}` in {}",
+        match args.lang {
+            Lang::Rust => "Rust",
+            Lang::Python => "Python",
+            Lang::Js => "JavaScript",
+        },
         args.world.as_str(),
         args.name,
         dir.display()
@@ -226,7 +324,15 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
     }
     println!("\nNext:");
     println!("  cd {}", dir.display());
-    println!("  cargo test                      # native unit tests, no wasm");
+    match args.lang {
+        Lang::Rust => println!("  cargo test                      # native unit tests, no wasm"),
+        Lang::Python => println!(
+            "  python3 -m pytest               # unit tests against a mock workspace, no wasm"
+        ),
+        Lang::Js => println!(
+            "  npm install && npm test         # unit tests against a mock workspace, no wasm"
+        ),
+    }
     println!("  kiln build .                    # the WebAssembly component");
     println!("  kiln inspect . --build --json   # its world, imports and exports");
     match args.world {
@@ -239,6 +345,12 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn class_names_are_camel_case() {
+        assert_eq!(class_name("lead-score"), "LeadScore");
+        assert_eq!(class_name("x2"), "X2");
+    }
 
     #[test]
     fn names_are_checked() {
