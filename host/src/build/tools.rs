@@ -14,6 +14,9 @@ use std::process::Command;
 pub const COMPONENTIZE_PY: &str = "0.25.1";
 /// componentize-js, from npm.
 pub const COMPONENTIZE_JS: &str = "0.23.0";
+/// `@bytecodealliance/preview2-shim`, from npm: componentize-js 0.23.0 imports it at start
+/// but declares it only as a development dependency, so npm does not install it with it.
+pub const PREVIEW2_SHIM: &str = "0.17.9";
 /// esbuild, from npm: bundles a JavaScript or TypeScript plugin and its SDK into the one
 /// module componentize-js takes.
 pub const ESBUILD: &str = "0.28.2";
@@ -132,7 +135,7 @@ pub fn componentize_py() -> Result<ComponentizePy, ToolError> {
 /// tools directory if missing.
 pub fn componentize_js() -> Result<ComponentizeJs, ToolError> {
     let dir = tools_dir()?.join(format!(
-        "componentize-js-{COMPONENTIZE_JS}-esbuild-{ESBUILD}"
+        "componentize-js-{COMPONENTIZE_JS}-shim-{PREVIEW2_SHIM}-esbuild-{ESBUILD}"
     ));
     let prefix = dir.join("prefix");
     let tools = ComponentizeJs {
@@ -143,6 +146,7 @@ pub fn componentize_js() -> Result<ComponentizeJs, ToolError> {
     }
     let specs = [
         format!("@bytecodealliance/componentize-js@{COMPONENTIZE_JS}"),
+        format!("@bytecodealliance/preview2-shim@{PREVIEW2_SHIM}"),
         format!("esbuild@{ESBUILD}"),
     ];
     let by_hand = format!(
