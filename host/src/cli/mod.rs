@@ -300,6 +300,9 @@ fn init_logging(filter: &str, format: LogFormat) {
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| GuestSafeStderr)
+        // The writer shows every ESC escaped, colours included: without this, each log line
+        // came out wrapped in `\x1b[2m…` text.
+        .with_ansi(false)
         .with_target(false);
     match format {
         LogFormat::Text => logs.init(),
