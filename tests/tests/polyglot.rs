@@ -61,14 +61,58 @@ fn leads_csv(ws: &Path) -> String {
     ok(kiln(ws).args(["workspace", "export", "--table", "Leads", "--csv"]))
 }
 
+/// The pytest the suite runs, pinned.
+const PYTEST: &str = "8.3.4";
+
+/// Where pytest is importable from: nowhere extra when the machine's python3 has it, else a
+/// pinned copy pip installs once into `target/tools` (so a fresh machine needs no set-up).
+fn pytest_path() -> Option<PathBuf> {
+    static PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let has = Command::new("python3")
+            .args(["-c", "import pytest"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if has {
+            return None;
+        }
+        let dir = repo_root()
+            .join("target/tools")
+            .join(format!("pytest-{PYTEST}"));
+        if !dir.join("pytest").is_dir() {
+            let out = Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .arg("--target")
+                .arg(&dir)
+                .arg(format!("pytest=={PYTEST}"))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "installing pytest:\n{}", text(&out));
+        }
+        Some(dir)
+    })
+    .clone()
+}
+
 /// A project's own tests, run the way its author would, with no bytecode left behind.
 fn python_tests(dir: &Path, extra_path: Option<&Path>) {
     let mut cmd = Command::new("python3");
     cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
         .current_dir(dir)
         .env("PYTHONDONTWRITEBYTECODE", "1");
-    if let Some(p) = extra_path {
-        cmd.env("PYTHONPATH", p);
+    let path: Vec<PathBuf> = extra_path
+        .map(Path::to_path_buf)
+        .into_iter()
+        .chain(pytest_path())
+        .collect();
+    if !path.is_empty() {
+        cmd.env("PYTHONPATH", std::env::join_paths(path).unwrap());
     }
     let out = cmd.output().unwrap();
     assert!(
