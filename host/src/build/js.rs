@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::Stdio;
 
-use super::{BuildEnv, BuildError, sdk, tools, wit};
+use super::{BuildEnv, BuildError, io_at, scratch_dir, sdk, tools, wit};
 use crate::plugin::World;
 use crate::plugin::manifest::Manifest;
 
@@ -19,11 +19,8 @@ const MAINS: &[&str] = &["app.js", "app.ts", "index.js", "index.ts"];
 
 /// The project's main module, relative to it.
 fn main_module(dir: &Path) -> Result<String, BuildError> {
-    let package =
-        std::fs::read_to_string(dir.join("package.json")).map_err(|source| BuildError::Io {
-            path: dir.join("package.json"),
-            source,
-        })?;
+    let path = dir.join("package.json");
+    let package = std::fs::read_to_string(&path).map_err(io_at(&path))?;
     let main = serde_json::from_str::<serde_json::Value>(&package)
         .map_err(|e| {
             BuildError::NoEntry(format!(
@@ -88,24 +85,14 @@ fn entry_module(manifest: &Manifest, main: &str) -> String {
 pub(super) fn build(dir: &Path, manifest: &Manifest) -> Result<Vec<u8>, BuildError> {
     let main = main_module(dir)?;
     let tool = tools::componentize_js()?;
-    let work = tempfile::Builder::new()
-        .prefix("kiln-build-js-")
-        .tempdir()
-        .map_err(|source| BuildError::Io {
-            path: std::env::temp_dir(),
-            source,
-        })?;
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BuildError::Io { path, source }
-    };
+    let work = scratch_dir("kiln-build-js-")?;
     let wit_dir = work.path().join("wit");
-    wit::write_package(&wit_dir, manifest).map_err(io(&wit_dir))?;
+    wit::write_package(&wit_dir, manifest).map_err(io_at(&wit_dir))?;
     // kiln's own copy of the SDK, found through NODE_PATH only when the project has none in
     // its node_modules: a project that installed kiln-sdk builds with the copy its tests ran
     // against.
     let modules = work.path().join("node_modules");
-    sdk::write_js(&modules.join("kiln-sdk")).map_err(io(&modules))?;
+    sdk::write_js(&modules.join("kiln-sdk")).map_err(io_at(&modules))?;
     let bundle = work.path().join("bundle.js");
 
     let env = BuildEnv::new()?;
@@ -133,9 +120,9 @@ pub(super) fn build(dir: &Path, manifest: &Manifest) -> Result<Vec<u8>, BuildErr
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(entry_module(manifest, &main).as_bytes())
-            .map_err(io(&tool.esbuild()))?;
+            .map_err(io_at(&tool.esbuild()))?;
     }
-    let out = child.wait_with_output().map_err(io(&tool.esbuild()))?;
+    let out = child.wait_with_output().map_err(io_at(&tool.esbuild()))?;
     if !out.status.success() {
         return Err(BuildError::ToolFailed {
             tool: "esbuild",
@@ -161,5 +148,5 @@ pub(super) fn build(dir: &Path, manifest: &Manifest) -> Result<Vec<u8>, BuildErr
         ])
         .arg(&component);
     super::python::run(cmd, "componentize-js", &manifest.name)?;
-    std::fs::read(&component).map_err(io(&component))
+    std::fs::read(&component).map_err(io_at(&component))
 }

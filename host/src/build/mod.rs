@@ -186,19 +186,29 @@ pub fn write_with_manifest(component: &[u8], manifest: &str, out: &Path) -> Resu
         path: out.to_path_buf(),
         source,
     })?;
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BuildError::Io { path, source }
-    };
     let dir = out.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
-    std::io::Write::write_all(&mut tmp, &embedded).map_err(io(out))?;
+    std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_at(dir))?;
+    std::io::Write::write_all(&mut tmp, &embedded).map_err(io_at(out))?;
     tmp.persist(out).map_err(|e| BuildError::Io {
         path: out.to_path_buf(),
         source: e.error,
     })?;
     Ok(())
+}
+
+/// Maps an I/O error to [`BuildError::Io`] at `path`.
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + use<> {
+    let path = path.to_path_buf();
+    move |source| BuildError::Io { path, source }
+}
+
+/// A temporary directory of this build's own (`prefix` names it), removed when dropped.
+fn scratch_dir(prefix: &str) -> Result<tempfile::TempDir, BuildError> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(io_at(&std::env::temp_dir()))
 }
 
 /// The last `max` bytes of a tool's output, for an error message.
@@ -233,13 +243,7 @@ pub(crate) struct BuildEnv {
 
 impl BuildEnv {
     pub(crate) fn new() -> Result<Self, BuildError> {
-        let home = tempfile::Builder::new()
-            .prefix("kiln-build-home-")
-            .tempdir()
-            .map_err(|source| BuildError::Io {
-                path: std::env::temp_dir(),
-                source,
-            })?;
+        let home = scratch_dir("kiln-build-home-")?;
         let real_home = dirs::home_dir();
         let located = |var: &str, default: &str| {
             std::env::var_os(var)

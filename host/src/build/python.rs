@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use super::{BuildEnv, BuildError, sdk, tools, wit};
+use super::{BuildEnv, BuildError, io_at, scratch_dir, sdk, tools, wit};
 use crate::plugin::World;
 use crate::plugin::manifest::Manifest;
 
@@ -38,27 +38,17 @@ pub(super) fn build(dir: &Path, manifest: &Manifest) -> Result<Vec<u8>, BuildErr
         )));
     }
     let tool = tools::componentize_py()?;
-    let work = tempfile::Builder::new()
-        .prefix("kiln-build-py-")
-        .tempdir()
-        .map_err(|source| BuildError::Io {
-            path: std::env::temp_dir(),
-            source,
-        })?;
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BuildError::Io { path, source }
-    };
+    let work = scratch_dir("kiln-build-py-")?;
     let wit_dir = work.path().join("wit");
-    wit::write_package(&wit_dir, manifest).map_err(io(&wit_dir))?;
+    wit::write_package(&wit_dir, manifest).map_err(io_at(&wit_dir))?;
     let entry_dir = work.path().join("entry");
-    std::fs::create_dir_all(&entry_dir).map_err(io(&entry_dir))?;
+    std::fs::create_dir_all(&entry_dir).map_err(io_at(&entry_dir))?;
     let entry = entry_dir.join(format!("{ENTRY}.py"));
-    std::fs::write(&entry, entry_module(manifest.world)).map_err(io(&entry))?;
+    std::fs::write(&entry, entry_module(manifest.world)).map_err(io_at(&entry))?;
     // kiln's own copy of the SDK comes last on the path: a project that vendors kiln_sdk
     // (as `kiln new` does) builds with the copy its tests ran against.
     let sdk_dir = work.path().join("sdk");
-    sdk::write_python(&sdk_dir).map_err(io(&sdk_dir))?;
+    sdk::write_python(&sdk_dir).map_err(io_at(&sdk_dir))?;
     let out = work.path().join("plugin.wasm");
 
     let env = BuildEnv::new()?;
@@ -82,7 +72,7 @@ pub(super) fn build(dir: &Path, manifest: &Manifest) -> Result<Vec<u8>, BuildErr
         .arg("-o")
         .arg(&out);
     run(cmd, "componentize-py", &manifest.name)?;
-    std::fs::read(&out).map_err(io(&out))
+    std::fs::read(&out).map_err(io_at(&out))
 }
 
 /// Runs a build tool, failing with its output when it fails.

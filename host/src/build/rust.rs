@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use super::{BuildEnv, BuildError, Built, Lang, WASM_TARGET, read_manifest, write_with_manifest};
+use super::{
+    BuildEnv, BuildError, Built, Lang, WASM_TARGET, io_at, read_manifest, write_with_manifest,
+};
 
 /// Builds the plugin crate at `dir` in release mode and returns the component's path.
 /// Cargo's own output goes to this process's stderr, so the user sees progress and errors.
@@ -62,11 +64,7 @@ pub(super) fn build(dir: &Path) -> Result<Built, BuildError> {
     };
     // Cargo's own output stays untouched (it is its fingerprinted artifact); the component
     // that ships, with its manifest inside, goes next to it.
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BuildError::Io { path, source }
-    };
-    let bytes = std::fs::read(&wasm).map_err(io(&wasm))?;
+    let bytes = std::fs::read(&wasm).map_err(io_at(&wasm))?;
     let out = wasm_target_dir
         .join("components")
         .join(format!("{}.wasm", crate_name.replace('-', "_")));

@@ -60,13 +60,6 @@ pub fn write_package(dir: &Path, manifest: &Manifest) -> std::io::Result<()> {
     std::fs::write(dir.join("plugin.wit"), plugin_world(manifest))
 }
 
-/// Writes kiln's WIT package as it is, with its `transformer` and `auditor` worlds.
-pub fn write_contract(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("types.wit"), TYPES_WIT)?;
-    std::fs::write(dir.join("clay.wit"), CLAY_WIT)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
