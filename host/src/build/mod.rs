@@ -190,6 +190,14 @@ pub fn write_with_manifest(component: &[u8], manifest: &str, out: &Path) -> Resu
     std::fs::create_dir_all(dir).map_err(io_at(dir))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_at(dir))?;
     std::io::Write::write_all(&mut tmp, &embedded).map_err(io_at(out))?;
+    // A temporary file is private (0600); a build output is as readable as cargo's.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io_at(out))?;
+    }
     tmp.persist(out).map_err(|e| BuildError::Io {
         path: out.to_path_buf(),
         source: e.error,
@@ -312,5 +320,21 @@ mod tests {
             .unwrap();
         assert_eq!(Path::new(home), env.home.path());
         assert_eq!(std::fs::read_dir(home).unwrap().count(), 0, "HOME is empty");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_built_component_is_readable_by_others_and_carries_its_manifest() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("dist/p.wasm");
+        // The smallest component: its preamble.
+        let empty = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+        write_with_manifest(&empty, "name = \"p\"\n", &out).unwrap();
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644);
+        let bytes = std::fs::read(&out).unwrap();
+        assert_eq!(&bytes[..8], &empty);
+        assert!(bytes.windows(10).any(|w| w == b"name = \"p\""));
     }
 }
