@@ -19,52 +19,18 @@ use kiln_host::backend::local::LocalBackend;
 use kiln_host::backend::model::{self as m, CellValue};
 use kiln_host::build::build_plugin;
 use kiln_host::invocation::{
-    InvocationOptions, Limits, TransformContext, TransformOptions, TransformerInstance,
-    run_transform,
+    InvocationOptions, Limits, TransformOptions, TransformerInstance, run_transform,
 };
 use kiln_host::{Clay, Plugin, Runtime, RuntimeConfig};
 
-const ROWS: usize = 10_000;
-const BATCH: usize = 1024;
+mod common;
+use common::{BATCH, Fixture, ROWS, context, fixture};
 
 fn component(dir: &str) -> std::path::PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     match build_plugin(&dir) {
         Ok(built) => built.wasm,
         Err(e) => panic!("building {}: {e}", dir.display()),
-    }
-}
-
-struct Fixture {
-    rt: tokio::runtime::Runtime,
-    backend: Arc<dyn Clay>,
-    table: m::TableInfo,
-    rows: Vec<m::Row>,
-    _dir: tempfile::TempDir,
-}
-
-/// 10,000 Leads rows: the demo's 2,000 messy rows five times over, with fresh ids.
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let local = LocalBackend::create(&dir.path().join("bench.sqlite")).expect("workspace");
-    local.seed_demo(1_795_000_000_000).expect("seed");
-    let (table, seeded) = local.export_rows("Leads").expect("rows");
-    let rows = (0..ROWS)
-        .map(|i| {
-            let mut row = seeded[i % seeded.len()].clone();
-            row.id = format!("r_bench{i}");
-            row
-        })
-        .collect();
-    Fixture {
-        rt: tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("tokio"),
-        backend: Arc::new(local),
-        table,
-        rows,
-        _dir: dir,
     }
 }
 
@@ -77,16 +43,6 @@ fn load(fx: &Fixture, wasm: &Path) -> Plugin {
     fx.rt
         .block_on(runtime.load_file(wasm))
         .expect("plugin loads")
-}
-
-fn context(table: &m::TableInfo, index: usize) -> TransformContext {
-    TransformContext {
-        workspace_id: 1,
-        table: table.clone(),
-        batch_index: index as u32,
-        total_rows: ROWS as u64,
-        dry_run: true,
-    }
 }
 
 fn to_guest_table(t: &m::TableInfo) -> kiln_guest::types::TableInfo {
