@@ -20,7 +20,7 @@ use kiln_host::invocation::{InvocationOptions, TransformerInstance};
 use kiln_host::{Plugin, Runtime, RuntimeConfig};
 
 mod common;
-use common::{BATCH, ROWS, context, fixture};
+use common::{ROWS, fixture, transform_all};
 
 const LANGS: [&str; 3] = ["rust", "python", "js"];
 
@@ -156,24 +156,7 @@ fn benches(c: &mut Criterion) {
     group.sample_size(10);
     for (lang, plugin) in &plugins {
         group.bench_function(*lang, |b| {
-            b.to_async(&fx.rt).iter(|| async {
-                let mut instance = TransformerInstance::new(
-                    plugin,
-                    fx.backend.clone(),
-                    InvocationOptions::default(),
-                )
-                .await
-                .expect("instantiates");
-                let mut outcomes = 0;
-                for (i, batch) in fx.rows.chunks(BATCH).enumerate() {
-                    outcomes += instance
-                        .transform(batch, &context(&fx.table, i))
-                        .await
-                        .expect("transforms")
-                        .len();
-                }
-                assert_eq!(outcomes, ROWS);
-            })
+            b.to_async(&fx.rt).iter(|| transform_all(&fx, plugin))
         });
     }
     group.finish();

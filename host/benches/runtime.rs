@@ -24,7 +24,7 @@ use kiln_host::invocation::{
 use kiln_host::{Clay, Plugin, Runtime, RuntimeConfig};
 
 mod common;
-use common::{BATCH, Fixture, ROWS, context, fixture};
+use common::{BATCH, Fixture, ROWS, context, fixture, transform_all};
 
 fn component(dir: &str) -> std::path::PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
@@ -363,24 +363,7 @@ fn benches(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ROWS as u64));
     group.sample_size(20);
     group.bench_function("wasm via kiln", |b| {
-        b.to_async(&fx.rt).iter(|| async {
-            let mut instance = TransformerInstance::new(
-                &normalize,
-                fx.backend.clone(),
-                InvocationOptions::default(),
-            )
-            .await
-            .expect("instantiates");
-            let mut outcomes = 0;
-            for (i, batch) in fx.rows.chunks(BATCH).enumerate() {
-                outcomes += instance
-                    .transform(batch, &context(&fx.table, i))
-                    .await
-                    .expect("transforms")
-                    .len();
-            }
-            assert_eq!(outcomes, ROWS);
-        })
+        b.to_async(&fx.rt).iter(|| transform_all(&fx, &normalize))
     });
     let guest_table = to_guest_table(&fx.table);
     let guest_rows: Vec<_> = fx.rows.iter().map(to_guest_row).collect();

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use kiln_host::Clay;
 use kiln_host::backend::local::LocalBackend;
 use kiln_host::backend::model as m;
-use kiln_host::invocation::TransformContext;
+use kiln_host::invocation::{InvocationOptions, TransformContext, TransformerInstance};
+use kiln_host::{Clay, Plugin};
 
 pub const ROWS: usize = 10_000;
 pub const BATCH: usize = 1024;
@@ -52,4 +52,21 @@ pub fn context(table: &m::TableInfo, index: usize) -> TransformContext {
         total_rows: ROWS as u64,
         dry_run: true,
     }
+}
+
+/// Every fixture row through a fresh instance of `plugin`, batch by batch, as a dry run does.
+pub async fn transform_all(fx: &Fixture, plugin: &Plugin) {
+    let mut instance =
+        TransformerInstance::new(plugin, fx.backend.clone(), InvocationOptions::default())
+            .await
+            .expect("instantiates");
+    let mut outcomes = 0;
+    for (i, batch) in fx.rows.chunks(BATCH).enumerate() {
+        outcomes += instance
+            .transform(batch, &context(&fx.table, i))
+            .await
+            .expect("transforms")
+            .len();
+    }
+    assert_eq!(outcomes, ROWS);
 }
