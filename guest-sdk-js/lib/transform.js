@@ -221,9 +221,8 @@ export class Batch {
       } catch (e) {
         return { kind: 'error', message: messageOf(e) };
       }
-      // The last write of a column decides it: drop an earlier one first, then skip this one
-      // if it is what the cell already holds. (The Rust SDK checks before dropping, so there
-      // `set Score 1, then Score 3` on a cell holding 3 writes 1.)
+      // The last write of a column decides it, as in the Rust and Python SDKs: drop an earlier
+      // one first, then skip this one if it is what the cell already holds.
       const at = sets.findIndex(([f]) => f === i);
       if (at >= 0) sets.splice(at, 1);
       const current = this.index.value(row, i) ?? { tag: 'null' };

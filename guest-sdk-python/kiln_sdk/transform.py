@@ -419,11 +419,11 @@ class Batch(Sequence[Row]):
             index = self.columns.index(column)
             if index is None:
                 return _codec.WireOutcome.error(self.no_column(column))
-            current = row._raw.values[index]
-            if _codec.same_value(None if current is _codec.ABSENT else current, value):  # type: ignore[arg-type]
-                continue
+            # The last write of a column wins, even when it puts back what is there.
             sets = [s for s in sets if s[0] != index]
-            sets.append((index, value))
+            current = row._raw.values[index]
+            if not _codec.same_value(None if current is _codec.ABSENT else current, value):  # type: ignore[arg-type]
+                sets.append((index, value))
         return _codec.WireOutcome.set_cells(sets) if sets else _codec.WireOutcome.unchanged()
 
     def encode_outcomes(self, outcomes: Sequence[Optional[Outcome]]) -> bytes:

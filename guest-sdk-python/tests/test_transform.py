@@ -71,7 +71,7 @@ def test_outcomes_resolve_like_the_rust_sdk() -> None:
             kiln_sdk.error("no"),
             # Set, set again: the last write wins and moves to the end.
             kiln_sdk.unchanged().set("Email", "x@y.z").set("Name", "N").set("Email", "w@y.z"),
-            # A later write of the current value does not undo an earlier change.
+            # A later write of the current value undoes an earlier change: the last write wins.
             kiln_sdk.set({"Email": "x@y.z"}).set("Email", "a@b.io"),
             # An unknown column fails the row, whatever else it sets.
             kiln_sdk.set({"Email": "x@y.z", "Nope": 1}),
@@ -83,7 +83,7 @@ def test_outcomes_resolve_like_the_rust_sdk() -> None:
         _codec.WireOutcome.delete(),
         _codec.WireOutcome.error("no"),
         _codec.WireOutcome.set_cells([(1, "N"), (0, "w@y.z")]),
-        _codec.WireOutcome.set_cells([(0, "x@y.z")]),
+        _codec.WireOutcome.unchanged(),
         _codec.WireOutcome.error("table `Leads` has no column `Nope`"),
     ]
 

@@ -387,12 +387,12 @@ impl Batch {
                     ));
                 }
             };
-            let current = self.value(row, index).unwrap_or(Value::Null);
-            if current == value_of(&value) {
-                continue;
-            }
+            // The last write of a column wins, even when it puts back what is there.
             sets.retain(|(f, _)| *f != index);
-            sets.push((index, value));
+            let current = self.value(row, index).unwrap_or(Value::Null);
+            if current != value_of(&value) {
+                sets.push((index, value));
+            }
         }
         if sets.is_empty() {
             Resolved::Unchanged
@@ -884,6 +884,27 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(outcomes[1].effect, Effect::Unchanged));
+
+        // The last write of a column wins: writing back what is there undoes an earlier set.
+        let outcomes = batch.resolve(vec![
+            rows[0].set("Email", "x@y.io").set("Email", "a@b.io"),
+            rows[1]
+                .set("Full Name", "Grace")
+                .set("Full Name", "Ada")
+                .set("Email", "z@y.io"),
+        ]);
+        assert!(
+            matches!(outcomes[0].effect, Effect::Unchanged),
+            "{:?}",
+            outcomes[0]
+        );
+        match &outcomes[1].effect {
+            Effect::SetCells(cells) => {
+                assert_eq!(cells.len(), 1);
+                assert_eq!(cells[0].field_id, "f_0");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
