@@ -162,8 +162,13 @@ async fn every_bundled_plugin_and_test_guest_fits_the_default_caps() {
             panic!("{} no longer loads: {e}", path.display());
         }
     }
+    // The Rust ones: the Python and JavaScript ports are loaded by the polyglot tests.
     let plugins = std::fs::read_dir(kiln_tests::repo_root().join("plugins"))
         .expect("plugins/")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().join("Cargo.toml").is_file())
+        })
         .count();
-    assert_eq!(plugins, 9, "a plugin was added: list it above");
+    assert_eq!(plugins, 9, "a Rust plugin was added: list it above");
 }
