@@ -25,6 +25,12 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where the suite keeps the tools it installs once per checkout (nats-server, pytest, and
+/// kiln's own componentize-py and componentize-js): `target/tools`.
+pub fn tools_dir() -> PathBuf {
+    repo_root().join("target").join("tools")
+}
+
 /// Builds a plugin crate (relative to the repository root) once per test binary and
 /// returns the component's path.
 pub fn component(crate_dir: &str) -> PathBuf {

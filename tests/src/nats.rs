@@ -24,10 +24,7 @@ pub fn nats_server_bin() -> PathBuf {
         {
             return PathBuf::from("nats-server");
         }
-        let dir = crate::repo_root()
-            .join("target")
-            .join("tools")
-            .join(format!("nats-server-{NATS_SERVER_VERSION}"));
+        let dir = crate::tools_dir().join(format!("nats-server-{NATS_SERVER_VERSION}"));
         let bin = dir.join("nats-server");
         if bin.is_file() {
             return bin;

@@ -27,7 +27,7 @@ fn shared() -> &'static (tempfile::TempDir, PathBuf) {
     static SHARED: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     SHARED.get_or_init(|| {
         let cache = tempfile::tempdir().unwrap();
-        (cache, repo_root().join("target").join("tools"))
+        (cache, kiln_tests::tools_dir())
     })
 }
 
@@ -76,10 +76,12 @@ fn pytest_path() -> Option<PathBuf> {
         if has {
             return None;
         }
-        let dir = repo_root()
-            .join("target/tools")
-            .join(format!("pytest-{PYTEST}"));
-        if !dir.join("pytest").is_dir() {
+        let dir = kiln_tests::tools_dir().join(format!("pytest-{PYTEST}"));
+        if !dir.is_dir() {
+            // Installed beside and renamed into place last, so an interrupted install is
+            // never taken for a whole one.
+            let staged = kiln_tests::tools_dir()
+                .join(format!("pytest-{PYTEST}.partial-{}", std::process::id()));
             let out = Command::new("python3")
                 .args([
                     "-m",
@@ -89,11 +91,15 @@ fn pytest_path() -> Option<PathBuf> {
                     "--disable-pip-version-check",
                 ])
                 .arg("--target")
-                .arg(&dir)
+                .arg(&staged)
                 .arg(format!("pytest=={PYTEST}"))
                 .output()
                 .unwrap();
             assert!(out.status.success(), "installing pytest:\n{}", text(&out));
+            // Another run may have put its copy there first; either is whole.
+            if std::fs::rename(&staged, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&staged);
+            }
         }
         Some(dir)
     })
