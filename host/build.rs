@@ -1,7 +1,8 @@
 //! Embeds what an installed kiln needs without its source tree: the bundled Rust plugins,
 //! built to components here (so `cargo install --path host` then `kiln run
 //! normalize-contacts` works with no cargo at run time), the Python and JavaScript guest
-//! SDKs, and the `kiln new` templates for them.
+//! SDKs, the `kiln new` templates for them, and the shim `kiln build` composes into
+//! JavaScript plugins (`shims/no-filesystem`).
 //!
 //! Each file is named to cargo on its own (a directory would be rescanned whole, caches and
 //! installed packages included); a file added to a listed directory needs this script to run
@@ -45,7 +46,9 @@ fn main() {
         }
         let _ = writeln!(out, "];");
     }
-    out.push_str(&bundled(&root));
+    let wasm = WasmBuilder::new(&root);
+    out.push_str(&bundled(&root, &wasm));
+    out.push_str(&shims(&root, &wasm));
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=KILN_NO_BUNDLED");
     let dest = out_dir().join("embedded.rs");
@@ -80,7 +83,7 @@ fn collect(dir: &Path, rel: &Path, files: &mut Vec<(String, PathBuf)>) {
 /// `cargo build` per crate, into the workspace's `target/kiln-plugins`), so the test suite's
 /// builds of the same crates find them fresh. Anything that goes wrong leaves the table
 /// empty with a warning: kiln then builds a bundled plugin from this source tree when run.
-fn bundled(root: &Path) -> String {
+fn bundled(root: &Path, wasm: &WasmBuilder) -> String {
     let plugins = root.join("../plugins");
     let mut crates: Vec<String> = std::fs::read_dir(&plugins)
         .into_iter()
@@ -90,69 +93,19 @@ fn bundled(root: &Path) -> String {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     crates.sort();
-    for dir in [
-        &plugins,
-        &root.join("../guest-sdk"),
-        &root.join("../batch"),
-        &root.join("../wit"),
-    ] {
+    for dir in [&plugins, &root.join("../guest-sdk"), &root.join("../batch")] {
         watch(dir);
     }
-    println!(
-        "cargo:rerun-if-changed={}",
-        root.join("../Cargo.lock").display()
-    );
     let empty = "pub static BUNDLED: &[(&str, &[u8], &str)] = &[];\n".to_string();
     if std::env::var_os("KILN_NO_BUNDLED").is_some() {
         return empty;
     }
-    let Some(target) = workspace_target_dir() else {
-        println!(
-            "cargo:warning=kiln: cannot tell the target directory; bundled plugins are not embedded"
-        );
-        return empty;
-    };
-    let plugin_target = target.join("kiln-plugins");
-    let home = std::env::temp_dir().join(format!("kiln-build-script-home-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&home);
-    let cargo = |args: &[&str]| {
-        let mut cmd = std::process::Command::new("cargo");
-        scrub(&mut cmd, &home);
-        cmd.args(args);
-        cmd
-    };
-    let rustup_ok = ensure_wasm_target(&home);
     let mut table = String::from("pub static BUNDLED: &[(&str, &[u8], &str)] = &[\n");
     for name in &crates {
         let dir = plugins.join(name);
-        let manifest = dir.join("Cargo.toml");
-        let status = cargo(&[
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(&manifest)
-        .env("CARGO_TARGET_DIR", &plugin_target)
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-        let wasm = plugin_target
-            .join("wasm32-wasip2/release")
-            .join(format!("{}.wasm", name.replace('-', "_")));
         let kiln_toml = dir.join("kiln.toml");
-        match status {
-            Ok(s) if s.success() && wasm.is_file() && kiln_toml.is_file() => {
-                // A copy of our own: a later build of the same crate rewriting cargo's
-                // artifact must not make this crate look stale.
-                let copy = out_dir().join(format!("bundled-{name}.wasm"));
-                if std::fs::copy(&wasm, &copy).is_err() {
-                    println!("cargo:warning=kiln: could not copy {}", wasm.display());
-                    continue;
-                }
+        match wasm.build(&dir, name) {
+            Some(copy) if kiln_toml.is_file() => {
                 let _ = writeln!(
                     table,
                     "    ({name:?}, include_bytes!({:?}), include_str!({:?})),",
@@ -163,18 +116,120 @@ fn bundled(root: &Path) -> String {
             _ => {
                 println!(
                     "cargo:warning=kiln: could not build the bundled plugin {name} for wasm32-wasip2{}; `kiln run {name}` will build it from this source tree",
-                    if rustup_ok {
-                        ""
-                    } else {
-                        " (the wasm32-wasip2 target is missing)"
-                    }
+                    wasm.why()
                 );
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&home);
     table.push_str("];\n");
     table
+}
+
+/// The component `kiln build` composes into JavaScript plugins so they import no
+/// `wasi:filesystem` (`shims/no-filesystem`). Without it kiln refuses to build JavaScript
+/// and says why.
+fn shims(root: &Path, wasm: &WasmBuilder) -> String {
+    let dir = root.join("../shims/no-filesystem");
+    watch(&dir);
+    match wasm.build(&dir, "kiln-shim-no-filesystem") {
+        Some(copy) => format!(
+            "pub static NO_FILESYSTEM: Option<&[u8]> = Some(include_bytes!({:?}));\n",
+            copy.display().to_string()
+        ),
+        None => {
+            println!(
+                "cargo:warning=kiln: could not build shims/no-filesystem for wasm32-wasip2{}; this kiln cannot build JavaScript plugins",
+                wasm.why()
+            );
+            "pub static NO_FILESYSTEM: Option<&[u8]> = None;\n".to_string()
+        }
+    }
+}
+
+/// Builds crates of this workspace to wasm32-wasip2 components, as `kiln build` does.
+struct WasmBuilder {
+    /// `target/kiln-plugins`, where `kiln build` puts the same crates.
+    target: Option<PathBuf>,
+    /// A HOME of our own for cargo, removed on drop.
+    home: PathBuf,
+    rustup_ok: bool,
+}
+
+impl WasmBuilder {
+    fn new(root: &Path) -> Self {
+        watch(&root.join("../wit"));
+        println!(
+            "cargo:rerun-if-changed={}",
+            root.join("../Cargo.lock").display()
+        );
+        let target = workspace_target_dir().map(|t| t.join("kiln-plugins"));
+        if target.is_none() {
+            println!(
+                "cargo:warning=kiln: cannot tell the target directory; bundled components are not embedded"
+            );
+        }
+        let home =
+            std::env::temp_dir().join(format!("kiln-build-script-home-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&home);
+        let rustup_ok = ensure_wasm_target(&home);
+        WasmBuilder {
+            target,
+            home,
+            rustup_ok,
+        }
+    }
+
+    /// Builds the crate in `dir` (package `name`) in release and returns a copy of its
+    /// component in `OUT_DIR`, or `None` when that fails.
+    fn build(&self, dir: &Path, name: &str) -> Option<PathBuf> {
+        let target = self.target.as_ref()?;
+        let mut cmd = std::process::Command::new("cargo");
+        scrub(&mut cmd, &self.home);
+        let status = cmd
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(dir.join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", target)
+            .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+            .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let wasm = target
+            .join("wasm32-wasip2/release")
+            .join(format!("{}.wasm", name.replace('-', "_")));
+        if !status.is_ok_and(|s| s.success()) || !wasm.is_file() {
+            return None;
+        }
+        // A copy of our own: a later build of the same crate rewriting cargo's artifact
+        // must not make this crate look stale.
+        let copy = out_dir().join(format!("bundled-{name}.wasm"));
+        if std::fs::copy(&wasm, &copy).is_err() {
+            println!("cargo:warning=kiln: could not copy {}", wasm.display());
+            return None;
+        }
+        Some(copy)
+    }
+
+    /// Why a build may have failed, for the warning.
+    fn why(&self) -> &'static str {
+        if self.rustup_ok {
+            ""
+        } else {
+            " (the wasm32-wasip2 target is missing)"
+        }
+    }
+}
+
+impl Drop for WasmBuilder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
 }
 
 /// `<target>` from `OUT_DIR` (`<target>/[<triple>/]<profile>/build/<pkg>/out`), or

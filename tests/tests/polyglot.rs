@@ -200,23 +200,29 @@ fn messy_emails(csv: &str) -> usize {
         .count()
 }
 
+/// Narrow: a component imports its Clay interfaces and nothing of WASI's network, HTTP or
+/// filesystem. Python's WASI is stubbed out whole; JavaScript's engine needs streams,
+/// clocks and random, and kiln composes a shim over its filesystem imports.
+fn assert_no_system_access(lang: &str, imports: &[String]) {
+    for import in imports {
+        let refused = match lang {
+            "python" => import.starts_with("wasi:"),
+            _ => ["wasi:http", "wasi:sockets", "wasi:filesystem"]
+                .iter()
+                .any(|p| import.starts_with(p)),
+        };
+        assert!(!refused, "{import} in {imports:?}");
+    }
+}
+
 fn transformer_template(lang: &str) {
     let dir = tempfile::tempdir().unwrap();
     let ws = demo(dir.path(), "ws");
     let name = format!("tidy-{lang}");
     let (_, wasm) = scaffold(dir.path(), &ws, &name, lang, "transformer");
 
-    // Narrow: the component imports its Clay interfaces and nothing of WASI's network or
-    // HTTP. Python's WASI is stubbed out whole; componentize-js 0.23 has no switch for the
-    // filesystem, which kiln links with no directory preopened.
     let imports = imports(&ws, &wasm);
-    for import in &imports {
-        let refused = match lang {
-            "python" => import.starts_with("wasi:"),
-            _ => import.starts_with("wasi:http") || import.starts_with("wasi:sockets"),
-        };
-        assert!(!refused, "{import} in {imports:?}");
-    }
+    assert_no_system_access(lang, &imports);
     assert!(
         imports.iter().any(|i| i.starts_with("clay:api/tables@")),
         "{imports:?}"
@@ -244,7 +250,9 @@ fn auditor_template(lang: &str) {
     let name = format!("spend-{lang}");
     let (_, wasm) = scaffold(dir.path(), &ws, &name, lang, "auditor");
     // Its manifest asks for credits only, and so does the component.
-    let clay: Vec<String> = imports(&ws, &wasm)
+    let imports = imports(&ws, &wasm);
+    assert_no_system_access(lang, &imports);
+    let clay: Vec<String> = imports
         .into_iter()
         .filter(|i| i.starts_with("clay:api/") && !i.starts_with("clay:api/types@"))
         .map(|i| {
@@ -312,6 +320,8 @@ fn seat_audit_in_javascript_finds_what_rust_finds() {
     let ws = demo(dir.path(), "ws");
     let built = ok(kiln(&ws).arg("build").arg(&project));
     assert!(built.contains("(JavaScript)"), "{built}");
+    let wasm = project.join("dist/seat-audit-js.wasm");
+    assert_no_system_access("js", &imports(&ws, &wasm));
     let report = |plugin: &Path| -> serde_json::Value {
         let out = ok(kiln(&ws)
             .arg("audit")
@@ -321,7 +331,7 @@ fn seat_audit_in_javascript_finds_what_rust_finds() {
         json["report"].clone()
     };
     let rust = report(Path::new("seat-audit"));
-    let js = report(&project.join("dist/seat-audit-js.wasm"));
+    let js = report(&wasm);
     assert!(!rust["findings"].as_array().unwrap().is_empty());
     assert_eq!(rust, js);
 }

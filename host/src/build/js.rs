@@ -5,13 +5,14 @@
 //! `index.ts`) default-exports a class extending the SDK's `Transformer` or `Auditor`. kiln
 //! bundles an entry that imports only the Clay interfaces the manifest requests and hands
 //! them to the SDK, so the component imports nothing else of Clay; componentize-js runs
-//! with its `http` and `fetch-event` features off, so it imports no `wasi:http`.
+//! with its `http` and `fetch-event` features off, so it imports no `wasi:http`, and kiln
+//! composes its filesystem shim in ([`compose`]), so it imports no `wasi:filesystem`.
 
 use std::io::Write as _;
 use std::path::Path;
 use std::process::Stdio;
 
-use super::{BuildEnv, BuildError, io_at, scratch_dir, sdk, tools, wit};
+use super::{BuildEnv, BuildError, compose, io_at, scratch_dir, sdk, tools, wit};
 use crate::plugin::World;
 use crate::plugin::manifest::Manifest;
 
@@ -148,5 +149,6 @@ pub(super) fn build(dir: &Path, manifest: &Manifest) -> Result<Vec<u8>, BuildErr
         ])
         .arg(&component);
     super::python::run(cmd, "componentize-js", &manifest.name)?;
-    std::fs::read(&component).map_err(io_at(&component))
+    let component = std::fs::read(&component).map_err(io_at(&component))?;
+    Ok(compose::without_filesystem(component, &manifest.name)?)
 }

@@ -9,6 +9,7 @@
 //! tokens, and a `HOME` that is an empty private directory, so the stored Clay session is not
 //! found through it.
 
+pub mod compose;
 mod js;
 mod python;
 mod rust;
@@ -108,6 +109,8 @@ pub enum BuildError {
     },
     #[error("{0}")]
     Manifest(#[from] ManifestError),
+    #[error("{0}")]
+    Compose(#[from] compose::ComposeError),
     #[error("could not embed the manifest in {}: {source}", path.display())]
     Embed {
         path: PathBuf,

@@ -21,6 +21,10 @@ pub const JS_TEMPLATES: Tree = embedded::JS_TEMPLATES;
 /// when they could not be built then; kiln builds them from its source tree instead.
 pub const BUNDLED: &[(&str, &[u8], &str)] = embedded::BUNDLED;
 
+/// `shims/no-filesystem` as a component, which `kiln build` composes into JavaScript
+/// plugins; `None` when it could not be built with this kiln.
+pub const NO_FILESYSTEM_SHIM: Option<&[u8]> = embedded::NO_FILESYSTEM;
+
 /// Writes the `kiln_sdk` package into `dir` (as `dir/kiln_sdk`).
 pub fn write_python(dir: &Path) -> std::io::Result<()> {
     write_tree(PYTHON_SDK, &dir.join("kiln_sdk"))
