@@ -27,7 +27,7 @@ pub enum ComposeError {
         "this kiln was built without its filesystem shim (shims/no-filesystem could not be built for wasm32-wasip2 when kiln was compiled), so it cannot build JavaScript plugins. Run `rustup target add wasm32-wasip2`, then build or install kiln again"
     )]
     NoShim,
-    #[error("could not read the component {what} as a component: {reason}")]
+    #[error("could not read {what} as a component: {reason}")]
     Read { what: &'static str, reason: String },
     #[error(
         "{plugin} imports {import}, which kiln's filesystem shim does not fill (it is written against WASI {SHIM_WASI_VERSION}): build JavaScript plugins with `kiln build`, which pins the componentize-js that imports that version"
@@ -188,5 +188,11 @@ mod tests {
         let module = wat::parse_str("(module)").unwrap();
         let error = without_filesystem(module, "p").unwrap_err();
         assert!(matches!(error, ComposeError::Read { .. }), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("could not read the plugin as a component: "),
+            "{error}"
+        );
     }
 }
