@@ -274,7 +274,8 @@ fn build_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
     let mut pool = PoolingAllocationConfig::default();
     // A Rust wasip2 component has a handful of core instances, one memory and a few
     // tables. componentize-py's have 14 core instances, and 38 with WASI stubbed out (each
-    // stub is an instance); componentize-js's about 10. The per-component caps fit those
+    // stub is an instance); componentize-js's about 10, and two memories once `kiln build`
+    // has composed in its filesystem shim. The per-component caps fit those
     // with room for Python native extensions (a core module and instance each); the totals
     // size the pool for `concurrency` plugins alive at once. Core-instance slots cost only
     // their bookkeeping until used.
