@@ -1,7 +1,7 @@
 //! Embeds what an installed kiln needs without its source tree: the bundled Rust plugins,
 //! built to components here (so `cargo install --path host` then `kiln run
 //! normalize-contacts` works with no cargo at run time), the Python and JavaScript guest
-//! SDKs, the `kiln new` templates for them, and the shim `kiln build` composes into
+//! SDKs, the Rust SDK's sources, the `kiln new` templates, and the shim `kiln build` composes into
 //! JavaScript plugins (`shims/no-filesystem`).
 //!
 //! Each file is named to cargo on its own (a directory would be rescanned whole, caches and
@@ -17,6 +17,10 @@ const TREES: &[(&str, &str)] = &[
     ("JS_SDK", "../guest-sdk-js"),
     ("PYTHON_TEMPLATES", "src/cli/scaffold/python"),
     ("JS_TEMPLATES", "src/cli/scaffold/js"),
+    // The Rust SDK and what it builds on, for `kiln new --lang rust` away from this tree.
+    ("RUST_SDK", "../guest-sdk"),
+    ("RUST_BATCH", "../batch"),
+    ("WIT", "../wit"),
 ];
 
 /// Never embedded: tests, caches and installed dependencies.

@@ -1,5 +1,6 @@
 //! `kiln new`: the scaffolded crate builds, passes its own test and becomes a component of the
-//! world it was asked for — outside this repository, with nothing but the path to the SDK.
+//! world it was asked for — outside this repository, with the path to this checkout's SDK or
+//! with a copy of the SDK of its own (`--vendor-sdk`, what an installed kiln does).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -29,14 +30,25 @@ fn kiln(cache: &Path) -> Command {
     cmd
 }
 
-fn scaffold_build_and_inspect(world: &str) {
+/// How the new crate reaches the SDK.
+#[derive(Clone, Copy, PartialEq)]
+enum Sdk {
+    /// This checkout's guest-sdk, by absolute path.
+    Checkout,
+    /// Its own copy (`--vendor-sdk`, as an installed kiln with no source tree does).
+    Vendored,
+}
+
+fn scaffold_build_and_inspect(world: &str, sdk: Sdk) {
     let dir = tempfile::tempdir().unwrap();
     let name = format!("my-{world}");
-    let made = kiln(dir.path())
-        .args(["new", &name, "--world", world, "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let mut new = kiln(dir.path());
+    new.args(["new", &name, "--world", world, "--dir"])
+        .arg(dir.path());
+    if sdk == Sdk::Vendored {
+        new.arg("--vendor-sdk");
+    }
+    let made = new.output().unwrap();
     assert!(made.status.success(), "{}", text(&made));
     let crate_dir = dir.path().join(&name);
     for file in [
@@ -46,6 +58,19 @@ fn scaffold_build_and_inspect(world: &str) {
         "rust-toolchain.toml",
     ] {
         assert!(crate_dir.join(file).is_file(), "{file} is missing");
+    }
+    let cargo_toml = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    let checkout = repo_root().join("guest-sdk").display().to_string();
+    match sdk {
+        Sdk::Checkout => assert!(cargo_toml.contains(&checkout), "{cargo_toml}"),
+        Sdk::Vendored => {
+            // Nothing of this checkout: the crate and its copy of the SDK build on their own.
+            assert!(!cargo_toml.contains(&checkout), "{cargo_toml}");
+            assert!(cargo_toml.contains("kiln-sdk/guest-sdk"), "{cargo_toml}");
+            for file in ["guest-sdk/Cargo.toml", "batch/Cargo.toml", "wit/clay.wit"] {
+                assert!(crate_dir.join("kiln-sdk").join(file).is_file(), "{file}");
+            }
+        }
     }
 
     // Its own test passes natively, straight away.
@@ -93,10 +118,10 @@ fn scaffold_build_and_inspect(world: &str) {
 
 #[test]
 fn a_new_auditor_builds_tests_and_inspects() {
-    scaffold_build_and_inspect("auditor");
+    scaffold_build_and_inspect("auditor", Sdk::Checkout);
 }
 
 #[test]
-fn a_new_transformer_builds_tests_and_inspects() {
-    scaffold_build_and_inspect("transformer");
+fn a_new_transformer_with_its_own_copy_of_the_sdk_builds_tests_and_inspects() {
+    scaffold_build_and_inspect("transformer", Sdk::Vendored);
 }

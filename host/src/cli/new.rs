@@ -2,8 +2,10 @@
 //! Python or JavaScript.
 //!
 //! A Rust crate outside this repository is its own Cargo workspace and depends on this
-//! checkout's guest SDK by absolute path; under the repository's `plugins/` it becomes a
-//! member of the repository's workspace. A Python or JavaScript project gets a copy of its
+//! checkout's guest SDK by absolute path, or, when that checkout is gone (an installed kiln)
+//! or with `--vendor-sdk`, on a copy of the SDK this kiln carries, written into the crate's
+//! `kiln-sdk/`; under the repository's `plugins/` it becomes a member of the repository's
+//! workspace. A Python or JavaScript project gets a copy of its
 //! SDK (the one this kiln carries), so its tests run with nothing else installed.
 
 use std::path::{Path, PathBuf};
@@ -11,6 +13,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
+
+use kiln_host::build::sdk;
 
 const TRANSFORMER_LIB: &str = include_str!("scaffold/transformer.rs.txt");
 const AUDITOR_LIB: &str = include_str!("scaffold/auditor.rs.txt");
@@ -53,7 +57,23 @@ pub(crate) struct NewArgs {
     /// The directory to create the crate in (as `<DIR>/<name>`); the current directory by default.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Rust: copy the SDK into the crate (`kiln-sdk/`) rather than depend on this kiln's
+    /// source tree by path. Done anyway when that tree is gone.
+    #[arg(long)]
+    vendor_sdk: bool,
 }
+
+/// Where a new Rust crate's `kiln-guest` dependency comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SdkDep {
+    /// The repository's workspace (a crate under `plugins/`).
+    Workspace,
+    /// A path: this checkout's `guest-sdk`, absolute, or the crate's own copy, relative.
+    Path(String),
+}
+
+/// The directory `--vendor-sdk` writes the SDK into, inside the new crate.
+const VENDORED: &str = "kiln-sdk";
 
 /// This checkout's root, known when the `kiln` binary was compiled.
 fn repo_root() -> PathBuf {
@@ -78,26 +98,9 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// What gets written, as (path relative to the crate, contents).
-pub(crate) fn files(name: &str, world: World, member_of_repo: bool) -> Vec<(&'static str, String)> {
+pub(crate) fn files(name: &str, world: World, sdk: &SdkDep) -> Vec<(&'static str, String)> {
     let w = world.as_str();
-    let cargo = if member_of_repo {
-        format!(
-            r#"[package]
-name = "{name}"
-version.workspace = true
-edition.workspace = true
-rust-version.workspace = true
-license.workspace = true
-
-[lib]
-crate-type = ["cdylib", "rlib"]
-
-[dependencies]
-kiln-guest = {{ workspace = true, features = ["{w}"] }}
-"#
-        )
-    } else {
-        let sdk = repo_root().join("guest-sdk");
+    let cargo = if let SdkDep::Path(sdk) = sdk {
         format!(
             r#"[package]
 name = "{name}"
@@ -115,7 +118,23 @@ kiln-guest = {{ path = {sdk}, features = ["{w}"] }}
 # A workspace of its own, so it builds wherever it lives.
 [workspace]
 "#,
-            sdk = toml::Value::String(sdk.display().to_string())
+            sdk = toml::Value::String(sdk.clone())
+        )
+    } else {
+        format!(
+            r#"[package]
+name = "{name}"
+version.workspace = true
+edition.workspace = true
+rust-version.workspace = true
+license.workspace = true
+
+[lib]
+crate-type = ["cdylib", "rlib"]
+
+[dependencies]
+kiln-guest = {{ workspace = true, features = ["{w}"] }}
+"#
         )
     };
     let capabilities = match world {
@@ -176,7 +195,7 @@ credits_per_run = 0
         ("src/lib.rs", lib),
         (".gitignore", "/target\n".to_string()),
     ];
-    if !member_of_repo {
+    if *sdk != SdkDep::Workspace {
         files.push((
             "rust-toolchain.toml",
             "[toolchain]\nchannel = \"1.95.0\"\ncomponents = [\"rustfmt\", \"clippy\"]\ntargets = [\"wasm32-wasip2\"]\n".to_string(),
@@ -205,7 +224,6 @@ pub(crate) fn script_files(
     world: World,
     lang: Lang,
 ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    use kiln_host::build::sdk;
     let w = world.as_str();
     let (templates, files, sdk_tree, sdk_dir, ignore): (_, &[(&str, String)], _, _, _) = match lang
     {
@@ -290,8 +308,22 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
         .prefix(".kiln-new-")
         .tempdir_in(&parent)
         .with_context(|| format!("creating a directory in {}", parent.display()))?;
+    let checkout_sdk = repo_root().join("guest-sdk");
+    let vendor = !member_of_repo && (args.vendor_sdk || !checkout_sdk.join("Cargo.toml").is_file());
+    if member_of_repo && args.vendor_sdk {
+        bail!(
+            "a plugin under plugins/ uses the workspace's SDK: drop --vendor-sdk or pick another --dir; nothing was written"
+        );
+    }
+    let sdk_dep = if member_of_repo {
+        SdkDep::Workspace
+    } else if vendor {
+        SdkDep::Path(format!("{VENDORED}/{}", sdk::RUST_SDK_DIR))
+    } else {
+        SdkDep::Path(checkout_sdk.display().to_string())
+    };
     let written: Vec<(String, Vec<u8>)> = match args.lang {
-        Lang::Rust => files(&args.name, args.world, member_of_repo)
+        Lang::Rust => files(&args.name, args.world, &sdk_dep)
             .into_iter()
             .map(|(p, c)| (p.to_string(), c.into_bytes()))
             .collect(),
@@ -303,6 +335,10 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
             std::fs::create_dir_all(p)?;
         }
         std::fs::write(&target, contents).with_context(|| format!("writing {path}"))?;
+    }
+    if args.lang == Lang::Rust && vendor {
+        let dest = staging.path().join(VENDORED);
+        sdk::write_rust(&dest).with_context(|| format!("writing the SDK into {VENDORED}/"))?;
     }
     let staged = staging.keep();
     std::fs::rename(&staged, &dir)
@@ -321,6 +357,8 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
     );
     if member_of_repo {
         println!("It is a member of the kiln workspace (plugins/*).");
+    } else if args.lang == Lang::Rust && vendor {
+        println!("It carries its own copy of the kiln SDK in {VENDORED}/.");
     }
     println!("\nNext:");
     println!("  cd {}", dir.display());
@@ -362,7 +400,8 @@ mod tests {
 
     #[test]
     fn outside_the_repo_the_crate_is_its_own_workspace() {
-        let files = files("shout", World::Auditor, false);
+        let sdk = SdkDep::Path(repo_root().join("guest-sdk").display().to_string());
+        let files = files("shout", World::Auditor, &sdk);
         let cargo = &files.iter().find(|f| f.0 == "Cargo.toml").unwrap().1;
         assert!(cargo.contains("[workspace]"));
         let manifest: toml::Value = toml::from_str(cargo).unwrap();
@@ -382,9 +421,40 @@ mod tests {
         assert_eq!(kiln["name"].as_str(), Some("shout"));
     }
 
+    /// The SDK's copy builds without kiln's workspace: nothing in its manifests is inherited,
+    /// and its path dependencies point inside the copy.
+    #[test]
+    fn the_vendored_sdk_has_standalone_manifests() {
+        let dir = tempfile::tempdir().unwrap();
+        sdk::write_rust(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("guest-sdk/Cargo.toml")).unwrap();
+        assert!(!text.contains("workspace"), "{text}");
+        let manifest: toml::Table = text.parse().unwrap();
+        assert_eq!(manifest["package"]["name"].as_str(), Some("kiln-guest"));
+        assert_eq!(manifest["package"]["edition"].as_str(), Some("2024"));
+        let batch = manifest["dependencies"]["kiln-batch"]["path"]
+            .as_str()
+            .unwrap();
+        assert!(
+            dir.path()
+                .join("guest-sdk")
+                .join(batch)
+                .join("Cargo.toml")
+                .is_file(),
+            "{batch}"
+        );
+        let bindgen = &manifest["dependencies"]["wit-bindgen"];
+        assert!(bindgen["version"].as_str().is_some(), "{bindgen}");
+        assert_eq!(bindgen["default-features"].as_bool(), Some(false));
+        assert!(dir.path().join("wit/clay.wit").is_file());
+        assert!(dir.path().join("guest-sdk/src/lib.rs").is_file());
+        let batch = std::fs::read_to_string(dir.path().join("batch/Cargo.toml")).unwrap();
+        assert!(!batch.contains("workspace"), "{batch}");
+    }
+
     #[test]
     fn inside_the_repo_the_crate_uses_the_workspace() {
-        let files = files("shout", World::Transformer, true);
+        let files = files("shout", World::Transformer, &SdkDep::Workspace);
         let cargo = &files.iter().find(|f| f.0 == "Cargo.toml").unwrap().1;
         assert!(!cargo.contains("[workspace]"));
         assert!(cargo.contains("workspace = true"));
