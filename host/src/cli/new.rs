@@ -428,7 +428,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         sdk::write_rust(dir.path()).unwrap();
         let text = std::fs::read_to_string(dir.path().join("guest-sdk/Cargo.toml")).unwrap();
-        assert!(!text.contains("workspace"), "{text}");
+        assert!(!inherits(&text), "{text}");
         let manifest: toml::Table = text.parse().unwrap();
         assert_eq!(manifest["package"]["name"].as_str(), Some("kiln-guest"));
         assert_eq!(manifest["package"]["edition"].as_str(), Some("2024"));
@@ -449,7 +449,32 @@ mod tests {
         assert!(dir.path().join("wit/clay.wit").is_file());
         assert!(dir.path().join("guest-sdk/src/lib.rs").is_file());
         let batch = std::fs::read_to_string(dir.path().join("batch/Cargo.toml")).unwrap();
-        assert!(!batch.contains("workspace"), "{batch}");
+        assert!(!inherits(&batch), "{batch}");
+    }
+
+    /// Whether a manifest still inherits anything (`x.workspace = true`, or `workspace =
+    /// true` in a table of its own) from a workspace.
+    fn inherits(manifest: &str) -> bool {
+        fn walk(value: &toml::Value) -> bool {
+            match value {
+                toml::Value::Table(t) => {
+                    t.get("workspace").and_then(|w| w.as_bool()) == Some(true)
+                        || t.values().any(walk)
+                }
+                toml::Value::Array(a) => a.iter().any(walk),
+                _ => false,
+            }
+        }
+        walk(&toml::Value::Table(manifest.parse().unwrap()))
+    }
+
+    #[test]
+    fn inherits_sees_workspace_keys() {
+        assert!(inherits("[package]\nversion.workspace = true\n"));
+        assert!(inherits("[dependencies]\na = { workspace = true }\n"));
+        assert!(!inherits(
+            "# from the workspace\n[package]\nversion = \"1\"\n"
+        ));
     }
 
     #[test]
