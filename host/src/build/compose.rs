@@ -41,10 +41,7 @@ pub enum ComposeError {
 pub fn filesystem_imports(component: &[u8]) -> Result<Vec<String>, ComposeError> {
     let mut graph = CompositionGraph::new();
     let package = load(&mut graph, "plugin", "the plugin", component.to_vec())?;
-    Ok(imports(&graph, package)
-        .into_iter()
-        .filter(|name| name.starts_with(FILESYSTEM))
-        .collect())
+    Ok(filesystem_imports_of(&graph, package))
 }
 
 /// `component` with its `wasi:filesystem` imports filled by the shim; returned as it is
@@ -52,10 +49,7 @@ pub fn filesystem_imports(component: &[u8]) -> Result<Vec<String>, ComposeError>
 pub fn without_filesystem(component: Vec<u8>, plugin: &str) -> Result<Vec<u8>, ComposeError> {
     let mut graph = CompositionGraph::new();
     let socket = load(&mut graph, "plugin", "the plugin", component.clone())?;
-    let wanted: Vec<String> = imports(&graph, socket)
-        .into_iter()
-        .filter(|name| name.starts_with(FILESYSTEM))
-        .collect();
+    let wanted = filesystem_imports_of(&graph, socket);
     if wanted.is_empty() {
         return Ok(component);
     }
@@ -110,10 +104,11 @@ fn load(
     graph.register_package(package).map_err(|e| read(&e))
 }
 
-fn imports(graph: &CompositionGraph, package: wac_graph::PackageId) -> Vec<String> {
+fn filesystem_imports_of(graph: &CompositionGraph, package: wac_graph::PackageId) -> Vec<String> {
     graph.types()[graph[package].ty()]
         .imports
         .keys()
+        .filter(|name| name.starts_with(FILESYSTEM))
         .cloned()
         .collect()
 }

@@ -44,10 +44,10 @@ pub fn write_rust(dir: &Path) -> std::io::Result<()> {
         (WIT, "wit"),
     ] {
         write_tree(tree, &dir.join(sub))?;
-        let manifest = dir.join(sub).join("Cargo.toml");
-        if manifest.is_file() {
-            let text = std::fs::read_to_string(&manifest)?;
-            std::fs::write(&manifest, standalone(&text, &workspace).map_err(invalid)?)?;
+        if let Some(manifest) = file(tree, "Cargo.toml") {
+            let text = std::str::from_utf8(manifest).map_err(invalid)?;
+            let standalone = standalone(text, &workspace).map_err(invalid)?;
+            std::fs::write(dir.join(sub).join("Cargo.toml"), standalone)?;
         }
     }
     Ok(())
@@ -126,7 +126,7 @@ fn standalone(member: &str, workspace: &toml::Table) -> Result<String, String> {
     }
     let text = toml::to_string(&manifest).map_err(|e| e.to_string())?;
     Ok(format!(
-        "# Written by `kiln new --vendor-sdk` from kiln {}'s workspace.\n{text}",
+        "# Written by `kiln new` from kiln {}'s workspace manifest.\n{text}",
         env!("CARGO_PKG_VERSION")
     ))
 }

@@ -295,6 +295,11 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
             plugins.display()
         );
     }
+    if member_of_repo && args.vendor_sdk {
+        bail!(
+            "a plugin under plugins/ uses the workspace's SDK: drop --vendor-sdk or pick another --dir; nothing was written"
+        );
+    }
     if !member_of_repo && parent.starts_with(&plugins) {
         bail!(
             "plugins inside this repository go directly under {} (it is a workspace glob); nothing was written",
@@ -309,12 +314,9 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
         .tempdir_in(&parent)
         .with_context(|| format!("creating a directory in {}", parent.display()))?;
     let checkout_sdk = repo_root().join("guest-sdk");
-    let vendor = !member_of_repo && (args.vendor_sdk || !checkout_sdk.join("Cargo.toml").is_file());
-    if member_of_repo && args.vendor_sdk {
-        bail!(
-            "a plugin under plugins/ uses the workspace's SDK: drop --vendor-sdk or pick another --dir; nothing was written"
-        );
-    }
+    let vendor = args.lang == Lang::Rust
+        && !member_of_repo
+        && (args.vendor_sdk || !checkout_sdk.join("Cargo.toml").is_file());
     let sdk_dep = if member_of_repo {
         SdkDep::Workspace
     } else if vendor {
@@ -336,7 +338,7 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
         }
         std::fs::write(&target, contents).with_context(|| format!("writing {path}"))?;
     }
-    if args.lang == Lang::Rust && vendor {
+    if vendor {
         let dest = staging.path().join(VENDORED);
         sdk::write_rust(&dest).with_context(|| format!("writing the SDK into {VENDORED}/"))?;
     }
@@ -357,7 +359,7 @@ pub(crate) fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
     );
     if member_of_repo {
         println!("It is a member of the kiln workspace (plugins/*).");
-    } else if args.lang == Lang::Rust && vendor {
+    } else if vendor {
         println!("It carries its own copy of the kiln SDK in {VENDORED}/.");
     }
     println!("\nNext:");
